@@ -1,0 +1,70 @@
+"""``thrifty toy build``: write the toy world's problems, traces and SFT data to a folder.
+
+Files (all JSONL, written atomically):
+
+- ``train_problems.jsonl`` / ``test_problems.jsonl``: ``id, task, difficulty, inputs, question, answer``
+  (disjoint by content; the test file holds distinct problems, up to ``n_test_per_difficulty`` per level);
+- ``traces.jsonl``: an R1-style long-CoT trace (``<think>`` dialect) per training problem, the raw material
+  of the ARM and MinD data builders;
+- ``sft.jsonl``: one conversational row per training problem, its format drawn with ``weights`` (direct,
+  short_cot, code, long_cot, multiturn), for multi-format SFT.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+from thrifty.jsonl import write_json, write_jsonl
+
+from .toy_world import MULTITURN, TEST, TRAIN, ToyWorld, weighted_formats
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_WEIGHTS = {"direct": 1.0, "short_cot": 1.0, "code": 0.5, "long_cot": 1.0, MULTITURN: 0.5}
+
+
+def build_toy_dataset(
+    out_dir: str | Path,
+    n_train: int = 20000,
+    n_test_per_difficulty: int = 100,
+    weights: dict[str, float] | None = None,
+    world: ToyWorld | None = None,
+) -> dict[str, str]:
+    """Generate the toy world into ``out_dir``; returns the written paths by name."""
+    out = Path(out_dir)
+    world = world or ToyWorld()
+    weights = weights or DEFAULT_WEIGHTS
+    train = world.problems(TRAIN, n_train)
+    test = world.test_set(n_test_per_difficulty)
+    formats = weighted_formats(weights, len(train), world.seed)
+    paths = {
+        "train_problems": out / "train_problems.jsonl",
+        "test_problems": out / "test_problems.jsonl",
+        "traces": out / "traces.jsonl",
+        "sft": out / "sft.jsonl",
+    }
+    write_jsonl(paths["train_problems"], (p.to_row() for p in train))
+    write_jsonl(paths["test_problems"], (p.to_row() for p in test))
+    write_jsonl(
+        paths["traces"],
+        (
+            {"id": p.id, "question": p.question, "answer": p.answer, "difficulty": p.difficulty,
+             "trace": world.trace(p)}
+            for p in train
+        ),
+    )
+    write_jsonl(paths["sft"], (world.sft_row(p, fmt) for p, fmt in zip(train, formats)))
+    stats = {
+        "task": world.task.name,
+        "seed": world.seed,
+        "n_train": len(train),
+        "n_test": len(test),
+        "train_by_difficulty": dict(sorted(Counter(p.difficulty for p in train).items())),
+        "test_by_difficulty": dict(sorted(Counter(p.difficulty for p in test).items())),
+        "sft_by_format": dict(Counter(formats)),
+    }
+    write_json(out / "stats.json", stats)
+    logger.info("toy world written to %s: %s", out, stats)
+    return {k: str(v) for k, v in paths.items()}

@@ -1,0 +1,168 @@
+"""The ``thrifty`` command line: one subcommand per pipeline stage.
+
+Recipe-driven stages (``thrifty sft --config RECIPE [--key value ...]``) take a flat YAML recipe whose keys
+are the fields of the stage's dataclasses; ``--key value`` overrides a recipe value. Heavy imports happen
+inside each command so ``thrifty --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+logger = logging.getLogger("thrifty")
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for noisy in ("httpx", "urllib3", "filelock", "datasets", "DeepSpeed"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _offline_defaults() -> None:
+    """wandb offline unless configured; no accelerator warnings from DeepSpeed on CPU."""
+    os.environ.setdefault("WANDB_MODE", "offline")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Recipe-driven stages
+# -------------------------------------------------------------------------------------------------------------
+def cmd_sft(argv: list[str]) -> int:
+    from trl import ModelConfig
+
+    from thrifty.recipes import parse_recipe
+    from thrifty.trainers.sft import DataArguments, ThriftySFTConfig, run_sft
+
+    data_args, training_args, model_args = parse_recipe((DataArguments, ThriftySFTConfig, ModelConfig), argv)
+    out = run_sft(data_args, training_args, model_args)
+    logger.info("saved to %s", out)
+    return 0
+
+
+RECIPE_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
+    "sft": (cmd_sft, "supervised fine-tuning (full or LoRA) from a recipe"),
+}
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Toy world and demo
+# -------------------------------------------------------------------------------------------------------------
+def cmd_toy_build(args: argparse.Namespace) -> int:
+    from thrifty.data_builders.toy_build import build_toy_dataset
+    from thrifty.data_builders.toy_world import ToyWorld
+
+    paths = build_toy_dataset(
+        args.out, n_train=args.n_train, n_test_per_difficulty=args.n_test, world=ToyWorld(seed=args.seed)
+    )
+    print(json.dumps(paths, indent=2))
+    return 0
+
+
+def cmd_toy_pretrain(args: argparse.Namespace, extra: list[str]) -> int:
+    from thrifty.paths import recipe_path
+    from thrifty.trainers.toy import pretrain_toy_base
+
+    recipe = args.config or recipe_path("toy/pretrain.yaml")
+    final = pretrain_toy_base(args.out, recipe, extra, n_train=args.n_train, seed=args.seed)
+    print(final)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
+    from thrifty.trainers.demo import run_demo
+
+    report = run_demo(args.out, from_scratch=args.from_scratch, sft_overrides=extra)
+    print(report)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="thrifty",
+        description="RL fine-tuning for efficient reasoning models: data builders, SFT, GRPO variants, eval.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in RECIPE_COMMANDS.items():
+        sub.add_parser(name, help=f"{help_text}: thrifty {name} --config RECIPE [--key value ...]", add_help=False)
+
+    demo = sub.add_parser("demo", help="the toy-world pipeline end to end: data -> SFT -> eval -> report")
+    demo.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
+    demo.add_argument("--from-scratch", action="store_true",
+                      help="train a new tiny model from scratch instead of starting from the shipped toy base")
+
+    toy = sub.add_parser("toy", help="the toy world: build its data, pretrain its base model")
+    toy_sub = toy.add_subparsers(dest="toy_command", metavar="TOY_COMMAND")
+    build = toy_sub.add_parser("build", help="write toy problems, traces and SFT data to a folder")
+    build.add_argument("--out", required=True)
+    build.add_argument("--n-train", type=int, default=20000)
+    build.add_argument("--n-test", type=int, default=100, help="distinct test problems per difficulty (at most)")
+    build.add_argument("--seed", type=int, default=0)
+    pretrain = toy_sub.add_parser("pretrain", help="train the toy base model from scratch (resumable)")
+    pretrain.add_argument("--out", default="runs/toy_pretrain")
+    pretrain.add_argument("--config", default=None, help="recipe (default recipes/toy/pretrain.yaml)")
+    pretrain.add_argument("--n-train", type=int, default=200000)
+    pretrain.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = "-v" in argv or "--verbose" in argv
+    argv = [a for a in argv if a not in ("-v", "--verbose")]
+    _setup_logging(verbose)
+    if argv and argv[0] in RECIPE_COMMANDS:
+        handler, help_text = RECIPE_COMMANDS[argv[0]]
+        if "-h" in argv[1:] or "--help" in argv[1:]:
+            print(f"thrifty {argv[0]}: {help_text}\nusage: thrifty {argv[0]} --config RECIPE [--key value ...]")
+            return 0
+        _offline_defaults()
+        return _run(handler, argv[1:])
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    _offline_defaults()
+    if args.command == "demo":
+        return _run(cmd_demo, args, extra)
+    if args.command == "toy":
+        if args.toy_command == "build":
+            return _run(cmd_toy_build, args)
+        if args.toy_command == "pretrain":
+            return _run(cmd_toy_pretrain, args, extra)
+        parser.parse_args(["toy", "--help"])
+    parser.error(f"unrecognised arguments: {' '.join(extra)}")
+    return 2
+
+
+def _run(func: Callable, *args) -> int:
+    """Run a command; user errors (bad recipe, bad data) print one clear line and exit 2."""
+    from thrifty.jsonl import DataError
+    from thrifty.recipes import RecipeError
+
+    try:
+        return func(*args)
+    except (RecipeError, DataError, FileNotFoundError) as err:
+        logger.error("%s", err)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

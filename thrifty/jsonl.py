@@ -1,0 +1,141 @@
+"""JSONL and JSON io: reads that name the file and line of bad input, atomic writes, resumable appends."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+class DataError(ValueError):
+    """Bad user data; the message names the file and, where it applies, the line and key."""
+
+
+def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
+    """Yield the JSON objects of a JSONL file; blank lines are skipped.
+
+    Raises :class:`DataError` naming ``file:line`` for a line that is not a JSON object.
+    """
+    path = Path(path)
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}:{lineno}: invalid JSON ({err.msg} at column {err.colno})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+            yield row
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """Read a whole JSONL file (see :func:`iter_jsonl`)."""
+    return list(iter_jsonl(path))
+
+
+@contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8"):
+    """Open a temporary file beside ``path``; rename it over ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
+    """Atomically write ``rows`` as JSONL; returns the number of rows written."""
+    n = 0
+    with atomic_open(path) as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> None:
+    """Atomically write one JSON document."""
+    with atomic_open(path) as fh:
+        json.dump(obj, fh, ensure_ascii=False, indent=indent)
+        fh.write("\n")
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Atomically write a text file."""
+    with atomic_open(path) as fh:
+        fh.write(text)
+
+
+class ResumableJsonlWriter:
+    """Append-only JSONL output keyed by ``key``, for jobs that resume after a crash.
+
+    On open it reads the rows already in the file (dropping a torn last line left by a kill), so
+    ``done(id)`` tells which ids are finished; :meth:`append` writes one row and flushes it to disk, so a
+    kill loses at most the row being written. Rows are never duplicated: appending a finished id is refused.
+    """
+
+    def __init__(self, path: str | os.PathLike, key: str = "id"):
+        self.path = Path(path)
+        self.key = key
+        self._done: dict[str, dict] = {}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            self._recover()
+        self._fh = self.path.open("a", encoding="utf-8")
+
+    def _recover(self) -> None:
+        good_bytes = 0
+        with self.path.open("rb") as fh:
+            for raw in fh:
+                if not raw.endswith(b"\n"):
+                    break  # torn final line from a killed writer
+                try:
+                    row = json.loads(raw)
+                except json.JSONDecodeError:
+                    break
+                self._done[str(row[self.key])] = row
+                good_bytes += len(raw)
+        if good_bytes != self.path.stat().st_size:
+            with self.path.open("r+b") as fh:
+                fh.truncate(good_bytes)
+
+    def done(self, row_id: Any) -> bool:
+        """Whether a row with this id is already written."""
+        return str(row_id) in self._done
+
+    @property
+    def rows(self) -> list[dict]:
+        """All rows written so far, in file order."""
+        return list(self._done.values())
+
+    def append(self, row: dict) -> None:
+        """Write one row (must carry ``key``) and flush it to disk."""
+        row_id = str(row[self.key])
+        if row_id in self._done:
+            raise ValueError(f"{self.path}: id {row_id!r} is already written")
+        self._fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._done[row_id] = row
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> ResumableJsonlWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

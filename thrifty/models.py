@@ -1,0 +1,67 @@
+"""Loading a model and its tokenizer from a Hub id or a local folder (full weights or a PEFT adapter)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def default_dtype():
+    """bf16 on a GPU that supports it, else fp32 (bf16 on CPU is ~10x slower; FIELD-NOTES)."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def resolve_dtype(name: str | None):
+    import torch
+
+    if name in (None, "auto"):
+        return default_dtype()
+    try:
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+    except KeyError:
+        raise ValueError(f"unknown dtype {name!r}; use auto, float32, bfloat16 or float16") from None
+
+
+def is_adapter_dir(path: str | Path) -> bool:
+    return (Path(path) / "adapter_config.json").exists()
+
+
+def load_tokenizer(name_or_path: str, padding_side: str = "left"):
+    """Load a tokenizer; ``padding_side`` is set explicitly because it is not saved (FIELD-NOTES)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    tokenizer.padding_side = padding_side
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model_and_tokenizer(name_or_path: str, dtype: str | None = "auto", device: str | None = None):
+    """Load a causal LM and its tokenizer from a Hub id, a model folder or a PEFT adapter folder.
+
+    An adapter folder is loaded onto its ``base_model_name_or_path``; the tokenizer comes from the adapter
+    folder when it has one, else from the base.
+    """
+    from transformers import AutoModelForCausalLM
+
+    torch_dtype = resolve_dtype(dtype)
+    if is_adapter_dir(name_or_path):
+        from peft import AutoPeftModelForCausalLM
+
+        model = AutoPeftModelForCausalLM.from_pretrained(name_or_path, dtype=torch_dtype)
+        has_tok = (Path(name_or_path) / "tokenizer_config.json").exists()
+        tok_source = name_or_path if has_tok else model.peft_config["default"].base_model_name_or_path
+    else:
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch_dtype)
+        tok_source = name_or_path
+    if device:
+        model.to(device)
+    model.eval()
+    return model, load_tokenizer(tok_source)

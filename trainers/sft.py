@@ -1,0 +1,157 @@
+"""Supervised fine-tuning on TRL's ``SFTTrainer``: full or LoRA, loss on completions only, per-token or
+per-sequence loss averaging, packing, resume from checkpoint.
+
+Loss averaging: ``token`` (TRL's default) divides the summed token losses of a batch by its number of
+completion tokens, so every token weighs the same and long outputs are not under-weighted (LongWriter, Bai et
+al. 2024, section 4.2). ``sequence`` first averages each sequence's token losses, then averages sequences, so
+every example weighs the same whatever its length.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
+
+from thrifty.data import load_any
+from thrifty.models import resolve_dtype
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DataArguments:
+    """Which data to train on."""
+
+    dataset_name: str = field(
+        default=None, metadata={"help": "JSONL/JSON/CSV/parquet file, save_to_disk folder or Hub dataset id"}
+    )
+    dataset_split: str = field(default="train", metadata={"help": "split to train on"})
+    eval_dataset_name: str | None = field(default=None, metadata={"help": "optional evaluation data"})
+    eval_split: str = field(default="test", metadata={"help": "split of eval_dataset_name"})
+    formats: list[str] | None = field(
+        default=None, metadata={"help": "keep only rows whose 'format' column is one of these"}
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "truncate the training set"})
+
+
+@dataclass
+class ThriftySFTConfig(SFTConfig):
+    """TRL's ``SFTConfig`` plus thrifty's options."""
+
+    loss_averaging: str = field(
+        default="token", metadata={"help": "'token' (every token weighs the same) or 'sequence'"}
+    )
+    assistant_only_loss: bool = field(
+        default=True, metadata={"help": "train on assistant turns only (conversational 'messages' data)"}
+    )
+    report_to: str | list[str] = field(default="none", metadata={"help": "none, wandb, tensorboard, ..."})
+
+    def __post_init__(self):
+        if self.loss_averaging not in ("token", "sequence"):
+            raise ValueError(f"loss_averaging must be 'token' or 'sequence', not {self.loss_averaging!r}")
+        super().__post_init__()
+
+
+def sequence_mean_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean over sequences of each sequence's mean next-token NLL (labels of -100 are ignored)."""
+    targets = labels[:, 1:]
+    mask = targets != -100
+    nll = F.cross_entropy(
+        logits[:, :-1].float().transpose(1, 2), targets.clamp(min=0), reduction="none"
+    ) * mask
+    has_tokens = mask.any(dim=1)
+    per_sequence = nll.sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+    return per_sequence[has_tokens].mean() if has_tokens.any() else nll.sum() * 0.0
+
+
+class ThriftySFTTrainer(SFTTrainer):
+    """``SFTTrainer`` with per-sequence loss averaging as an option."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.args.loss_averaging == "sequence":
+            self.loss_is_scaled_for_ga = False  # our loss is a per-micro-batch mean: let Trainer divide by GA
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.args.loss_averaging == "token":
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        model_inputs = {k: v for k, v in inputs.items() if k not in ("labels", "completion_mask", "assistant_masks")}
+        outputs = model(**model_inputs, use_cache=False)
+        loss = sequence_mean_nll(outputs.logits, inputs["labels"])
+        return (loss, outputs) if return_outputs else loss
+
+
+def resolve_resume(resume: str | bool | None, output_dir: str) -> str | None:
+    """``auto``/``true``: the last checkpoint in ``output_dir`` if any; a path: itself; else None."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if resume in (None, False, "false", "none", ""):
+        return None
+    if resume in (True, "true", "auto"):
+        last = get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+        if last:
+            logger.info("resuming from %s", last)
+        return last
+    return str(resume)
+
+
+def load_train_data(data_args: DataArguments):
+    """Load and filter the training (and optional eval) data named by ``data_args``."""
+    if not data_args.dataset_name:
+        raise ValueError("dataset_name is required: a JSONL file, a dataset folder or a Hub id")
+    train = load_any(data_args.dataset_name, data_args.dataset_split)
+    if data_args.formats:
+        if "format" not in train.column_names:
+            raise ValueError(f"{data_args.dataset_name}: 'formats' given but the data has no 'format' column")
+        keep = set(data_args.formats)
+        train = train.filter(lambda row: row["format"] in keep)
+    if data_args.max_train_samples:
+        train = train.select(range(min(data_args.max_train_samples, len(train))))
+    evaluation = None
+    if data_args.eval_dataset_name:
+        evaluation = load_any(data_args.eval_dataset_name, data_args.eval_split)
+    return train, evaluation
+
+
+def build_sft_trainer(
+    data_args: DataArguments, training_args: ThriftySFTConfig, model_args: ModelConfig
+) -> ThriftySFTTrainer:
+    """Build the trainer (model loaded from ``model_args``, LoRA when ``use_peft``)."""
+    from transformers import AutoModelForCausalLM
+
+    from thrifty.models import load_tokenizer
+
+    train, evaluation = load_train_data(data_args)
+    if "messages" not in train.column_names and training_args.assistant_only_loss:
+        logger.info("data is not conversational 'messages': assistant_only_loss off, completion-only loss applies")
+        training_args.assistant_only_loss = False
+    model = AutoModelForCausalLM.from_pretrained(
+        model_args.model_name_or_path,
+        dtype=resolve_dtype(model_args.dtype),
+        attn_implementation=model_args.attn_implementation,
+    )
+    tokenizer = load_tokenizer(model_args.model_name_or_path, padding_side="right")
+    return ThriftySFTTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train,
+        eval_dataset=evaluation,
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+    )
+
+
+def run_sft(data_args: DataArguments, training_args: ThriftySFTConfig, model_args: ModelConfig) -> str:
+    """Train and save the model (or adapter) and tokenizer to ``output_dir``; returns ``output_dir``."""
+    trainer = build_sft_trainer(data_args, training_args, model_args)
+    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(training_args.output_dir)
+    if trainer.accelerator.is_main_process:
+        trainer.processing_class.save_pretrained(training_args.output_dir)
+    return training_args.output_dir
