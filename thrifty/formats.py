@@ -213,8 +213,9 @@ def answer_after_turn(completion: str, k: int, delimiters: TurnDelimiters = DEFA
 def extract_final_answer(completion: str, delimiters: TurnDelimiters = DEFAULT_TURNS) -> str | None:
     r"""The final answer of any completion thrifty produces, or None.
 
-    In order: the last ``<ANSWER>`` block (ARM), the last turn's answer (MinD), the last ``\boxed{}``
-    anywhere. A number merely mentioned in text is not an answer.
+    In order: the last ``<ANSWER>`` block (ARM); for MinD output the last answer any turn gave (a final turn
+    cut off before answering leaves the previous turn's answer, which is what a user who stops reading there
+    has); else the last ``\boxed{}`` anywhere. A number merely mentioned in text is not an answer.
     """
     answers = _ANSWER_BLOCK.findall(completion)
     if answers:
@@ -222,10 +223,7 @@ def extract_final_answer(completion: str, delimiters: TurnDelimiters = DEFAULT_T
         return last_boxed(inner) or inner
     if delimiters.open in completion:
         turns = split_turns(completion, delimiters)
-        if turns and turns[-1].answer is not None:
-            return turns[-1].answer
-        tail = completion.rsplit(delimiters.close, 1)[-1] if delimiters.close in completion else ""
-        return last_boxed(tail)
+        return answer_after_turn(completion, len(turns), delimiters) if turns else None
     return last_boxed(completion)
 
 

@@ -1,0 +1,135 @@
+"""Evaluation on the toy world: accuracy and output tokens by inference mode and difficulty.
+
+Modes: ``adaptive`` (the model picks its format), one instruction-guided mode per ARM format (the assistant
+turn pre-filled with the format's opening tag, ARM section 3.3), and ``multiturn`` (pre-filled with
+``<think>``, MinD). A completion is correct when its final answer (:func:`thrifty.formats.extract_final_answer`)
+verifies against the gold answer with the shared answer checker (toy answers are single digits). The toy world
+is also the registered benchmark ``toy`` of ``thrifty eval`` (:mod:`thrifty.eval.runner`), which adds resume,
+n samples, consensus mode and plots; this module is the light path used by ``thrifty demo``.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+
+from thrifty.data_builders.toy_world import MULTITURN, ToyProblem
+
+from thrifty.answer_check import AnswerChecker
+from thrifty.formats import ARM_FORMATS
+
+from .benchmarks import Problem
+from .generation import SamplingParams, TransformersGenerator, render_prompt
+from .modes import ADAPTIVE, mode_prefill
+from .scoring import score_completions
+
+logger = logging.getLogger(__name__)
+
+TOY_MODES: tuple[str, ...] = (ADAPTIVE, *ARM_FORMATS, MULTITURN)
+__all__ = ["TOY_MODES", "ADAPTIVE", "mode_prefill", "generate_toy", "summarize_toy", "bar_metrics", "toy_markdown"]
+
+
+def generate_toy(generator: TransformersGenerator, problems: Sequence[ToyProblem], modes: Sequence[str],
+                 params: SamplingParams, checker: AnswerChecker | None = None) -> list[dict]:
+    """Generate and score every (problem, mode); returns one row per sample.
+
+    Scoring uses :func:`thrifty.eval.scoring.score_completions` (the shared answer checker; toy answers are
+    single digits, so this is an integer comparison).
+    """
+    jobs = [(p, m) for m in modes for p in problems]
+    prompts, prefills = [], []
+    for p, m in jobs:
+        prefill = mode_prefill(m)
+        prompts.append(render_prompt(generator.tokenizer, [{"role": "user", "content": p.question}], prefill))
+        prefills.append(prefill)
+    generations = generator.generate(prompts, params, prefills, desc="toy eval")
+    flat = [(p, m, s, g) for (p, m), gens in zip(jobs, generations, strict=True) for s, g in enumerate(gens)]
+    own_checker = checker is None
+    checker = checker or AnswerChecker()
+    try:
+        scores = score_completions(
+            [g.text for *_, g in flat],
+            [Problem(id=p.id, problem=p.question, answer=p.answer, kind="number") for p, *_ in flat],
+            checker,
+        )
+    finally:
+        if own_checker:
+            checker.close()
+    rows = []
+    for (p, m, s, g), sc in zip(flat, scores, strict=True):
+        rows.append({
+            "id": f"{p.id}/{m}/{s}",
+            "problem_id": p.id,
+            "mode": m,
+            "difficulty": p.difficulty,
+            "answer": p.answer,
+            "prediction": sc["prediction"],
+            "correct": sc["correct"],
+            "format": MULTITURN if m == MULTITURN else sc["format"],
+            "turns": sc["turns"] if m == MULTITURN else None,
+            "num_tokens": g.num_tokens,
+            "finish_reason": g.finish_reason,
+            "completion": g.text,
+        })
+    return rows
+
+
+def summarize_toy(rows: list[dict]) -> dict:
+    """Accuracy, mean/median tokens and format mix by mode and difficulty (plus an ``all`` row per mode)."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[(r["mode"], str(r["difficulty"]))].append(r)
+        groups[(r["mode"], "all")].append(r)
+    summary: dict[str, dict] = defaultdict(dict)
+    for (mode, level), rs in sorted(groups.items()):
+        tokens = [r["num_tokens"] for r in rs]
+        correct = sum(r["correct"] for r in rs)
+        summary[mode][level] = {
+            "n": len(rs),
+            "accuracy": correct / len(rs),
+            "mean_tokens": statistics.fmean(tokens),
+            "median_tokens": statistics.median(tokens),
+            "tokens_per_correct": sum(tokens) / correct if correct else None,
+            "format_mix": {k: v / len(rs) for k, v in sorted(Counter(r["format"] for r in rs).items())},
+        }
+    return dict(summary)
+
+
+def bar_metrics(summary: dict) -> dict:
+    """The toy world's learning bar, read off a summary (ISSUE 3): easiest/hardest accuracies by format."""
+    levels = sorted(int(k) for k in summary["direct"] if k != "all")
+    easiest, hardest = str(levels[0]), str(levels[-1])
+    return {
+        "easiest_direct": summary["direct"][easiest]["accuracy"],
+        "hardest_direct": summary["direct"][hardest]["accuracy"],
+        "hardest_short_cot": summary["short_cot"][hardest]["accuracy"],
+        "hardest_long_cot": summary["long_cot"][hardest]["accuracy"],
+    }
+
+
+def toy_markdown(summary: dict, title: str = "Toy world evaluation") -> str:
+    """Markdown tables: accuracy and mean output tokens by mode x difficulty; adaptive format mix."""
+    modes = [m for m in TOY_MODES if m in summary] + [m for m in summary if m not in TOY_MODES]
+    levels = sorted({lvl for m in modes for lvl in summary[m] if lvl != "all"}, key=int)
+    head = "| mode | " + " | ".join(f"k={lvl}" for lvl in levels) + " | all |\n"
+    sep = "|---" * (len(levels) + 2) + "|\n"
+
+    def table(metric: str, fmt: str) -> str:
+        lines = head + sep
+        for m in modes:
+            cells = [fmt.format(summary[m][lvl][metric]) if lvl in summary[m] else "-" for lvl in [*levels, "all"]]
+            lines += f"| {m} | " + " | ".join(cells) + " |\n"
+        return lines
+
+    out = [f"# {title}\n", "## Accuracy\n", table("accuracy", "{:.2f}"), "\n## Mean output tokens\n",
+           table("mean_tokens", "{:.1f}")]
+    if ADAPTIVE in summary:
+        out.append("\n## Formats chosen in adaptive mode\n")
+        out.append("| k | " + " | ".join(ARM_FORMATS) + " | unknown |\n" + "|---" * (len(ARM_FORMATS) + 2) + "|\n")
+        for lvl in [*levels, "all"]:
+            mix = summary[ADAPTIVE][lvl]["format_mix"]
+            cells = [f"{mix.get(f, 0.0):.2f}" for f in (*ARM_FORMATS, "unknown")]
+            out.append(f"| {lvl} | " + " | ".join(cells) + " |\n")
+    return "".join(out)
