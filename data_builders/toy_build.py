@@ -22,7 +22,7 @@ from .toy_world import MULTITURN, TEST, TRAIN, ToyWorld, weighted_formats
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_WEIGHTS = {"direct": 1.0, "short_cot": 1.0, "code": 0.5, "long_cot": 1.0, MULTITURN: 0.5}
+DEFAULT_WEIGHTS = {"direct": 1.0, "short_cot": 1.0, "code": 0.3, "long_cot": 1.0, MULTITURN: 0.4}
 
 
 def build_toy_dataset(

@@ -10,9 +10,9 @@ The padding puts input digit ``i`` at a constant position for every ``k``, and e
 fixed length, so step ``i`` always sits at the same offset from digit ``i``: a position-aligned scratchpad
 is what a tiny model learns in CPU-minutes (in-context lookup does not form at this scale).
 
-Every problem has, all consistent with one another: an R1-style long-CoT trace (a first solution whose
-steps are guessed then checked, sometimes a slip caught by its check with "wait", a "Wait, let me verify"
-unit, sometimes an "Alternatively" unit redoing it, and a final boxed answer), and its direct, short-CoT,
+Every problem has, all consistent with one another: an R1-style long-CoT trace (a first solution written
+step by step, sometimes with a slip caught at once with "wait", a "Wait, let me verify" unit, sometimes an
+"Alternatively" unit redoing it, and a final boxed answer), and its direct, short-CoT,
 code, long-CoT and MinD multi-turn renderings.
 """
 
@@ -67,6 +67,10 @@ class ToyTask(Protocol):
 
     def make_problem(self, problem_id: str, inputs: list[int]) -> ToyProblem: ...
 
+    def parse_question(self, question: str) -> list[int]:
+        """The inputs of a question this task wrote (inverse of ``make_problem``); ValueError otherwise."""
+        ...
+
     def units(self, problem: ToyProblem, rng: random.Random) -> list[str]:
         """The thinking units of an R1-style long-CoT trace, in order."""
         ...
@@ -79,9 +83,10 @@ class ToyTask(Protocol):
 class RunningSumTask:
     """Sum of ``k`` digits mod 10, written as a scratchpad of running sums.
 
-    Question: ``sum mod 10 : 3 8 5 9 _ _``; short CoT: the running sums ``3 1 6 5``; long CoT: each step
-    guessed then checked (``add 8 gives 1 . check 3 + 8 = 11 so 1 .``), a verification unit and sometimes an
-    alternative unit; code: ``return (3 + 8 + 5 + 9) % 10`` with ``>>> f()`` and its output written out.
+    Question: ``3 8 5 9 _ _``; short CoT: the running sums ``3 1 6 5``; long CoT: every step written out
+    (``3 + 8 = 11 so 1 .``), sometimes a slip corrected at once (``1 + 5 = 7 . wait , 1 + 5 = 6 so 6 .``), a
+    verification unit and sometimes an alternative unit; code: ``return (3 + 8 + 5 + 9) % 10`` with
+    ``>>> f()`` and its output written out.
     """
 
     name = "running_sum"
@@ -103,9 +108,18 @@ class RunningSumTask:
             task=self.name,
             difficulty=len(inputs),
             inputs=list(inputs),
-            question="sum mod 10 : " + " ".join(slots),
+            question=" ".join(slots),
             answer=str(sum(inputs) % 10),
         )
+
+    def parse_question(self, question: str) -> list[int]:
+        slots = question.split()
+        if len(slots) != self.max_difficulty or not slots[0].isdigit():
+            raise ValueError(f"not a {self.name} question: {question[:80]!r}")
+        inputs = [int(s) for s in slots if s != "_"]
+        if slots != [str(d) for d in inputs] + ["_"] * (self.max_difficulty - len(inputs)):
+            raise ValueError(f"not a {self.name} question: {question[:80]!r}")
+        return inputs
 
     @staticmethod
     def partial_sums(inputs: list[int]) -> list[int]:
@@ -129,10 +143,11 @@ class RunningSumTask:
         steps = [f"start {digits[0]} ."]
         for i in range(1, len(digits)):
             prev, d, r = sums[i - 1], digits[i], sums[i]
-            guess, check_word = r, "check"
-            if i == slip_step:  # a slip, caught by its own check (same length, so positions stay aligned)
-                guess, check_word = (r + rng.choice((1, 9))) % 10, "wait"
-            steps.append(f"add {d} gives {guess} . {check_word} {prev} + {d} = {prev + d} so {r} .")
+            if i == slip_step:  # a slip, caught at once and corrected
+                wrong = prev + d + rng.choice((1, -1)) if prev + d > 0 else 1
+                steps.append(f"{prev} + {d} = {wrong} . wait , {prev} + {d} = {prev + d} so {r} .")
+            else:
+                steps.append(f"{prev} + {d} = {prev + d} so {r} .")
         solve = " ".join(steps) + f" so the answer is {problem.answer} ."
         if len(digits) > 1:
             prev, d = sums[-2], digits[-1]

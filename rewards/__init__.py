@@ -1,0 +1,73 @@
+"""Rewards for GRPO: a registry with plug-ins, accuracy (shared answer checker), format rewards, Ada-GRPO
+scaling (ARM), MinD fewer-turns / unit-compactness, length; TRL's own rewards registered by name.
+
+Import as ``from thrifty.rewards import ...``. This package never imports ``thrifty.trainers``.
+"""
+
+from __future__ import annotations
+
+from .accuracy import AccuracyReward
+from .ada import ada_grpo_alpha, ada_grpo_alpha_batch
+from .common import completion_text, completion_texts
+from .format_rewards import arm_format_reward, is_valid_mind, mind_format_reward, think_format_reward
+from .length import short_length_reward
+from .mind import EXPLORATION_MARKERS, FewerTurnsReward, UnitCompactnessReward, turn_counts
+from .registry import (
+    RewardError,
+    available_rewards,
+    build_reward_funcs,
+    describe_rewards,
+    get_reward,
+    register_reward,
+)
+
+# thrifty's rewards
+register_reward("accuracy", AccuracyReward, factory=True, doc="1 if the final answer verifies (math-verify), else 0")
+register_reward("arm_format", arm_format_reward, doc="1 for a valid ARM format with an answer; unknown/mixed tags 0")
+register_reward("mind_format", mind_format_reward, doc="1 for well-formed MinD turns, each with a boxed answer")
+register_reward("think_format", think_format_reward, doc="1 for one leading <think> block and an answer")
+register_reward("fewer_turns", FewerTurnsReward, factory=True, doc="correct * w * (1 - (turns-1)/(max_turns-1))")
+register_reward("unit_compactness", UnitCompactnessReward, factory=True, doc="penalty for turns crammed with explorations")
+register_reward("short_length", short_length_reward, doc="1 - min(tokens, max_len)/max_len")
+
+# TRL's own rewards (trl.rewards), by name, imported lazily
+register_reward("trl_accuracy", "trl.rewards:accuracy_reward", doc="TRL: math-verify accuracy vs column 'solution'")
+register_reward(
+    "trl_reasoning_accuracy", "trl.rewards:reasoning_accuracy_reward", doc="TRL: accuracy of the text after </think>"
+)
+register_reward("trl_think_format", "trl.rewards:think_format_reward", doc="TRL: <think> format (conversational)")
+register_reward(
+    "cosine_scaled", "trl.rewards:get_cosine_scaled_reward", factory=True, doc="TRL: cosine length-scaled accuracy"
+)
+register_reward(
+    "repetition_penalty", "trl.rewards:get_repetition_penalty_reward", factory=True, doc="TRL: n-gram repetition penalty"
+)
+register_reward(
+    "soft_overlong_punishment",
+    "trl.rewards:get_soft_overlong_punishment",
+    factory=True,
+    doc="TRL (DAPO): soft punishment of over-long completions",
+)
+
+__all__ = [
+    "AccuracyReward",
+    "EXPLORATION_MARKERS",
+    "FewerTurnsReward",
+    "RewardError",
+    "UnitCompactnessReward",
+    "ada_grpo_alpha",
+    "ada_grpo_alpha_batch",
+    "arm_format_reward",
+    "available_rewards",
+    "build_reward_funcs",
+    "completion_text",
+    "completion_texts",
+    "describe_rewards",
+    "get_reward",
+    "is_valid_mind",
+    "mind_format_reward",
+    "register_reward",
+    "short_length_reward",
+    "think_format_reward",
+    "turn_counts",
+]

@@ -104,9 +104,11 @@ def test_traces_have_slips_verifications_and_alternatives(toy_world):
     assert all("wait , let me verify" in t for t in traces)
     slips = [t for t in traces if " wait " in t.split("\n\n")[0]]
     assert 0.05 < len(slips) / len(traces) < 0.3  # sometimes a slip...
-    for t in slips:  # ...that its own check catches: the guessed value differs from the checked one
-        m = re.search(r"gives (\d) \. wait (\d) \+ (\d) = \d+ so (\d)", t)
-        assert m and m.group(1) != m.group(4) and int(m.group(4)) == (int(m.group(2)) + int(m.group(3))) % 10
+    for t in slips:  # ...caught at once: a wrong sum, then "wait" and the right one
+        m = re.search(r"(\d) \+ (\d) = (\d+) \. wait , (\d) \+ (\d) = (\d+) so (\d) \.", t)
+        assert m and m.group(1, 2) == m.group(4, 5)
+        a, b = int(m.group(1)), int(m.group(2))
+        assert int(m.group(3)) != a + b and int(m.group(6)) == a + b and int(m.group(7)) == (a + b) % 10
     alternatives = sum("alternatively" in t for t in traces)
     assert 0.03 < alternatives / len(traces) < 0.2
 

@@ -55,8 +55,52 @@ def cmd_sft(argv: list[str]) -> int:
     return 0
 
 
+def cmd_grpo(argv: list[str]) -> int:
+    from thrifty.trainers.grpo import cmd_grpo as run
+
+    return run(argv)
+
+
+def cmd_build_multiformat(argv: list[str]) -> int:
+    from thrifty.data_builders.multiformat import cmd_build_multiformat as run
+
+    return run(argv)
+
+
+def cmd_build_multiturn(argv: list[str]) -> int:
+    from thrifty.data_builders.multiturn import cmd_build_multiturn as run
+
+    return run(argv)
+
+
+def cmd_eval(argv: list[str]) -> int:
+    from thrifty.eval.commands import cmd_eval as run
+
+    return run(argv)
+
+
+def cmd_report(argv: list[str]) -> int:
+    from thrifty.eval.commands import cmd_report as run
+
+    return run(argv)
+
+
 RECIPE_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "sft": (cmd_sft, "supervised fine-tuning (full or LoRA) from a recipe"),
+    "grpo": (cmd_grpo, "GRPO, Ada-GRPO (format-balanced) or MinD (fewer turns) from a recipe"),
+    "eval": (cmd_eval, "accuracy against tokens on benchmarks (also: thrifty eval score --benchmark B "
+                       "--predictions FILE)"),
+}
+
+#: Commands with their own flags (not a recipe), handed the raw argv.
+PLAIN_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
+    "report": (cmd_report, "put several eval runs side by side: thrifty report RUN_DIR [RUN_DIR ...]"),
+}
+
+#: ``thrifty build KIND --config RECIPE``: the SFT data builders.
+BUILD_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
+    "multiformat": (cmd_build_multiformat, "ARM multi-format SFT data (direct, short CoT, code, long CoT)"),
+    "multiturn": (cmd_build_multiturn, "MinD multi-turn SFT data (one thinking unit per turn)"),
 }
 
 
@@ -101,6 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_text) in RECIPE_COMMANDS.items():
         sub.add_parser(name, help=f"{help_text}: thrifty {name} --config RECIPE [--key value ...]", add_help=False)
+    for name, (_, help_text) in PLAIN_COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+
+    build_cmd = sub.add_parser("build", help="SFT data builders: thrifty build KIND --config RECIPE")
+    build_sub = build_cmd.add_subparsers(dest="build_command", metavar="KIND")
+    for name, (_, help_text) in BUILD_COMMANDS.items():
+        build_sub.add_parser(name, help=f"{help_text}: thrifty build {name} --config RECIPE", add_help=False)
 
     demo = sub.add_parser("demo", help="the toy-world pipeline end to end: data -> SFT -> eval -> report")
     demo.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
@@ -127,13 +178,20 @@ def main(argv: list[str] | None = None) -> int:
     verbose = "-v" in argv or "--verbose" in argv
     argv = [a for a in argv if a not in ("-v", "--verbose")]
     _setup_logging(verbose)
-    if argv and argv[0] in RECIPE_COMMANDS:
-        handler, help_text = RECIPE_COMMANDS[argv[0]]
-        if "-h" in argv[1:] or "--help" in argv[1:]:
-            print(f"thrifty {argv[0]}: {help_text}\nusage: thrifty {argv[0]} --config RECIPE [--key value ...]")
+    if argv and argv[0] in PLAIN_COMMANDS:
+        _offline_defaults()
+        return _run(PLAIN_COMMANDS[argv[0]][0], argv[1:])
+    if argv[:2] == ["eval", "score"]:  # own flags, not a recipe
+        _offline_defaults()
+        return _run(cmd_eval, argv[1:])
+    recipe_command = _recipe_command(argv)
+    if recipe_command is not None:
+        (handler, help_text), name, rest = recipe_command
+        if "-h" in rest or "--help" in rest:
+            print(f"thrifty {name}: {help_text}\nusage: thrifty {name} --config RECIPE [--key value ...]")
             return 0
         _offline_defaults()
-        return _run(handler, argv[1:])
+        return _run(handler, rest)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if args.command is None:
@@ -142,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     _offline_defaults()
     if args.command == "demo":
         return _run(cmd_demo, args, extra)
+    if args.command == "build":
+        parser.parse_args(["build", "--help"])
     if args.command == "toy":
         if args.toy_command == "build":
             return _run(cmd_toy_build, args)
@@ -152,14 +212,24 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def _recipe_command(argv: list[str]):
+    """(handler and help, display name, remaining argv) for recipe-driven commands, else None."""
+    if argv and argv[0] in RECIPE_COMMANDS:
+        return RECIPE_COMMANDS[argv[0]], argv[0], argv[1:]
+    if len(argv) > 1 and argv[0] == "build" and argv[1] in BUILD_COMMANDS:
+        return BUILD_COMMANDS[argv[1]], f"build {argv[1]}", argv[2:]
+    return None
+
+
 def _run(func: Callable, *args) -> int:
     """Run a command; user errors (bad recipe, bad data) print one clear line and exit 2."""
+    from thrifty.data_builders.backends import BackendError
     from thrifty.jsonl import DataError
     from thrifty.recipes import RecipeError
 
     try:
         return func(*args)
-    except (RecipeError, DataError, FileNotFoundError) as err:
+    except (RecipeError, DataError, BackendError, FileNotFoundError) as err:
         logger.error("%s", err)
         return 2
 

@@ -1,0 +1,126 @@
+r"""Finding the answer a piece of reasoning states, without a model.
+
+Used by the data builders to read the candidate answer of a thinking unit (MinD), of a short solution or of
+an LLM-written rationale (ARM), and the printed result of a ``>>> f()`` program (ARM code format).
+
+Order of evidence, strongest first: the last ``\boxed{}``; a sentence naming the answer ("the answer is X",
+"Answer: C", "final answer: X"); a concluding sentence ("So/Therefore/Thus/Hence ... is X" or "... = X").
+What follows the cue is trimmed of LaTeX inline-math wrappers and trailing punctuation, and kept only when it
+is short (an expression, not a sentence), so a paragraph that merely discusses numbers states no answer.
+"""
+
+from __future__ import annotations
+
+import re
+
+from thrifty.formats import last_boxed
+
+#: Longest text accepted as an answer expression after a cue.
+MAX_ANSWER_CHARS = 60
+
+_NAMED = re.compile(
+    r"(?:final answer|the answer|answer|the result|the solution|the value|the remainder|the sum|the total)"
+    r"\s*(?:is|should be|would be|must be|will be|=|:)\s*(?:therefore\s*)?(?P<ans>[^\n]+?)\s*"
+    r"(?=(?:\.\s|\.$|,\s(?:which|since|because|so|but)|;|\n|$))",
+    re.IGNORECASE,
+)
+_CONCLUDE = re.compile(
+    r"(?:^|(?<=[.!?]\s))(?:so|therefore|thus|hence|that means|this means|which means)\b[^\n]*?"
+    r"(?:\bis\b|\bare\b|\bequals\b|=)\s*(?P<ans>[^\n=]+?)\s*"
+    r"(?=(?:\.\s|\.$|,\s(?:which|since|because|so|but|and so)|;|\n|$))",
+    re.IGNORECASE,
+)
+_CHOICE = re.compile(
+    r"(?:\b(?:answer|option|choice)\s*(?:is|:)?\s*[:\-]?\s*|^)\(?([A-Ea-e])\)?\s*\.?\s*$", re.IGNORECASE | re.MULTILINE
+)
+_WRAPPERS = (("**", "**"),)
+_MATH_DELIMITERS = re.compile(r"\\[()\[\]]|\$")
+_WORDY = re.compile(r"\b(the|that|this|we|i|it|to|of|and|for|which|not|be|can|need|have|has|since|when)\b", re.I)
+
+
+_LEADING_WORDS = re.compile(r"^(?:indeed|also|exactly|just|still|actually|simply|then|now|equal to)\s+", re.I)
+
+
+def clean_expression(text: str) -> str | None:
+    """Strip math wrappers and trailing punctuation; None when what is left is not a short expression."""
+    s = _MATH_DELIMITERS.sub("", text)
+    s = _LEADING_WORDS.sub("", s.strip()).rstrip(".,;:!").strip()
+    if "=" in s:  # "x = 4" -> "4"
+        s = s.rsplit("=", 1)[1].strip()
+    changed = True
+    while changed:
+        changed = False
+        for op, cl in _WRAPPERS:
+            if s.startswith(op) and s.endswith(cl) and len(s) > len(op) + len(cl):
+                s = s[len(op) : len(s) - len(cl)].strip().rstrip(".,;:").strip()
+                changed = True
+    if s.startswith("\\boxed"):
+        s = last_boxed(s) or s
+    if not s or len(s) > MAX_ANSWER_CHARS or len(_WORDY.findall(s)) > 1:
+        return None
+    if s.count("(") != s.count(")") or s.count("{") != s.count("}"):
+        return None
+    return s
+
+
+def stated_answer(text: str, choice: bool = False) -> str | None:
+    r"""The answer ``text`` states, or None: its last ``\boxed{}``, else the last named or concluded answer.
+
+    With ``choice`` (multiple choice) a closing "Answer: C" / "Correct option - C" / a bare last-line letter is
+    read first, as AQuA rationales end.
+    """
+    boxed = last_boxed(text)
+    if boxed is not None and boxed.strip():
+        return boxed.strip()
+    if choice:
+        found = _CHOICE.search(text.strip()[-200:])
+        if found:
+            return found.group(1).upper()
+    for pattern in (_NAMED, _CONCLUDE):
+        found = None
+        for m in pattern.finditer(text):
+            cand = clean_expression(m.group("ans"))
+            if cand is not None:
+                found = cand
+        if found is not None:
+            return found
+    return None
+
+
+def program_output(code: str) -> tuple[str, str] | None:
+    """Split an ARM code body into (program, printed output): the output is the line after ``>>> f()``.
+
+    Returns None when there is no ``>>> `` call line or nothing printed after it.
+    """
+    lines = code.strip("\n").splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].lstrip().startswith(">>> "):
+            output = "\n".join(lines[i + 1 :]).strip()
+            if not output:
+                return None
+            return "\n".join(lines[: i + 1]), output
+    return None
+
+
+_NORMALIZE = re.compile(r"\s+|\\left|\\right|\\[,!;: ]|\$|\\\(|\\\)|\^\{?\\circ\}?|\\text\{\s*\}")
+
+
+def normalize_expression(text: str) -> str:
+    """A loose textual normal form for comparing answer strings (spacing, sizing and math wrappers removed)."""
+    s = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    return _NORMALIZE.sub("", s).rstrip(".")
+
+
+def trailing_value(paragraph: str) -> str | None:
+    """The right-hand side of the last ``=`` of a paragraph's last line, cleaned; None if not a short value."""
+    last_line = paragraph.strip().splitlines()[-1] if paragraph.strip() else ""
+    if "=" not in last_line:
+        return None
+    rhs = last_line.rsplit("=", 1)[1]
+    return clean_expression(rhs.replace("\\]", "").replace("\\)", "").replace("$", ""))
+
+
+def states_value(paragraph: str, value: str) -> bool:
+    """Whether the paragraph ends by writing ``value`` as the result of an equation (``... = value``)."""
+    rhs = trailing_value(paragraph)
+    return rhs is not None and normalize_expression(rhs) == normalize_expression(value)

@@ -1,0 +1,142 @@
+"""Command-line entry points of eval, wired into ``thrifty`` by :mod:`thrifty.cli`:
+
+- ``thrifty eval --config RECIPE [--key value ...]`` -> :func:`cmd_eval` (``thrifty eval score ...`` is
+  forwarded to :func:`cmd_eval_score`);
+- ``thrifty eval score --benchmark B --predictions FILE [--data-dir DIR] [--seed S] [--tokenizer PATH]``
+  -> :func:`cmd_eval_score`: scores completions made elsewhere, prints one JSON object;
+- ``thrifty report RUN_DIR [RUN_DIR ...] [--out DIR] [--names A B ...]`` -> :func:`cmd_report`.
+
+Each returns a process exit code; user errors raise :class:`thrifty.jsonl.DataError` /
+:class:`thrifty.recipes.RecipeError`, which the CLI turns into one clear line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections import defaultdict
+from pathlib import Path
+
+from thrifty.jsonl import DataError, iter_jsonl
+
+logger = logging.getLogger(__name__)
+
+
+def cmd_eval(argv: list[str]) -> int:
+    """``thrifty eval --config RECIPE [--key value ...]``; ``thrifty eval score ...`` goes to :func:`cmd_eval_score`."""
+    if argv and argv[0] == "score":
+        return cmd_eval_score(argv[1:])
+    from thrifty.recipes import parse_recipe
+
+    from .runner import REPORT_FILE, SUMMARY_FILE, EvalConfig, run_eval
+
+    (cfg,) = parse_recipe((EvalConfig,), argv)
+    out = run_eval(cfg)
+    print(json.dumps({"summary": str(out / SUMMARY_FILE), "report": str(out / REPORT_FILE)}))
+    return 0
+
+
+def score_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="thrifty eval score",
+                                     description="Score completions produced elsewhere against a benchmark.")
+    parser.add_argument("--benchmark", required=True,
+                        help="a registered benchmark (math500, aime24, ..., toy) or a JSONL file of id, problem, "
+                             "answer[, options, kind]")
+    parser.add_argument("--predictions", required=True,
+                        help="JSONL of id, completion (optional: sample, num_tokens); several rows per id are samples")
+    parser.add_argument("--data-dir", "--data_dir", dest="data_dir", default=None, help="local benchmark folder (default $THRIFTY_DATA_DIR, else Hub)")
+    parser.add_argument("--seed", type=int, default=0, help="GPQA option shuffle / toy world seed of the predictions")
+    parser.add_argument("--toy-per-difficulty", type=int, default=20)
+    parser.add_argument("--tokenizer", default=None, help="count output tokens with this tokenizer when rows lack num_tokens")
+    parser.add_argument("--timeout", type=float, default=5.0, help="math-verify timeout per answer (s)")
+    parser.add_argument("--out", default=None, help="also write the scored rows (JSONL) here")
+    return parser
+
+
+def score_predictions(benchmark: str, predictions: str | Path, data_dir: str | None = None, seed: int = 0,
+                      toy_per_difficulty: int = 20, tokenizer=None, timeout_s: float = 5.0) -> tuple[dict, list[dict]]:
+    """Score a predictions file; returns the summary (``accuracy``, ``n``, ...) and the scored rows."""
+    from thrifty.answer_check import AnswerChecker
+
+    from .benchmarks import load_benchmark
+    from .scoring import score_completions
+    from .stats import summarize_group
+
+    problems = {p.id: p for p in load_benchmark(benchmark, data_dir, seed=seed, toy_per_difficulty=toy_per_difficulty)}
+    items, counters = [], defaultdict(int)
+    for lineno, row in enumerate(iter_jsonl(predictions), 1):
+        where = f"{predictions}:{lineno}"
+        if "id" not in row or "completion" not in row:
+            raise DataError(f"{where}: each row needs 'id' and 'completion'")
+        pid = str(row["id"])
+        if pid not in problems:
+            raise DataError(f"{where}: id {pid!r} is not in benchmark {benchmark} (check --benchmark/--seed)")
+        if not isinstance(row["completion"], str):
+            raise DataError(f"{where}: 'completion' must be a string")
+        sample = int(row.get("sample", counters[pid]))
+        counters[pid] += 1
+        items.append((row, problems[pid], sample))
+    if not items:
+        raise DataError(f"{predictions}: no predictions")
+    with AnswerChecker(timeout_s=timeout_s) as checker:
+        scores = score_completions([r["completion"] for r, _, _ in items], [p for _, p, _ in items], checker,
+                                   tokenizer=tokenizer)
+    rows = []
+    for (row, problem, sample), score in zip(items, scores, strict=True):
+        tokens = row.get("num_tokens")
+        if tokens is None and tokenizer is not None:
+            tokens = len(tokenizer.encode(row["completion"], add_special_tokens=False))
+        out = {"id": f"{problem.id}/{sample}", "problem_id": problem.id, "sample": sample, "answer": problem.answer,
+               "kind": problem.kind, **score, "num_tokens": tokens}
+        if "difficulty" in problem.meta:
+            out["difficulty"] = problem.meta["difficulty"]
+        rows.append(out)
+    stats = summarize_group(rows)
+    summary = {"benchmark": benchmark, "n": len(rows), "accuracy": stats["accuracy"],
+               "n_problems": stats["n_problems"], "coverage": stats["n_problems"] / len(problems), **{
+                   k: stats[k] for k in ("pass_at_k", "maj_at_k", "mean_tokens", "median_tokens", "tokens_per_correct",
+                                         "format_mix") if k in stats},
+               "no_answer": sum(r["prediction"] is None for r in rows) / len(rows)}
+    for key in ("turn_mix", "after_turn", "by_difficulty"):
+        if key in stats:
+            summary[key] = stats[key]
+    return summary, rows
+
+
+def cmd_eval_score(argv: list[str]) -> int:
+    """``thrifty eval score --benchmark B --predictions FILE ...``: prints a JSON object with ``accuracy`` and ``n``."""
+    args = score_parser().parse_args(argv)
+    tokenizer = None
+    if args.tokenizer:
+        from thrifty.models import load_tokenizer
+
+        tokenizer = load_tokenizer(args.tokenizer)
+    summary, rows = score_predictions(args.benchmark, args.predictions, args.data_dir, args.seed,
+                                      args.toy_per_difficulty, tokenizer, args.timeout)
+    if args.out:
+        from thrifty.jsonl import write_jsonl
+
+        write_jsonl(args.out, rows)
+    print(json.dumps(summary))
+    return 0
+
+
+def cmd_report(argv: list[str]) -> int:
+    """``thrifty report RUN_DIR [RUN_DIR ...] [--out DIR] [--names ...] [--no-plots]``."""
+    parser = argparse.ArgumentParser(prog="thrifty report", description="Put several `thrifty eval` runs side by side.")
+    parser.add_argument("runs", nargs="+", help="run folders written by `thrifty eval`")
+    parser.add_argument("--out", default="runs/report", help="output folder (default runs/report)")
+    parser.add_argument("--names", nargs="+", default=None, help="labels for the runs, in order")
+    parser.add_argument("--no-plots", action="store_true")
+    args = parser.parse_args(argv)
+    from .report import write_comparison
+
+    try:
+        path = write_comparison(args.runs, args.out, args.names, plots=not args.no_plots)
+    except ValueError as err:
+        if isinstance(err, DataError):
+            raise
+        raise DataError(str(err)) from None
+    print(path)
+    return 0

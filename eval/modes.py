@@ -1,0 +1,139 @@
+"""Inference modes (ARM, Wu et al. 2025, section 3.3; DESIGN.md 4.2).
+
+- ``adaptive``: the model chooses its format (nothing pre-filled).
+- instruction-guided: the assistant turn is pre-filled with a format's opening tag, one mode per format:
+  ``direct`` (``<ANSWER>``), ``short_cot`` (``<COT>``), ``code`` (``<CODE>``), ``long_cot`` (``<LONG_COT>``)
+  and ``multiturn`` (``<think>``, MinD).
+- ``consensus``: for each sample, generate ``direct``, ``short_cot`` and ``code``; if their three final answers
+  agree (all present and each equivalent to the direct one, as judged by the answer checker) that answer is
+  taken, otherwise ``long_cot`` is generated and its answer taken. The sample's output tokens are the sum of
+  everything generated for it (3 or 4 completions); the fallback rate is reported.
+
+:func:`generate_mode` returns, per problem, ``n`` raw samples (completion text, tokens, finish reason,
+pre-fill and, for consensus, the parts); scoring happens afterwards (:mod:`thrifty.eval.scoring`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from thrifty.answer_check import AnswerChecker
+from thrifty.formats import ARM_FORMATS, CODE, DIRECT, LONG_COT, OPENING_TAGS, SHORT_COT, THINK_OPEN
+
+from .benchmarks import Problem, user_message
+from .generation import Generation, SamplingParams, render_prompt
+from .scoring import MULTITURN, final_prediction
+
+logger = logging.getLogger(__name__)
+
+ADAPTIVE = "adaptive"
+CONSENSUS = "consensus"
+CONSENSUS_FORMATS: tuple[str, ...] = (DIRECT, SHORT_COT, CODE)
+INSTRUCTION_MODES: tuple[str, ...] = (*ARM_FORMATS, MULTITURN)
+MODES: tuple[str, ...] = (ADAPTIVE, *INSTRUCTION_MODES, CONSENSUS)
+
+
+def mode_prefill(mode: str) -> str:
+    """The assistant-turn pre-fill of an inference mode ("" for adaptive)."""
+    if mode == ADAPTIVE:
+        return ""
+    if mode == MULTITURN:
+        return THINK_OPEN
+    if mode in OPENING_TAGS:
+        return OPENING_TAGS[mode]
+    raise ValueError(f"unknown inference mode {mode!r}; expected one of {', '.join(MODES)}")
+
+
+def validate_modes(modes: Sequence[str]) -> None:
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise ValueError(f"unknown inference mode(s) {', '.join(unknown)}; expected some of {', '.join(MODES)}")
+
+
+def _prompts(generator, problems: Sequence[Problem], prefill: str, template: str, system: str | None) -> list[str]:
+    return [render_prompt(generator.tokenizer, [{"role": "user", "content": user_message(p, template)}], prefill, system)
+            for p in problems]
+
+
+def _sample(g: Generation, prefill: str) -> dict:
+    return {"completion": g.text, "num_tokens": g.num_tokens, "finish_reason": g.finish_reason, "prefill": prefill}
+
+
+def generate_mode(generator, problems: Sequence[Problem], mode: str, params: SamplingParams,
+                  template: str = "{problem}", system: str | None = None,
+                  checker: AnswerChecker | None = None) -> list[list[dict]]:
+    """``params.n`` samples per problem in ``mode`` (see the module docstring); consensus needs ``checker``."""
+    if mode == CONSENSUS:
+        if checker is None:
+            raise ValueError("consensus mode needs an AnswerChecker to compare the three answers")
+        return _consensus(generator, problems, params, template, system, checker)
+    prefill = mode_prefill(mode)
+    gens = generator.generate(_prompts(generator, problems, prefill, template, system), params,
+                              [prefill] * len(problems), desc=f"{mode}")
+    return [[_sample(g, prefill) for g in per_problem] for per_problem in gens]
+
+
+def _consensus(generator, problems: Sequence[Problem], params: SamplingParams, template: str,
+               system: str | None, checker: AnswerChecker) -> list[list[dict]]:
+    prompts, prefills = [], []
+    for fmt in CONSENSUS_FORMATS:
+        prefill = mode_prefill(fmt)
+        prompts += _prompts(generator, problems, prefill, template, system)
+        prefills += [prefill] * len(problems)
+    gens = generator.generate(prompts, params, prefills, desc="consensus")
+    m = len(problems)
+    parts = {fmt: gens[j * m : (j + 1) * m] for j, fmt in enumerate(CONSENSUS_FORMATS)}
+
+    # agreement: every answer present and equivalent to the direct answer
+    jobs: list[tuple[int, int]] = [(i, s) for i in range(m) for s in range(params.n)]
+    answers = {(i, s, fmt): final_prediction(parts[fmt][i][s].text, problems[i])
+               for i, s in jobs for fmt in CONSENSUS_FORMATS}
+    preds, golds, kinds, index = [], [], [], []
+    for i, s in jobs:
+        ref = answers[(i, s, DIRECT)]
+        if ref is None:
+            continue
+        for fmt in (SHORT_COT, CODE):
+            preds.append(answers[(i, s, fmt)])
+            golds.append(ref)
+            kinds.append(problems[i].kind)
+            index.append((i, s))
+    verdicts = checker.check(preds, golds, kinds) if preds else []
+    agree_votes: dict[tuple[int, int], list[bool]] = {}
+    for key, v in zip(index, verdicts, strict=True):
+        agree_votes.setdefault(key, []).append(v)
+    agreed = {key: len(v) == 2 and all(v) for key, v in agree_votes.items()}
+
+    fallback = [(i, s) for i, s in jobs if not agreed.get((i, s), False)]
+    long_gens: dict[tuple[int, int], Generation] = {}
+    if fallback:
+        prefill = mode_prefill(LONG_COT)
+        fb_prompts = _prompts(generator, [problems[i] for i, _ in fallback], prefill, template, system)
+        one = SamplingParams(max_new_tokens=params.max_new_tokens, temperature=params.temperature,
+                             top_p=params.top_p, n=1, seed=params.seed)
+        out = generator.generate(fb_prompts, one, [prefill] * len(fallback), desc="consensus fallback")
+        long_gens = {key: gens_[0] for key, gens_ in zip(fallback, out, strict=True)}
+    logger.info("consensus: %d/%d samples fell back to long CoT", len(fallback), len(jobs))
+
+    results: list[list[dict]] = []
+    for i in range(m):
+        samples = []
+        for s in range(params.n):
+            used = {fmt: parts[fmt][i][s] for fmt in CONSENSUS_FORMATS}
+            is_fallback = (i, s) in long_gens
+            if is_fallback:
+                used[LONG_COT] = long_gens[(i, s)]
+            chosen_fmt = LONG_COT if is_fallback else DIRECT
+            chosen = used[chosen_fmt]
+            sample = _sample(chosen, mode_prefill(chosen_fmt))
+            sample["num_tokens"] = sum(g.num_tokens for g in used.values())
+            sample["finish_reason"] = "length" if any(g.finish_reason == "length" for g in used.values()) else "stop"
+            sample["consensus"] = {
+                "fallback": is_fallback,
+                "parts": {fmt: {"prediction": final_prediction(g.text, problems[i]), "num_tokens": g.num_tokens,
+                                "completion": g.text} for fmt, g in used.items()},
+            }
+            samples.append(sample)
+        results.append(samples)
+    return results

@@ -1,0 +1,113 @@
+"""PNG plots of eval results (matplotlib, Agg backend: no display needed).
+
+- :func:`plot_accuracy_vs_tokens`: one panel per benchmark, a point per (run, mode) at (mean output tokens,
+  accuracy); multi-turn runs add their "after turn k" curve. Up and to the left is better.
+- :func:`plot_token_histograms`: output-token histograms of several runs/modes on one benchmark.
+- :func:`plot_format_mix_by_difficulty`: stacked bars of the formats chosen per difficulty (toy world).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+FORMAT_COLORS = {"direct": "#4c72b0", "short_cot": "#55a868", "code": "#8172b2", "long_cot": "#c44e52",
+                 "multiturn": "#ccb974", "unknown": "#8c8c8c"}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    """Save atomically (write a temp file beside ``path``, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    tmp.replace(path)
+    _plt().close(fig)
+    return path
+
+
+def plot_accuracy_vs_tokens(points: list[dict], path: str | Path, curves: list[dict] | None = None) -> Path:
+    """``points``: dicts of ``benchmark, label, mean_tokens, accuracy``; ``curves``: dicts of ``benchmark,
+    label, tokens (list), accuracy (list)`` (after-turn-k curves)."""
+    plt = _plt()
+    benchmarks = sorted({p["benchmark"] for p in points})
+    cols = min(3, max(1, len(benchmarks)))
+    rows = math.ceil(len(benchmarks) / cols) or 1
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.8 * rows), squeeze=False)
+    labels = sorted({p["label"] for p in points})
+    cmap = plt.get_cmap("tab10")
+    color = {label: cmap(i % 10) for i, label in enumerate(labels)}
+    for ax, bench in zip(axes.flat, benchmarks, strict=False):
+        for p in (p for p in points if p["benchmark"] == bench and p["mean_tokens"] is not None):
+            ax.scatter(p["mean_tokens"], p["accuracy"], color=color[p["label"]], s=40, zorder=3)
+            ax.annotate(p["label"], (p["mean_tokens"], p["accuracy"]), fontsize=7, xytext=(4, 3),
+                        textcoords="offset points")
+        for c in curves or []:
+            if c["benchmark"] == bench:
+                ax.plot(c["tokens"], c["accuracy"], marker=".", linestyle="--", color=color.get(c["label"], "k"),
+                        alpha=0.7, label=f"{c['label']} after turn k")
+        ax.set_title(bench)
+        ax.set_xlabel("mean output tokens per sample")
+        ax.set_ylabel("accuracy (pass@1)")
+        ax.set_ylim(-0.03, 1.03)
+        ax.grid(alpha=0.3)
+        if any(c["benchmark"] == bench for c in curves or []):
+            ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(benchmarks):]:
+        ax.axis("off")
+    fig.suptitle("Accuracy against output tokens")
+    return _save(fig, Path(path))
+
+
+def plot_token_histograms(series: dict[str, list[int]], title: str, path: str | Path, bins: int = 30) -> Path:
+    """Overlaid histograms of output tokens per sample, one series per label."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    values = [v for vs in series.values() for v in vs]
+    if values:
+        lo, hi = min(values), max(values)
+        edges = [lo + (hi - lo + 1) * i / bins for i in range(bins + 1)]
+        for label, vs in series.items():
+            if vs:
+                ax.hist(vs, bins=edges, alpha=0.5, label=f"{label} (n={len(vs)})")
+        ax.legend(fontsize=7)
+    ax.set_title(title)
+    ax.set_xlabel("output tokens per sample")
+    ax.set_ylabel("samples")
+    ax.grid(alpha=0.3)
+    return _save(fig, Path(path))
+
+
+def plot_format_mix_by_difficulty(by_difficulty: dict[str, dict], title: str, path: str | Path) -> Path:
+    """Stacked bars: the share of each format per difficulty level (``by_difficulty[level]["format_mix"]``)."""
+    plt = _plt()
+    levels = sorted(by_difficulty, key=lambda x: (len(x), x))
+    formats = [f for f in FORMAT_COLORS if any(f in by_difficulty[lv]["format_mix"] for lv in levels)]
+    formats += sorted({f for lv in levels for f in by_difficulty[lv]["format_mix"]} - set(formats))
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    bottom = [0.0] * len(levels)
+    xs = list(range(len(levels)))
+    for fmt in formats:
+        shares = [by_difficulty[lv]["format_mix"].get(fmt, 0.0) for lv in levels]
+        ax.bar(xs, shares, bottom=bottom, label=fmt, color=FORMAT_COLORS.get(fmt))
+        bottom = [b + s for b, s in zip(bottom, shares, strict=True)]
+    acc = [by_difficulty[lv]["accuracy"] for lv in levels]
+    ax.plot(xs, acc, color="black", marker="o", label="accuracy")
+    ax.set_xticks(xs, levels)
+    ax.set_title(title)
+    ax.set_xlabel("difficulty")
+    ax.set_ylabel("share of samples / accuracy")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return _save(fig, Path(path))

@@ -1,0 +1,207 @@
+"""``thrifty eval``: generate, score and report a model on benchmarks x inference modes, resumably.
+
+For every benchmark and mode of an :class:`EvalConfig`, problems are processed in chunks: generate ``n``
+samples per problem (:mod:`thrifty.eval.modes`), score them (:mod:`thrifty.eval.scoring`) and append one row
+per sample to ``OUTPUT_DIR/samples.jsonl`` (flushed per row). A rerun reads that file and skips every
+(benchmark, mode, problem, sample) already written, so an interrupted eval continues where it stopped and a
+finished one only rebuilds its reports. Then it writes ``summary.json`` (:mod:`thrifty.eval.stats`),
+``report.md`` and ``plots/*.png`` (:mod:`thrifty.eval.report`). The settings that decide what a sample is
+(model, decoding, prompt) are kept in ``eval_config.json``; resuming with different ones is refused.
+
+Rows hold ids, gold answers, predictions and completions but never the problem text (GPQA's questions must
+not be written out).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from thrifty.answer_check import AnswerChecker
+from thrifty.jsonl import DataError, ResumableJsonlWriter, read_jsonl, write_json
+from thrifty.recipes import RecipeError, recipe_dict
+
+from .benchmarks import BENCHMARK_NAMES, Problem, load_benchmark
+from .generation import BACKENDS, SamplingParams, make_generator
+from .modes import generate_mode, validate_modes
+from .scoring import score_completions
+from .stats import summarize
+
+logger = logging.getLogger(__name__)
+
+SAMPLES_FILE = "samples.jsonl"
+SUMMARY_FILE = "summary.json"
+REPORT_FILE = "report.md"
+CONFIG_FILE = "eval_config.json"
+#: Settings that change what a sample is; a resumed run must use the same values.
+SAMPLE_DEFINING = ("model_name_or_path", "temperature", "top_p", "max_new_tokens", "seed", "system_prompt",
+                   "prompt_template", "data_dir")
+
+
+@dataclass
+class EvalConfig:
+    """Recipe fields of ``thrifty eval`` (flat YAML; every key can be overridden with ``--key value``)."""
+
+    model_name_or_path: str | None = field(default=None, metadata={"help": "model folder, Hub id or adapter folder"})
+    output_dir: str = field(default="runs/eval", metadata={"help": "run folder: samples, summary, report, plots"})
+    run_name: str | None = field(default=None, metadata={"help": "label in reports (default: the model's name)"})
+    benchmarks: list[str] = field(default_factory=lambda: ["toy"],
+                                  metadata={"help": f"some of {', '.join(BENCHMARK_NAMES)}, or JSONL files"})
+    modes: list[str] = field(default_factory=lambda: ["adaptive"],
+                             metadata={"help": "adaptive, direct, short_cot, code, long_cot, multiturn, consensus"})
+    data_dir: str | None = field(default=None, metadata={
+        "help": "local folder laid out like ../shared/data (default $THRIFTY_DATA_DIR, else the Hub)"})
+    limit: int | None = field(default=None, metadata={"help": "first N problems of each benchmark"})
+    toy_per_difficulty: int = field(default=20, metadata={"help": "toy benchmark: problems per difficulty"})
+    backend: str = field(default="transformers", metadata={"help": f"one of {', '.join(BACKENDS)}"})
+    batch_size: int = field(default=64, metadata={"help": "prompts per generate call (transformers backend)"})
+    dtype: str = field(default="auto", metadata={"help": "auto, float32, bfloat16 or float16"})
+    num_samples: int = field(default=1, metadata={"help": "samples per problem (pass@k, maj@k)"})
+    temperature: float = field(default=0.0, metadata={"help": "0 = greedy"})
+    top_p: float = 1.0
+    max_new_tokens: int = 1024
+    seed: int = field(default=0, metadata={"help": "sampling seed; also GPQA's option shuffle and the toy world"})
+    system_prompt: str | None = None
+    prompt_template: str = field(default="{problem}", metadata={"help": "user message; {problem} is replaced"})
+    chunk_size: int = field(default=256, metadata={"help": "problems per generate-score-write step (resume unit)"})
+    verify_timeout_s: float = field(default=5.0, metadata={"help": "math-verify timeout per answer"})
+    max_turns: int = field(default=16, metadata={"help": "multi-turn outputs: score 'after turn k' up to this k"})
+    plots: bool = True
+    tensor_parallel_size: int = field(default=1, metadata={"help": "vllm backend"})
+    gpu_memory_utilization: float = field(default=0.9, metadata={"help": "vllm backend"})
+    max_model_len: int | None = field(default=None, metadata={"help": "vllm backend"})
+
+    def validate(self) -> None:
+        if not self.model_name_or_path:
+            raise RecipeError("model_name_or_path is required (a model folder, Hub id or adapter folder)")
+        try:
+            validate_modes(self.modes)
+        except ValueError as err:
+            raise RecipeError(str(err)) from None
+        if self.backend not in BACKENDS:
+            raise RecipeError(f"backend {self.backend!r}: use one of {', '.join(BACKENDS)}")
+        if self.num_samples < 1 or self.chunk_size < 1 or self.batch_size < 1:
+            raise RecipeError("num_samples, chunk_size and batch_size must be >= 1")
+        if self.num_samples > 1 and self.temperature <= 0:
+            logger.warning("num_samples=%d with greedy decoding: every sample is the same", self.num_samples)
+        if "{problem}" not in self.prompt_template:
+            raise RecipeError(f"prompt_template {self.prompt_template!r} has no {{problem}} placeholder")
+
+    @property
+    def label(self) -> str:
+        return self.run_name or Path(str(self.model_name_or_path).rstrip("/")).name
+
+
+def sample_id(benchmark: str, mode: str, problem_id: str, sample: int) -> str:
+    return f"{benchmark}/{mode}/{problem_id}/{sample}"
+
+
+def _check_resume(cfg: EvalConfig, out: Path) -> None:
+    path = out / CONFIG_FILE
+    current = {k: getattr(cfg, k) for k in SAMPLE_DEFINING}
+    if path.exists() and (out / SAMPLES_FILE).exists():
+        previous = json.loads(path.read_text())
+        changed = [k for k in SAMPLE_DEFINING if k in previous and previous[k] != current[k]]
+        if changed:
+            details = "; ".join(f"{k}: {previous[k]!r} -> {current[k]!r}" for k in changed)
+            raise RecipeError(f"{out} holds samples made with other settings ({details}); "
+                              "use another output_dir or delete it")
+    write_json(path, {**current, "backend": cfg.backend})
+
+
+def _rows_for_chunk(benchmark: str, mode: str, chunk: list[Problem], samples: list[list[dict]], checker,
+                    tokenizer, max_turns: int) -> list[dict]:
+    flat = [(p, s, sample) for p, per in zip(chunk, samples, strict=True) for s, sample in enumerate(per)]
+    scores = score_completions([x["completion"] for *_, x in flat], [p for p, *_ in flat], checker,
+                               tokenizer=tokenizer, prefills=[x["prefill"] for *_, x in flat], max_turns=max_turns)
+    rows = []
+    for (p, s, sample), score in zip(flat, scores, strict=True):
+        row = {"id": sample_id(benchmark, mode, p.id, s), "benchmark": benchmark, "mode": mode,
+               "problem_id": p.id, "sample": s, "answer": p.answer, "kind": p.kind, **score,
+               "num_tokens": sample["num_tokens"], "finish_reason": sample["finish_reason"],
+               "completion": sample["completion"]}
+        if "difficulty" in p.meta:
+            row["difficulty"] = p.meta["difficulty"]
+        if "consensus" in sample:
+            row["consensus"] = sample["consensus"]
+        rows.append(row)
+    return rows
+
+
+def run_eval(cfg: EvalConfig) -> Path:
+    """Run (or resume) the eval described by ``cfg``; returns the run folder."""
+    cfg.validate()
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_resume(cfg, out)
+    params = SamplingParams(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
+                            n=cfg.num_samples, seed=cfg.seed)
+    generator = None
+    started = time.perf_counter()
+    wanted: set[tuple[str, str, str]] = set()
+    with ResumableJsonlWriter(out / SAMPLES_FILE) as writer, AnswerChecker(timeout_s=cfg.verify_timeout_s) as checker:
+        if writer.rows:
+            logger.info("resuming: %d samples already in %s", len(writer.rows), out / SAMPLES_FILE)
+        for benchmark in cfg.benchmarks:
+            problems = load_benchmark(benchmark, cfg.data_dir, seed=cfg.seed, limit=cfg.limit,
+                                      toy_per_difficulty=cfg.toy_per_difficulty)
+            bench_name = Path(benchmark).stem if benchmark not in BENCHMARK_NAMES else benchmark
+            for mode in cfg.modes:
+                wanted.update((bench_name, mode, p.id) for p in problems)
+                todo = [p for p in problems if not all(
+                    writer.done(sample_id(bench_name, mode, p.id, s)) for s in range(cfg.num_samples))]
+                if not todo:
+                    logger.info("%s / %s: all %d problems done", bench_name, mode, len(problems))
+                    continue
+                logger.info("%s / %s: %d of %d problems to generate", bench_name, mode, len(todo), len(problems))
+                bar = tqdm(total=len(todo), desc=f"{bench_name}/{mode}", unit="problem")
+                for start in range(0, len(todo), cfg.chunk_size):
+                    chunk = todo[start : start + cfg.chunk_size]
+                    if generator is None:
+                        generator = make_generator(
+                            cfg.backend, cfg.model_name_or_path, batch_size=cfg.batch_size, dtype=cfg.dtype,
+                            **({"tensor_parallel_size": cfg.tensor_parallel_size,
+                                "gpu_memory_utilization": cfg.gpu_memory_utilization,
+                                "max_model_len": cfg.max_model_len} if cfg.backend == "vllm" else {}))
+                    samples = generate_mode(generator, chunk, mode, params, cfg.prompt_template, cfg.system_prompt,
+                                            checker)
+                    for row in _rows_for_chunk(bench_name, mode, chunk, samples, checker, generator.tokenizer,
+                                               cfg.max_turns):
+                        if not writer.done(row["id"]):
+                            writer.append(row)
+                    bar.update(len(chunk))
+                bar.close()
+        rows = [r for r in writer.rows if (r["benchmark"], r["mode"], r["problem_id"]) in wanted
+                and r["sample"] < cfg.num_samples]
+        checker_stats = dict(checker.stats)
+    summary = {
+        "run": cfg.label,
+        "model": cfg.model_name_or_path,
+        "config": recipe_dict(cfg),
+        "results": summarize(rows),
+        "answer_check": checker_stats,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    write_json(out / SUMMARY_FILE, summary)
+    from .report import write_run_report
+
+    write_run_report(out, summary, rows, plots=cfg.plots)
+    logger.info("eval written to %s", out)
+    return out
+
+
+def load_run(run_dir: str | Path) -> tuple[dict, list[dict]]:
+    """The summary and sample rows of a finished run folder (clear error when it is not one)."""
+    run_dir = Path(run_dir)
+    path = run_dir / SUMMARY_FILE
+    if not path.exists():
+        raise DataError(f"{run_dir}: no {SUMMARY_FILE}; is it a `thrifty eval` output folder?")
+    summary = json.loads(path.read_text())
+    samples = run_dir / SAMPLES_FILE
+    rows = read_jsonl(samples) if samples.exists() else []
+    return summary, rows

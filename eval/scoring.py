@@ -1,0 +1,139 @@
+r"""Scoring completions against a benchmark, and the estimators pass@k and maj@k.
+
+- The final answer of a completion is :func:`thrifty.formats.extract_final_answer` (last ``<ANSWER>``, else
+  the last MinD turn's answer, else the last ``\boxed{}``); a number merely mentioned is not an answer. For
+  multiple choice, an answer that repeats an option's text exactly is read as that option's letter.
+- Verdicts come from :class:`thrifty.answer_check.AnswerChecker` (math-verify with timeouts), the one answer
+  verifier of thrifty.
+- pass@k is the unbiased estimator of Chen et al. 2021 ("Evaluating Large Language Models Trained on Code",
+  eq. 1): with ``n`` samples of which ``c`` are correct, ``pass@k = 1 - C(n-c, k) / C(n, k)``, computed as
+  the numerically stable product ``1 - prod_{i=n-c+1..n} (1 - k/i)``; pass@1 reduces to ``c/n``.
+- maj@k (self-consistency, Wang et al. 2023): the most frequent final answer among the first ``k`` samples
+  (ties broken by first occurrence; a sample without an answer does not vote) is scored; votes group answers
+  by a canonical string (whitespace and math delimiters stripped, choice letters normalised), and the
+  majority answer's verdict is that of a sample that gave it, so no second verifier is involved.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+import numpy as np
+
+from thrifty.answer_check import AnswerChecker, normalize_choice, strip_math_delimiters
+from thrifty.formats import answer_after_turn, count_turns, detect_format, extract_final_answer
+
+from .benchmarks import LETTERS, Problem
+
+logger = logging.getLogger(__name__)
+
+MULTITURN = "multiturn"
+THINK_OPEN = "<think>"
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from ``n`` samples with ``c`` correct (Chen et al. 2021); requires ``k <= n``."""
+    if not 0 <= c <= n:
+        raise ValueError(f"need 0 <= c <= n, got n={n}, c={c}")
+    if not 1 <= k <= n:
+        raise ValueError(f"need 1 <= k <= n, got n={n}, k={k}")
+    if n - c < k:
+        return 1.0
+    return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def answer_key(prediction: str | None, kind: str) -> str | None:
+    """Canonical string of an answer for majority voting (None: no vote)."""
+    if prediction is None or not prediction.strip():
+        return None
+    if kind == "choice":
+        letter = normalize_choice(prediction)
+        return letter if letter is not None else prediction.strip()
+    return "".join(strip_math_delimiters(prediction).split())
+
+
+def majority_vote(predictions: list[str | None], verdicts: list[bool], kind: str, k: int | None = None) -> bool:
+    """maj@k for one problem: is the most frequent answer among the first ``k`` samples correct?"""
+    k = len(predictions) if k is None else k
+    keys = [answer_key(p, kind) for p in predictions[:k]]
+    counts = Counter(key for key in keys if key is not None)
+    if not counts:
+        return False
+    best = max(counts.values())
+    winner = next(key for key in keys if key is not None and counts[key] == best)
+    return bool(verdicts[keys.index(winner)])
+
+
+def choice_from_option_text(prediction: str | None, problem: Problem) -> str | None:
+    """For multiple choice: a prediction that is exactly an option's text becomes that option's letter."""
+    if prediction is None or problem.kind != "choice" or not problem.options:
+        return prediction
+    if normalize_choice(prediction) is not None:
+        return prediction
+    wanted = " ".join(strip_math_delimiters(prediction).split()).lower()
+    for i, option in enumerate(problem.options):
+        if " ".join(option.split()).lower() == wanted:
+            return LETTERS[i]
+    return prediction
+
+
+def final_prediction(completion: str, problem: Problem) -> str | None:
+    """The answer a completion gives for ``problem`` (see the module docstring)."""
+    return choice_from_option_text(extract_final_answer(completion), problem)
+
+
+def completion_format(completion: str) -> str:
+    """ARM format of a completion, or ``multiturn`` for MinD-style ``<think>`` turns."""
+    fmt = detect_format(completion)
+    if fmt == "unknown" and completion.lstrip().startswith(THINK_OPEN):
+        return MULTITURN
+    return fmt
+
+
+def turn_end_offsets(completion: str) -> list[int]:
+    """Character offset where each MinD turn ends (the start of the next ``<think>``, or the end)."""
+    starts = []
+    pos = completion.find(THINK_OPEN)
+    while pos != -1:
+        starts.append(pos)
+        pos = completion.find(THINK_OPEN, pos + len(THINK_OPEN))
+    return [*starts[1:], len(completion)] if starts else []
+
+
+def score_completions(completions: list[str], problems: list[Problem], checker: AnswerChecker,
+                      tokenizer=None, prefills: list[str] | None = None, max_turns: int = 16) -> list[dict]:
+    """Score ``completions[i]`` against ``problems[i]``; one dict of per-sample fields each.
+
+    Fields: ``prediction``, ``correct``, ``format``, ``turns`` and, for multi-turn completions,
+    ``turn_correct`` (answer after turn k, k = 1..turns, capped at ``max_turns``) and, when a ``tokenizer``
+    is given, ``turn_tokens`` (output tokens up to the end of turn k, the pre-fill not counted).
+    """
+    if len(completions) != len(problems):
+        raise ValueError(f"{len(completions)} completions but {len(problems)} problems")
+    prefills = prefills or [""] * len(completions)
+    predictions = [final_prediction(c, p) for c, p in zip(completions, problems, strict=True)]
+    verdicts = checker.check(predictions, [p.answer for p in problems], [p.kind for p in problems])
+    out = []
+    turn_jobs: list[tuple[int, int, str | None, str, str]] = []  # (row, k, answer, gold, kind)
+    for i, (text, problem) in enumerate(zip(completions, problems, strict=True)):
+        fmt = completion_format(text)
+        row = {"prediction": predictions[i], "correct": verdicts[i], "format": fmt, "turns": None}
+        if fmt == MULTITURN:
+            turns = count_turns(text)
+            row["turns"] = turns
+            ends = turn_end_offsets(text)[: min(turns, max_turns)]
+            for k in range(1, len(ends) + 1):
+                answer = choice_from_option_text(answer_after_turn(text, k), problem)
+                turn_jobs.append((i, k, answer, problem.answer, problem.kind))
+            if tokenizer is not None:
+                start = len(prefills[i]) if text.startswith(prefills[i]) else 0
+                row["turn_tokens"] = [
+                    len(tokenizer.encode(text[start:end], add_special_tokens=False)) for end in ends
+                ]
+        out.append(row)
+    if turn_jobs:
+        turn_verdicts = checker.check([j[2] for j in turn_jobs], [j[3] for j in turn_jobs], [j[4] for j in turn_jobs])
+        for (i, _k, _a, _g, _kind), verdict in zip(turn_jobs, turn_verdicts, strict=True):
+            out[i].setdefault("turn_correct", []).append(verdict)
+    return out

@@ -1,0 +1,68 @@
+"""Accuracy reward: 1.0 when a completion's final answer verifies against the gold answer, else 0.0.
+
+The final answer is extracted with :func:`thrifty.formats.extract_final_answer` (last ``<ANSWER>`` block, else
+the last MinD turn's ``\\boxed{}``, else the last ``\\boxed{}``) and verified by the shared
+:class:`thrifty.answer_check.AnswerChecker` (math-verify in worker processes with timeouts that work off the
+main thread, gold parsed once, plain-number fast path, multiple-choice letters). Predictions that time out or
+break the parser score 0 and are logged as ``accuracy/timeouts`` and ``accuracy/errors``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from thrifty.answer_check import AnswerChecker
+from thrifty.formats import TurnDelimiters, extract_final_answer
+
+from .common import column, completion_texts
+
+logger = logging.getLogger(__name__)
+
+
+class AccuracyReward:
+    """Correctness of the final answer (see the module docstring).
+
+    Args:
+        answer_column: dataset column holding the gold answer.
+        kind: ``auto``, ``math``, ``number`` or ``choice`` (see :mod:`thrifty.answer_check`); a dataset column
+            ``answer_kind`` overrides it per row.
+        timeout_s, num_workers: passed to :class:`~thrifty.answer_check.AnswerChecker`.
+        correct, wrong: reward values.
+        think_open, think_close: MinD turn delimiters used to find the last turn's answer.
+    """
+
+    __name__ = "accuracy"
+
+    def __init__(
+        self,
+        answer_column: str = "answer",
+        kind: str = "auto",
+        timeout_s: float = 5.0,
+        num_workers: int = 0,
+        correct: float = 1.0,
+        wrong: float = 0.0,
+        think_open: str = "<think>",
+        think_close: str = "</think>",
+    ):
+        self.answer_column = answer_column
+        self.kind = kind
+        self.correct, self.wrong = float(correct), float(wrong)
+        self.delimiters = TurnDelimiters(think_open, think_close)
+        self.checker = AnswerChecker(timeout_s=timeout_s, num_workers=num_workers)
+
+    def correctness(self, completions: list, golds: list, kinds: list[str] | None = None) -> list[bool]:
+        """Whether each completion's final answer is right."""
+        predictions = [extract_final_answer(t, self.delimiters) for t in completion_texts(completions)]
+        return self.checker.check(predictions, [str(g) for g in golds], kinds or [self.kind] * len(golds))
+
+    def __call__(self, prompts: list, completions: list, completion_ids: list | None = None, **columns: Any):
+        golds = column(columns, self.answer_column, len(completions), self.__name__)
+        kinds = list(columns["answer_kind"]) if "answer_kind" in columns else None
+        verdicts = self.correctness(completions, golds, kinds)
+        stats = self.checker.reset_stats()
+        log_metric = columns.get("log_metric")
+        if log_metric is not None:
+            log_metric("accuracy/timeouts", float(stats["timeouts"]))
+            log_metric("accuracy/errors", float(stats["errors"] + stats["rejected"]))
+        return [self.correct if v else self.wrong for v in verdicts]

@@ -1,0 +1,49 @@
+"""Ada-GRPO format-balanced reward scaling (ARM, Wu et al. 2025, "ARM: Adaptive Reasoning Model", eq. for
+alpha_i(t); thrifty DESIGN.md section 4.2).
+
+For a group of G completions o_1..o_G of one prompt, F(o_i) = number of completions of the group whose format
+is o_i's (``unknown`` counts as a format of its own), t = current step, T = total steps:
+
+    alpha_i(t) = (G / F(o_i)) * decay_i(t)
+    decay_i(t) = F(o_i)/G + 0.5 * (1 - F(o_i)/G) * (1 + cos(pi * t / T))
+
+equivalently alpha = 1 + 0.5 * (G/F - 1) * (1 + cos(pi t / T)): G/F at t = 0, 1 at t = T. The trainer multiplies
+each completion's reward by alpha_i before the group normalisation A_i = (r'_i - mean(r')) / (std(r') + eps),
+so rare formats are boosted early (no "format collapse" onto long CoT) and training anneals to plain GRPO.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+
+def ada_grpo_alpha(formats: list[str], step: int, total_steps: int) -> list[float]:
+    """alpha_i(t) for each completion of ONE group, given the group's formats in order (pure function).
+
+    ``step`` is clamped to ``[0, total_steps]``; ``total_steps`` must be positive.
+    """
+    if total_steps <= 0:
+        raise ValueError(f"total_steps must be positive, got {total_steps}")
+    if not formats:
+        return []
+    group = len(formats)
+    counts = Counter(formats)
+    t = min(max(step, 0), total_steps)
+    cosine = 1.0 + math.cos(math.pi * t / total_steps)
+    out = []
+    for fmt in formats:
+        share = counts[fmt] / group
+        decay = share + 0.5 * (1.0 - share) * cosine
+        out.append((group / counts[fmt]) * decay)
+    return out
+
+
+def ada_grpo_alpha_batch(formats: list[str], group_size: int, step: int, total_steps: int) -> list[float]:
+    """alpha for a whole gathered batch: consecutive runs of ``group_size`` completions are the groups."""
+    if group_size <= 0 or len(formats) % group_size:
+        raise ValueError(f"{len(formats)} completions do not split into groups of {group_size}")
+    out: list[float] = []
+    for start in range(0, len(formats), group_size):
+        out.extend(ada_grpo_alpha(formats[start : start + group_size], step, total_steps))
+    return out

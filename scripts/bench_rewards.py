@@ -1,0 +1,137 @@
+#!/usr/bin/env python
+"""Accuracy-reward throughput: thrifty's AnswerChecker vs an open-r1-style serial baseline, same run, same data.
+
+Data: MATH-500 (../shared/data/math500.jsonl). For every problem, completions are its gold *solution* (correct)
+plus ``--wrong`` wrong answers (another problem's answer, and the gold with one digit changed), each wrapped as a
+completion; every prediction is extracted with ``thrifty.formats.extract_final_answer``.
+
+Baseline (open-r1 ``accuracy_reward`` style): per completion, ``parse(gold)``, ``parse(prediction)``,
+``verify(gold, prediction)``, serial, math-verify's own signal timeouts, no caching.
+thrifty: ``AnswerChecker.check`` on the whole batch (gold parsed once, number fast path, verdict cache, worker
+processes with parent-enforced timeouts). Both parse the same strings, so their verdicts must agree.
+
+Prints a table and, as its last line, a JSON object with throughputs, the speed-up and the agreement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def build_pairs(rows: list[dict], wrong: int, seed: int) -> list[tuple[str, str]]:
+    """(completion, gold) pairs: each gold solution, plus ``wrong`` wrong answers per problem."""
+    rng = random.Random(seed)
+    pairs = []
+    answers = [r["answer"] for r in rows]
+    for i, row in enumerate(rows):
+        pairs.append((row["solution"], row["answer"]))
+        for j in range(wrong):
+            if j % 2 == 0:
+                other = answers[rng.randrange(len(answers))]
+                if other == row["answer"]:
+                    other = answers[(i + 1) % len(answers)]
+            else:
+                digits = [k for k, ch in enumerate(row["answer"]) if ch.isdigit()]
+                if digits:
+                    k = rng.choice(digits)
+                    other = row["answer"][:k] + str((int(row["answer"][k]) + 1) % 10) + row["answer"][k + 1 :]
+                else:
+                    other = row["answer"] + "+1"
+            pairs.append((f"Let me think. The answer is $\\boxed{{{other}}}$.", row["answer"]))
+    return pairs
+
+
+def baseline(predictions: list[str | None], golds: list[str]) -> list[bool]:
+    """open-r1 style: parse gold, parse prediction, verify, per completion (math-verify's own timeouts)."""
+    from math_verify import parse, verify
+
+    from thrifty.answer_check import math_verify_configs, math_verify_input
+
+    configs = math_verify_configs()
+    out = []
+    for pred, gold in zip(predictions, golds, strict=True):
+        if pred is None:
+            out.append(False)
+            continue
+        gold_parsed = parse(math_verify_input(gold), extraction_config=configs)
+        pred_parsed = parse(math_verify_input(pred), extraction_config=configs)
+        out.append(bool(verify(gold_parsed, pred_parsed)))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "math500.jsonl"))
+    parser.add_argument("--wrong", type=int, default=3, help="wrong answers per problem")
+    parser.add_argument("--limit", type=int, default=None, help="use the first N problems")
+    parser.add_argument("--workers", type=int, default=0, help="AnswerChecker workers (0: auto)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
+    sys.path.insert(0, str(REPO))
+
+    from thrifty.answer_check import AnswerChecker
+    from thrifty.formats import extract_final_answer
+    from thrifty.jsonl import read_jsonl
+
+    rows = read_jsonl(args.data)[: args.limit]
+    pairs = build_pairs(rows, args.wrong, args.seed)
+    predictions = [extract_final_answer(c) for c, _ in pairs]
+    golds = [g for _, g in pairs]
+    n = len(pairs)
+
+    import math_verify  # noqa: F401  (import cost excluded from both timings)
+
+    t0 = time.perf_counter()
+    base = baseline(predictions, golds)
+    t_base = time.perf_counter() - t0
+
+    checker = AnswerChecker(timeout_s=5.0, num_workers=args.workers)
+    checker.check(["1/2"], ["0.5"], ["math"])  # start the workers (start-up excluded, as the import above)
+    checker.reset_stats()
+    t0 = time.perf_counter()
+    ours = checker.check(predictions, golds, ["math"] * n)
+    t_ours = time.perf_counter() - t0
+    stats = dict(checker.stats)
+    checker.close()
+
+    agree = sum(a == b for a, b in zip(base, ours, strict=True))
+    disagreements = [
+        {"prediction": p, "gold": g, "baseline": a, "thrifty": b}
+        for p, g, a, b in zip(predictions, golds, base, ours, strict=True)
+        if a != b
+    ][:10]
+    result = {
+        "pairs": n,
+        "problems": len(rows),
+        "baseline_pairs_per_s": round(n / t_base, 1),
+        "thrifty_pairs_per_s": round(n / t_ours, 1),
+        "speedup": round(t_base / t_ours, 2),
+        "agreement": agree / n,
+        "baseline_correct": sum(base),
+        "thrifty_correct": sum(ours),
+        "workers": checker.num_workers,
+        "cpus": os.cpu_count(),
+        "stats": stats,
+        "disagreements": disagreements,
+        "bar": "speedup >= 5 and agreement == 1.0",
+        "pass": t_base / t_ours >= 5 and agree == n,
+    }
+    print(f"pairs {n}: baseline {n / t_base:8.1f}/s  thrifty {n / t_ours:8.1f}/s  speed-up {t_base / t_ours:.2f}x  "
+          f"agreement {agree}/{n}")
+    print(json.dumps(result))
+    return 0 if result["pass"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

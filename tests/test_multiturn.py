@@ -1,0 +1,119 @@
+"""MinD multi-turn builder: segmentation rules, the 90% bar on real traces, toy traces, LLM segmentation."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from _llm_server import FakeLLMServer
+from thrifty.data_builders.backends import BackendArguments
+from thrifty.data_builders.multiturn import MultiturnArguments, build_multiturn, convert_rule_based
+from thrifty.data_builders.segment import SegmentationError, segment_rule_based, validate_llm_units
+from thrifty.data_builders.sources import SourceArguments, load_source
+
+from thrifty.answer_check import AnswerChecker
+from thrifty.formats import extract_final_answer, render_turns, split_turns
+
+THINKING = """Let me add. 2 + 2, wait, no: it is 2 + 3 here. So 2 + 3 = 5, and the answer is 5.
+
+Wait, let me verify. 5 - 3 = 2, yes. So it is 5.
+
+Alternatively, count up from 3: 4, 5. So the answer is 5.
+
+Hmm.
+
+Let me double-check once more: all good."""
+
+
+def test_rule_segmenter_turn1_is_a_complete_attempt_and_tiny_units_merge():
+    units = segment_rule_based(THINKING, "5", max_turns=8, min_unit_chars=0)
+    # "Hmm." starts a unit (the one before stated an answer); "Let me double-check" does not (Hmm stated none)
+    assert [u.text.split()[0] for u in units] == ["Let", "Wait,", "Alternatively,", "Hmm."]
+    assert units[0].answer == "5" and "wait, no" in units[0].text  # a mid-attempt "wait" stays in turn 1
+    assert units[3].answer == "5" and not units[3].states_answer  # the prefix's answer carries over
+    merged = segment_rule_based(THINKING, "5", max_turns=8, min_unit_chars=50)
+    assert [u.text.split()[0] for u in merged] == ["Let", "Alternatively,"]  # tiny units join the one before
+    assert len(segment_rule_based(THINKING, "5", max_turns=3, min_unit_chars=0)) == 3
+    assert "".join(u.text for u in units).replace("\n", "") == THINKING.replace("\n", "")
+
+
+def _closed_conversion_rate(path) -> tuple[int, int]:
+    items, report = load_source(
+        SourceArguments(source=str(path), id_field="idx", trace_field="code[0]", trace_dialect="begin_of_thought"),
+        label=False,
+    )
+    closed = [it for it in items if it.trace is not None and it.trace.closed]
+    args = MultiturnArguments()
+    rendered, wanted = [], []
+    for it in closed:
+        turns = convert_rule_based(it.trace, args) if it.trace.answer else []
+        if len(turns) >= 2:
+            rendered.append(render_turns(turns))
+            wanted.append(it.trace.answer)
+    with AnswerChecker() as checker:
+        ok = checker.check([extract_final_answer(t) for t in rendered], wanted)
+    return sum(ok), len(closed)
+
+
+@pytest.mark.shared_data
+def test_real_longcot_bar_90_percent(shared_data):
+    total_ok = total = 0
+    for name in ("sky-t1-math-correct-5k-27b_math500.jsonl", "sky-t1-math-correct-5k-32b_aime24.jsonl"):
+        ok, n = _closed_conversion_rate(shared_data / "longcot" / name)
+        assert n > 0 and ok / n >= 0.9, f"{name}: {ok}/{n}"
+        total_ok, total = total_ok + ok, total + n
+    assert total == 196 + 19 and total_ok / total >= 0.9
+
+
+def _toy_traces(toy_world, tmp_path, n=60):
+    path = tmp_path / "traces.jsonl"
+    rows = [{"id": p.id, "question": p.question, "answer": p.answer, "trace": toy_world.trace(p)}
+            for p in toy_world.problems("train", n)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path, rows
+
+
+def _toy_source(path) -> SourceArguments:
+    return SourceArguments(source=str(path), id_field="id", trace_field="trace", trace_dialect="think")
+
+
+def test_toy_traces_build(toy_world, tmp_path):
+    path, rows = _toy_traces(toy_world, tmp_path)
+    args = MultiturnArguments(output_dir=str(tmp_path / "out"), min_unit_chars=0, max_turns=4)
+    stats = build_multiturn(args, _toy_source(path), BackendArguments())
+    out = [json.loads(line) for line in (tmp_path / "out" / "train.jsonl").read_text().splitlines()]
+    assert len(out) == len(rows) == stats["rows"]
+    gold = {r["id"]: r["answer"] for r in rows}
+    for row in out:
+        turns = split_turns(row["messages"][-1]["content"])
+        assert len(turns) == row["num_turns"] >= 2
+        assert turns[0].unit.startswith("start ") and turns[1].unit.startswith("wait , let me verify")
+        assert all(t.answer == gold[row["id"]] for t in turns)
+    assert sum(stats["turns_histogram"].values()) == len(rows)
+    assert stats["tokens_after"]["count"] == len(rows) and json.loads((tmp_path / "out" / "stats.json").read_text())
+
+
+def test_llm_segmentation_validated_with_fallback(toy_world, tmp_path):
+    def responder(prompt: str) -> str:
+        if prompt.startswith("You are given"):
+            thinking = prompt.split("Reasoning:\n", 1)[1]
+            units = thinking.split("\n\n")
+            if "k1-" in prompt or " 7 " in prompt.split("Reasoning:")[0]:
+                units = units[::-1]  # reordered: must be rejected
+            return "Here you go:\n```json\n" + json.dumps({"units": units}) + "\n```"
+        numbers = re.findall(r"answer is (\d)", prompt)
+        return f"\\boxed{{{numbers[-1]}}}" if numbers else "no idea"
+
+    path, rows = _toy_traces(toy_world, tmp_path, n=30)
+    with FakeLLMServer(responder) as srv:
+        backend = BackendArguments(llm_backend="openai", llm_model="seg", llm_base_url=srv.base_url)
+        args = MultiturnArguments(output_dir=str(tmp_path / "llm"), segmenter="llm", intermediate_answer="llm",
+                                  min_unit_chars=0)
+        stats = build_multiturn(args, _toy_source(path), backend)
+    assert stats["rows"] == len(rows)
+    assert stats["llm"]["llm_segmentation_ok"] > 0 and stats["llm"]["llm_segmentation_fallback"] > 0
+    assert stats["llm"]["llm_prefix_answer_ok"] > 0
+    with pytest.raises(SegmentationError):
+        validate_llm_units('{"units": ["a b", "c EXTRA"]}', "a b\n\nc")
+    assert validate_llm_units('{"units": ["a b", "c"]}', "a b\n\nc") == ["a b", "c"]

@@ -1,0 +1,177 @@
+"""Reward registry, plug-ins, format/accuracy/MinD rewards, Ada-GRPO alpha against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+from thrifty.rewards import (
+    RewardError,
+    ada_grpo_alpha,
+    ada_grpo_alpha_batch,
+    arm_format_reward,
+    available_rewards,
+    build_reward_funcs,
+    get_reward,
+    mind_format_reward,
+    think_format_reward,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+# alpha for a completion whose format has F of G=8 completions: G/F at t=0, (1+G/F)/2 at t=T/2, 1 at t=T
+HAND_ALPHA = {
+    1: (8.0, 4.5, 1.0),
+    2: (4.0, 2.5, 1.0),
+    3: (8 / 3, 11 / 6, 1.0),
+    4: (2.0, 1.5, 1.0),
+    5: (1.6, 1.3, 1.0),
+    6: (4 / 3, 7 / 6, 1.0),
+    7: (8 / 7, 15 / 14, 1.0),
+    8: (1.0, 1.0, 1.0),
+}
+
+
+@pytest.mark.parametrize("count", range(1, 9))
+def test_ada_grpo_alpha_hand_computed(count):
+    total = 100
+    group = ["direct"] * count + ["long_cot"] * (8 - count)
+    for step, expected in zip((0, total // 2, total), HAND_ALPHA[count], strict=True):
+        alpha = ada_grpo_alpha(group, step, total)
+        assert len(alpha) == 8
+        assert math.isclose(alpha[0], expected, rel_tol=1e-12), (count, step, alpha[0], expected)
+        if count < 8:
+            assert math.isclose(alpha[-1], HAND_ALPHA[8 - count][(0, total // 2, total).index(step)], rel_tol=1e-12)
+
+
+def test_ada_grpo_alpha_unknown_is_a_format_and_batches_split_in_groups():
+    alpha = ada_grpo_alpha(["unknown", "direct", "direct", "direct"], 0, 10)
+    assert alpha == [4.0, 4 / 3, 4 / 3, 4 / 3]
+    batch = ada_grpo_alpha_batch(["a", "b", "a", "a"], 2, 0, 10)
+    assert batch == [2.0, 2.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="groups of 3"):
+        ada_grpo_alpha_batch(["a"] * 4, 3, 0, 10)
+    with pytest.raises(ValueError):
+        ada_grpo_alpha(["a"], 0, 0)
+
+
+def test_arm_format_reward():
+    completions = [
+        "<ANSWER>\n5\n</ANSWER>",
+        "<COT>\n1 2\n</COT>\n<ANSWER>\n3\n</ANSWER>",
+        "<LONG_COT>\nx\n</LONG_COT>\n<ANSWER>\n3\n</ANSWER>",
+        "<COT>\nx\n</COT>\n<CODE>\ny\n</CODE>\n<ANSWER>\n3\n</ANSWER>",  # mixed tags
+        "the answer is 3",  # no tag
+        "<COT>\nx\n</COT>\n",  # no answer
+    ]
+    assert arm_format_reward(None, completions) == [1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+
+
+def test_mind_and_think_format_rewards():
+    good = "<think>\nstart 3 .\n</think>\n\\boxed{3}\n<think>\nwait , check .\n</think>\n\\boxed{3}"
+    no_box = "<think>\nstart 3 .\n</think>\n3"
+    unclosed = "<think>\nstart 3 ."
+    preamble = "hi <think>\nx\n</think>\n\\boxed{1}"
+    assert mind_format_reward(None, [good, no_box, unclosed, preamble]) == [1.0, 0.0, 0.0, 0.0]
+    conversational = [[{"role": "assistant", "content": "<think>\nr\n</think>\nok"}], [{"role": "assistant", "content": "ok"}]]
+    assert think_format_reward(None, conversational) == [1.0, 0.0]
+
+
+def test_accuracy_reward_extracts_answers_and_logs_counters():
+    reward = get_reward("accuracy", kind="auto", timeout_s=2.0, num_workers=1)
+    metrics: dict[str, float] = {}
+    completions = [
+        "<COT>\n1 2\n</COT>\n<ANSWER>\n\\frac{1}{2}\n</ANSWER>",
+        [{"role": "assistant", "content": "<think>\na\n</think>\n\\boxed{2}\n<think>\nb\n</think>\n\\boxed{0.5}"}],
+        "I think \\boxed{0.5}",
+        "no answer 0.5",
+        "<ANSWER>\n9^{9^{9^{9^{9}}}}\n</ANSWER>",
+    ]
+    out = reward(None, completions, None, answer=["0.5"] * 5, log_metric=lambda k, v: metrics.__setitem__(k, v))
+    assert out == [1.0, 1.0, 1.0, 0.0, 0.0]
+    assert set(metrics) == {"accuracy/timeouts", "accuracy/errors"}
+
+
+def test_accuracy_reward_missing_column_is_clear():
+    reward = get_reward("accuracy", num_workers=1)
+    with pytest.raises(KeyError, match="needs the dataset column 'answer'.*columns: solution"):
+        reward(None, ["<ANSWER>\n1\n</ANSWER>"], None, solution=["1"])
+
+
+def test_mind_rewards_constants():
+    fewer = get_reward("fewer_turns", weight=2.0, max_turns=5)
+    one = "<think>\na\n</think>\n\\boxed{3}"
+    three = one + "\n<think>\nb\n</think>\n\\boxed{3}\n<think>\nc\n</think>\n\\boxed{3}"
+    wrong = "<think>\na\n</think>\n\\boxed{4}"
+    assert fewer(None, [one, three, wrong], None, answer=["3"] * 3) == [2.0, 1.0, 0.0]
+    compact = get_reward("unit_compactness", penalty=0.5, max_explorations=1)
+    crammed = "<think>\nWait , no . Alternatively , yes . Hmm .\n</think>\n\\boxed{3}\n<think>\nok\n</think>\n\\boxed{3}"
+    assert compact(None, [one, crammed]) == [0.0, -0.25]
+
+
+def test_registry_errors_name_what_is_available():
+    with pytest.raises(RewardError, match="unknown reward 'acuracy'.*did you mean 'accuracy'.*available: .*arm_format"):
+        get_reward("acuracy")
+    with pytest.raises(RewardError, match="unknown argument 'max_turn'.*did you mean 'max_turns'"):
+        get_reward("fewer_turns", max_turn=3)
+    with pytest.raises(RewardError, match="cannot import module 'no_such_module'"):
+        get_reward("no_such_module:f")
+    with pytest.raises(RewardError, match="not in reward_funcs"):
+        build_reward_funcs(["accuracy"], {"arm_format": {}})
+
+
+def test_trl_rewards_registered_by_name():
+    names = available_rewards()
+    for name in ("trl_accuracy", "trl_think_format", "cosine_scaled", "soft_overlong_punishment", "repetition_penalty"):
+        assert name in names
+    overlong = get_reward("soft_overlong_punishment", max_completion_len=10, soft_punish_cache=4)
+    assert overlong.__name__ == "soft_overlong_punishment"
+    assert overlong(completion_ids=[[1] * 5, [1] * 8, [1] * 10]) == [0.0, -0.5, -1.0]
+    think = get_reward("trl_think_format")
+    assert think(prompts=None, completions=[[{"content": "<think>\nr\n</think>\nok"}]], completion_ids=None) == [1.0]
+
+
+def test_plugin_reward_by_import_path_with_kwargs(tmp_path, monkeypatch):
+    (tmp_path / "my_plugin_rewards.py").write_text(
+        "def bonus(prompts, completions, completion_ids=None, value=1.0, **kw):\n"
+        "    return [value for _ in completions]\n"
+        "class Scaled:\n"
+        "    def __init__(self, scale=2.0):\n"
+        "        self.scale = scale\n"
+        "    def __call__(self, prompts, completions, completion_ids=None, **kw):\n"
+        "        return [self.scale] * len(completions)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    funcs = build_reward_funcs(
+        ["my_plugin_rewards:bonus", "my_plugin_rewards:Scaled"],
+        {"my_plugin_rewards:bonus": {"value": 0.25}, "my_plugin_rewards:Scaled": {"scale": 3.0}},
+    )
+    assert [f.__name__ for f in funcs] == ["bonus", "Scaled"]
+    assert funcs[0](prompts=None, completions=["a", "b"], completion_ids=None) == [0.25, 0.25]
+    assert funcs[1](prompts=None, completions=["a"], completion_ids=None) == [3.0]
+    with pytest.raises(RewardError, match="has no attribute 'bonsu'.*did you mean 'bonus'"):
+        get_reward("my_plugin_rewards:bonsu")
+
+
+def test_readme_write_your_own_reward_example(monkeypatch):
+    """The README example (recipes/examples/my_reward.py) resolves from a recipe and scores as documented."""
+    monkeypatch.syspath_prepend(str(REPO / "recipes" / "examples"))
+    sys.modules.pop("my_reward", None)
+    from thrifty.trainers.grpo import parse_grpo_args
+
+    _, training_args, _ = parse_grpo_args(
+        ["--config", str(REPO / "recipes/examples/grpo_my_reward.yaml"), "--output_dir", "/tmp/unused", "--model_name_or_path", "x"]
+    )
+    funcs = build_reward_funcs(training_args.reward_funcs, training_args.reward_kwargs)
+    mine = funcs[-1]
+    assert mine.__name__ == "concise_answer"
+    completions = ["<ANSWER>\n3\n</ANSWER>", "<ANSWER>\n3\n</ANSWER>", "no answer", "<ANSWER>\n3\n</ANSWER>"]
+    ids = [[0] * 10, [0] * 36, [0] * 5, [0] * 5]
+    assert mine(prompts=None, completions=completions, completion_ids=ids, answer=["3", "3", "3", ""]) == [
+        1.0,
+        0.5,
+        0.0,
+        None,
+    ]

@@ -1,0 +1,260 @@
+"""GRPO with thrifty's variants on TRL's ``GRPOTrainer``: plain GRPO, Ada-GRPO (ARM) and MinD fewer-turns GRPO.
+
+- ``plain``: TRL's GRPO (Shao et al. 2024, DeepSeekMath) with thrifty's reward registry and metrics.
+- ``ada``: Ada-GRPO (ARM, Wu et al. 2025; DESIGN.md 4.2). TRL 1.16 has no advantage hook, so
+  :meth:`ThriftyGRPOTrainer._calculate_rewards` (which returns the rewards gathered across processes, one row
+  per completion, groups = ``num_generations`` consecutive rows) multiplies each completion's rewards by
+  ``alpha_i(t)`` = :func:`thrifty.rewards.ada_grpo_alpha` of its group's formats, with t = ``state.global_step``
+  and T = ``state.max_steps``. TRL then normalises within each group as usual. Every reward function's
+  column is scaled, so the weighted sum is scaled by exactly alpha_i.
+- ``mind``: MinD (Zeng et al. 2025; DESIGN.md 4.3): R = R_format + R_accuracy + R_unit via the recipe's
+  rewards (``mind_format``, ``accuracy``, ``fewer_turns``, ``unit_compactness``); logs the turns histogram.
+
+Logged every step (all variants): ``format/<fmt>`` share, ``format/<fmt>/accuracy`` (when an ``accuracy``
+reward is used), ``format/<fmt>/tokens`` (mean completion tokens); ``ada/alpha_mean`` and ``ada/raw_reward``
+(ada); ``turns/mean`` and ``turns/<k>`` shares (mind). Completions are logged with their format
+(``log_completions``; wandb runs offline unless ``WANDB_MODE`` says otherwise).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from accelerate.utils import gather_object
+from thrifty.rewards import RewardError, ada_grpo_alpha_batch, build_reward_funcs, completion_texts
+from trl import GRPOConfig, GRPOTrainer, ModelConfig, get_peft_config
+
+from thrifty.data import load_any, require_columns
+from thrifty.formats import detect_format, last_boxed, split_turns
+from thrifty.jsonl import DataError
+from thrifty.recipes import RecipeError, parse_recipe
+
+from .sft import resolve_resume
+
+logger = logging.getLogger(__name__)
+
+VARIANTS = ("plain", "ada", "mind")
+TURNS_HISTOGRAM_MAX = 8
+
+
+@dataclass
+class GRPODataArguments:
+    """Which prompts to train on: the toy world (no ``dataset_name``) or a file/Hub dataset with a field mapping."""
+
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "JSONL/JSON/CSV/parquet, save_to_disk folder or Hub id; empty: the toy world"}
+    )
+    dataset_split: str = field(default="train", metadata={"help": "split to train on"})
+    prompt_column: str = field(default="problem", metadata={"help": "column holding the question text"})
+    answer_column: str = field(default="answer", metadata={"help": "column holding the gold answer"})
+    answer_pattern: str | None = field(
+        default=None, metadata={"help": "regex whose group 1 is the gold answer inside answer_column (GSM8K: '#### (.+)$')"}
+    )
+    system_prompt: str | None = field(default=None, metadata={"help": "optional system message"})
+    max_train_samples: int | None = field(default=None, metadata={"help": "truncate the training set"})
+    toy_num_problems: int = field(default=256, metadata={"help": "toy world: number of training prompts"})
+    toy_seed: int = field(default=0, metadata={"help": "toy world: seed"})
+    toy_difficulty: int | None = field(default=None, metadata={"help": "toy world: fixed difficulty (k digits)"})
+
+
+@dataclass
+class ThriftyGRPOConfig(GRPOConfig):
+    """TRL's ``GRPOConfig`` plus thrifty's keys."""
+
+    variant: str = field(default="plain", metadata={"help": "plain | ada (Ada-GRPO, ARM) | mind (MinD)"})
+    reward_funcs: list[str] = field(
+        default_factory=lambda: ["accuracy"],
+        metadata={"help": "reward names (thrifty.rewards.available_rewards()) or 'package.module:function' paths"},
+    )
+    reward_kwargs: dict | str | None = field(
+        default=None, metadata={"help": "per-reward keyword arguments: {reward_name: {arg: value}} (JSON on the CLI)"}
+    )
+    report_to: str | list[str] = field(default="none", metadata={"help": "none, wandb (offline by default), ..."})
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise RecipeError(f"variant must be one of {', '.join(VARIANTS)}, not {self.variant!r}")
+        if isinstance(self.reward_kwargs, str):
+            try:
+                self.reward_kwargs = json.loads(self.reward_kwargs) if self.reward_kwargs.strip() else None
+            except json.JSONDecodeError as err:
+                raise RecipeError(f"reward_kwargs is not valid JSON: {err}") from None
+        if self.reward_kwargs is not None and not isinstance(self.reward_kwargs, dict):
+            raise RecipeError("reward_kwargs must map reward names to {argument: value}")
+        if self.reward_weights is not None and len(self.reward_weights) != len(self.reward_funcs):
+            raise RecipeError(
+                f"reward_weights has {len(self.reward_weights)} values for {len(self.reward_funcs)} reward_funcs"
+            )
+        super().__post_init__()
+
+
+class ThriftyGRPOTrainer(GRPOTrainer):
+    """``GRPOTrainer`` with Ada-GRPO reward scaling and per-format / per-turn metrics (module docstring)."""
+
+    def __init__(self, *args, variant: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.variant = variant or getattr(self.args, "variant", "plain")
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, not {self.variant!r}")
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        mode = "train" if self.model.training else "eval"
+        local_texts = completion_texts(completions)
+        local_formats = [detect_format(t) for t in local_texts]
+        self._log_completion_extra("format", local_formats)
+        texts = gather_object(local_texts)
+        formats = gather_object(local_formats)
+        lengths = gather_object([len(ids) for ids in completion_ids_list])
+        self._log_format_metrics(mode, rewards_per_func, formats, lengths)
+        if self.variant == "mind":
+            self._log_turn_metrics(mode, texts)
+        if self.variant == "ada" and mode == "train":
+            group = self.num_generations
+            total = max(int(self.state.max_steps or 1), 1)
+            alpha = ada_grpo_alpha_batch(formats, group, int(self.state.global_step), total)
+            alpha_t = torch.tensor(alpha, dtype=rewards_per_func.dtype, device=rewards_per_func.device)
+            weights = self.reward_weights.to(rewards_per_func.device)
+            raw = (rewards_per_func * weights.unsqueeze(0)).nansum(dim=1)
+            self._metrics[mode]["ada/alpha_mean"].append(float(alpha_t.mean()))
+            self._metrics[mode]["ada/raw_reward"].append(float(raw.mean()))
+            rewards_per_func = rewards_per_func * alpha_t.unsqueeze(1)
+        return rewards_per_func
+
+    def _log_format_metrics(self, mode: str, rewards_per_func: torch.Tensor, formats: list[str], lengths: list[int]):
+        metrics = self._metrics[mode]
+        counts = Counter(formats)
+        n = max(len(formats), 1)
+        acc_col = self.reward_func_names.index("accuracy") if "accuracy" in self.reward_func_names else None
+        correct = (rewards_per_func[:, acc_col] > 0).tolist() if acc_col is not None else None
+        for fmt, count in sorted(counts.items()):
+            idx = [i for i, f in enumerate(formats) if f == fmt]
+            metrics[f"format/{fmt}"].append(count / n)
+            metrics[f"format/{fmt}/tokens"].append(sum(lengths[i] for i in idx) / len(idx))
+            if correct is not None:
+                metrics[f"format/{fmt}/accuracy"].append(sum(correct[i] for i in idx) / len(idx))
+
+    def _log_turn_metrics(self, mode: str, texts: list[str]):
+        turns = [len(split_turns(t)) for t in texts]
+        metrics = self._metrics[mode]
+        metrics["turns/mean"].append(sum(turns) / max(len(turns), 1))
+        hist = Counter(min(t, TURNS_HISTOGRAM_MAX) for t in turns)
+        for k in range(TURNS_HISTOGRAM_MAX + 1):
+            metrics[f"turns/{k}"].append(hist.get(k, 0) / max(len(turns), 1))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------------------
+def _prompt(question: str, system_prompt: str | None) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return messages + [{"role": "user", "content": question}]
+
+
+def toy_prompts(data_args: GRPODataArguments):
+    """GRPO prompts from the toy world: ``prompt`` (chat messages), ``answer``, ``difficulty``, ``id``."""
+    import datasets
+    from thrifty.data_builders.toy_world import ToyWorld
+
+    world = ToyWorld(seed=data_args.toy_seed)
+    problems = world.problems("train", data_args.toy_num_problems, difficulty=data_args.toy_difficulty)
+    rows = [
+        {"prompt": _prompt(p.question, data_args.system_prompt), "answer": p.answer, "difficulty": p.difficulty, "id": p.id}
+        for p in problems
+    ]
+    return datasets.Dataset.from_list(rows)
+
+
+def load_grpo_prompts(data_args: GRPODataArguments):
+    """Load the prompts: the toy world, or ``dataset_name`` mapped through ``prompt_column``/``answer_column``.
+
+    A ``\\boxed{}`` gold (MATH) is reduced to its content; ``answer_pattern`` extracts the gold from a worked
+    solution (GSM8K). An ``answer_kind`` column, when present, is kept for the accuracy reward.
+    """
+    if not data_args.dataset_name:
+        data = toy_prompts(data_args)
+    else:
+        source = data_args.dataset_name
+        raw = load_any(source, data_args.dataset_split)
+        require_columns(raw, [data_args.prompt_column, data_args.answer_column], source)
+        pattern = re.compile(data_args.answer_pattern, re.MULTILINE) if data_args.answer_pattern else None
+        keep = [c for c in raw.column_names if c == "answer_kind"]
+
+        def convert(row: dict[str, Any], idx: int) -> dict[str, Any]:
+            gold = str(row[data_args.answer_column])
+            if pattern is not None:
+                m = pattern.search(gold)
+                if m is None:
+                    raise DataError(f"{source} row {idx}: answer_pattern {pattern.pattern!r} does not match {gold[-80:]!r}")
+                gold = m.group(1).strip()
+            gold = last_boxed(gold) or gold
+            return {"prompt": _prompt(str(row[data_args.prompt_column]), data_args.system_prompt), "answer": gold}
+
+        data = raw.map(convert, with_indices=True, remove_columns=[c for c in raw.column_names if c not in keep])
+    if data_args.max_train_samples:
+        data = data.select(range(min(data_args.max_train_samples, len(data))))
+    return data
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Building and running
+# ---------------------------------------------------------------------------------------------------------
+def build_grpo_trainer(
+    data_args: GRPODataArguments, training_args: ThriftyGRPOConfig, model_args: ModelConfig, trainer_cls=None
+) -> GRPOTrainer:
+    """The trainer for a parsed recipe (model from ``model_args``; LoRA when ``use_peft``)."""
+    from thrifty.models import load_tokenizer
+
+    if not model_args.model_name_or_path:
+        raise RecipeError("model_name_or_path is required")
+    if "wandb" in (training_args.report_to or []):
+        os.environ.setdefault("WANDB_MODE", "offline")
+    reward_funcs = build_reward_funcs(list(training_args.reward_funcs), training_args.reward_kwargs)
+    train = load_grpo_prompts(data_args)
+    tokenizer = load_tokenizer(model_args.model_name_or_path, padding_side="left")
+    if training_args.model_init_kwargs is None and model_args.dtype:
+        training_args.model_init_kwargs = {"dtype": model_args.dtype}
+    trainer_cls = trainer_cls or ThriftyGRPOTrainer
+    return trainer_cls(
+        model=model_args.model_name_or_path,
+        reward_funcs=reward_funcs,
+        args=training_args,
+        train_dataset=train,
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+    )
+
+
+def run_grpo(data_args: GRPODataArguments, training_args: ThriftyGRPOConfig, model_args: ModelConfig) -> str:
+    """Train, save the model (or adapter) and tokenizer to ``output_dir``, and return it."""
+    trainer = build_grpo_trainer(data_args, training_args, model_args)
+    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(training_args.output_dir)
+    if trainer.accelerator.is_main_process:
+        trainer.processing_class.save_pretrained(training_args.output_dir)
+    return training_args.output_dir
+
+
+def parse_grpo_args(argv: list[str]) -> tuple[GRPODataArguments, ThriftyGRPOConfig, ModelConfig]:
+    """``--config RECIPE [--key value ...]`` -> (data, training, model) configs."""
+    return parse_recipe((GRPODataArguments, ThriftyGRPOConfig, ModelConfig), argv)
+
+
+def cmd_grpo(argv: list[str]) -> int:
+    """``thrifty grpo --config RECIPE [--key value ...]``: returns the exit status (2 for a user error)."""
+    try:
+        data_args, training_args, model_args = parse_grpo_args(argv)
+        out = run_grpo(data_args, training_args, model_args)
+    except (RecipeError, RewardError, DataError) as err:
+        logger.error("%s", err)
+        return 2
+    logger.info("GRPO model written to %s", out)
+    return 0
