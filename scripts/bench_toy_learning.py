@@ -32,9 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from thrifty.data_builders.toy_world import ToyWorld
+    from thrifty.eval.toy import bar_metrics, toy_markdown
     from thrifty.paths import TOY_BASE_DIR, recipe_path
     from thrifty.trainers.demo import evaluate_toy_model
-    from thrifty.eval.toy import bar_metrics, toy_markdown
 
     out = Path(args.out)
     model_dir = Path(args.model) if args.model else TOY_BASE_DIR

@@ -85,15 +85,57 @@ def cmd_report(argv: list[str]) -> int:
     return run(argv)
 
 
+def cmd_dpo(argv: list[str]) -> int:
+    from thrifty.trainers.dpo import cmd_dpo as run
+
+    return run(argv)
+
+
+def cmd_eval_longwrite(argv: list[str]) -> int:
+    from thrifty.eval.longbench_write import cmd_eval_longbench_write as run
+
+    return run(argv)
+
+
+def cmd_build_agentwrite(argv: list[str]) -> int:
+    from thrifty.data_builders.agentwrite import cmd_build_agentwrite as run
+
+    return run(argv)
+
+
+def cmd_build_preference_pairs(argv: list[str]) -> int:
+    from thrifty.data_builders.preference_pairs import cmd_build_preference_pairs as run
+
+    return run(argv)
+
+
 RECIPE_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "sft": (cmd_sft, "supervised fine-tuning (full or LoRA) from a recipe"),
     "grpo": (cmd_grpo, "GRPO, Ada-GRPO (format-balanced) or MinD (fewer turns) from a recipe"),
     "eval": (cmd_eval, "accuracy against tokens on benchmarks (also: thrifty eval score --benchmark B "
                        "--predictions FILE)"),
+    "dpo": (cmd_dpo, "DPO with LoRA (the frozen base is the reference) on preference pairs"),
+    "eval-longwrite": (cmd_eval_longwrite, "LongBench-Write / LongWrite-Ruler: length score + judge quality"),
 }
 
 #: Commands with their own flags (not a recipe), handed the raw argv.
+def cmd_publish(argv: list[str]) -> int:
+    from thrifty.trainers.publish import cmd_publish as run
+
+    return run(argv)
+
+
+def cmd_launch(argv: list[str]) -> int:
+    from thrifty.trainers.launch import main as run
+
+    return run(argv)
+
+
 PLAIN_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
+    "publish": (cmd_publish, "push a LoRA adapter (or merged weights) with a model card and the eval report: "
+                             "thrifty publish RUN_DIR --repo-id ID [--private] [--merge] [--dry-run OUT]"),
+    "launch": (cmd_launch, "accelerate/DeepSpeed launch of a recipe (same as scripts/launch.sh): "
+                           "thrifty launch RECIPE [--accelerate zero2|zero3|ddp] [--num-processes N]"),
     "report": (cmd_report, "put several eval runs side by side: thrifty report RUN_DIR [RUN_DIR ...]"),
 }
 
@@ -101,6 +143,8 @@ PLAIN_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
 BUILD_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "multiformat": (cmd_build_multiformat, "ARM multi-format SFT data (direct, short CoT, code, long CoT)"),
     "multiturn": (cmd_build_multiturn, "MinD multi-turn SFT data (one thinking unit per turn)"),
+    "agentwrite": (cmd_build_agentwrite, "LongWriter AgentWrite long-output SFT data (plan, then write)"),
+    "preference-pairs": (cmd_build_preference_pairs, "long-output DPO pairs ranked by length and judge scores"),
 }
 
 

@@ -45,7 +45,7 @@ def evaluate_toy_model(model_dir: str | Path, problems: list[ToyProblem], out_di
 
 
 def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_overrides: list[str] | None = None,
-             n_train: int = 4000, n_test_per_difficulty: int = 30, seed: int = 0) -> Path:
+             n_train: int = 4000, n_test_per_difficulty: int = 30, seed: int = 0, max_new_tokens: int = 200) -> Path:
     """Run the demo into ``out``; returns the path of the Markdown report."""
     out = Path(out)
     timings: dict[str, float] = {}
@@ -76,7 +76,7 @@ def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_over
 
     t = time.perf_counter()
     problems = [ToyProblem(**row) for row in read_jsonl(data_dir / "test_problems.jsonl")]
-    summary = evaluate_toy_model(sft_dir, problems, out / "eval")
+    summary = evaluate_toy_model(sft_dir, problems, out / "eval", max_new_tokens=max_new_tokens)
     timings["eval_s"] = time.perf_counter() - t
 
     bar = bar_metrics(summary)

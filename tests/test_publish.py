@@ -1,0 +1,200 @@
+"""``thrifty publish``: a real LoRA run of the tiny model, evaluated with ``thrifty eval``, published with --dry-run.
+
+The dry-run folder must load back with PEFT and reproduce the run's greedy generations (the eval's own samples);
+its card must hold the run's real numbers; ``--merge`` gives full weights that generate the same; a push goes
+through huggingface_hub with the token from the environment, never printed; bad input is a clear error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from thrifty.trainers.publish import cmd_publish
+
+EVAL_KW = dict(benchmarks=["toy"], modes=["adaptive"], toy_per_difficulty=2, max_new_tokens=24, batch_size=64,
+               chunk_size=64, plots=True)
+
+
+def _eval(model: Path, out: Path):
+    from thrifty.eval.runner import EvalConfig, run_eval
+
+    run_eval(EvalConfig(model_name_or_path=str(model), output_dir=str(out), **EVAL_KW))
+    return json.loads((out / "summary.json").read_text()), [
+        json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def lora_run(tmp_path_factory, tiny_model_dir, toy_world) -> Path:
+    """A LoRA SFT run (6 steps) with its eval report in RUN_DIR/eval."""
+    from trl import ModelConfig
+
+    from thrifty.data_builders.toy_build import build_toy_dataset
+    from thrifty.recipes import parse_recipe
+    from thrifty.trainers.sft import DataArguments, ThriftySFTConfig, run_sft
+
+    root = tmp_path_factory.mktemp("publish")
+    data = build_toy_dataset(root / "data", n_train=64, n_test_per_difficulty=1, world=toy_world)
+    run = root / "run"
+    argv = ["--config", "recipes/toy/sft.yaml", "--model_name_or_path", str(tiny_model_dir),
+            "--dataset_name", data["sft"], "--output_dir", str(run), "--max_steps", "6", "--save_steps", "100",
+            "--per_device_train_batch_size", "8", "--learning_rate", "2e-2", "--warmup_steps", "0",
+            "--use_peft", "true", "--lora_r", "8", "--lora_alpha", "16", "--lora_target_modules", "all-linear"]
+    run_sft(*parse_recipe((DataArguments, ThriftySFTConfig, ModelConfig), argv))
+    _eval(run, run / "eval")
+    return run
+
+
+def test_dry_run_reproduces_generations_and_card_has_real_numbers(lora_run, tmp_path):
+    out = tmp_path / "published"
+    assert cmd_publish([str(lora_run), "--repo-id", "someone/toy-lora", "--dry-run", str(out)]) == 0
+    for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "tokenizer_config.json",
+                 "README.md", "recipe.yaml", "eval/summary.json", "eval/report.md",
+                 "eval/plots/accuracy_vs_tokens.png"):
+        assert (out / name).is_file(), name
+    assert not (out / "model.safetensors").exists()
+
+    # loads back with PEFT ...
+    from peft import AutoPeftModelForCausalLM, PeftModel
+
+    model = AutoPeftModelForCausalLM.from_pretrained(str(out))
+    assert isinstance(model, PeftModel)
+    # ... and reproduces the run's greedy generations, sample for sample
+    _, run_rows = _eval(lora_run, lora_run / "eval")  # the run's samples (already complete: nothing regenerated)
+    _, pub_rows = _eval(out, tmp_path / "eval_published")
+    completions = {r["id"]: r["completion"] for r in run_rows}
+    assert len(pub_rows) == len(run_rows) > 0
+    assert all(completions[r["id"]] == r["completion"] for r in pub_rows)
+
+    # the card: metadata and the run's real numbers (from its summary.json, not constants)
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(out / "README.md")
+    base = json.loads((lora_run / "adapter_config.json").read_text())["base_model_name_or_path"]
+    assert card.data.base_model == base
+    assert card.data.library_name == "peft"
+    assert card.data.license == "apache-2.0"
+    assert {"thrifty", "lora", "sft"} <= set(card.data.tags)
+    summary = json.loads((lora_run / "eval" / "summary.json").read_text())
+    stats = summary["results"]["toy"]["adaptive"]
+    row = re.search(r"^\| toy \| adaptive \| (\d+) \| (\d+) \| ([\d.]+) \| ([\d.]+) \|", card.text, re.M)
+    assert row, card.text
+    assert int(row.group(1)) == stats["n_problems"] and int(row.group(2)) == stats["n_samples"]
+    assert float(row.group(3)) == pytest.approx(stats["accuracy"], abs=5e-4)
+    assert float(row.group(4)) == pytest.approx(stats["mean_tokens"], abs=0.05)
+    assert "![Accuracy against output tokens](eval/plots/accuracy_vs_tokens.png)" in card.text
+    recipe = yaml.safe_load((out / "recipe.yaml").read_text())
+    assert recipe["max_steps"] == 6 and recipe["learning_rate"] == pytest.approx(2e-2)
+    assert "learning_rate: 0.02" in card.text
+
+
+def test_card_uses_the_launchers_recipe_copy(lora_run, tmp_path):
+    (lora_run / "thrifty_recipe.yaml").write_text("# effective recipe\nlearning_rate: 0.02\nvariant: ada\n"
+                                                   "dataset_name: openai/gsm8k\n")
+    try:
+        out = tmp_path / "published"
+        assert cmd_publish([str(lora_run), "--repo-id", "someone/toy-lora", "--dry-run", str(out)]) == 0
+    finally:
+        (lora_run / "thrifty_recipe.yaml").unlink()
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(out / "README.md")
+    assert card.data.datasets == ["openai/gsm8k"]
+    assert {"grpo", "ada-grpo"} <= set(card.data.tags)
+    assert "variant: ada" in card.text
+
+
+def test_merge_writes_full_weights_that_generate_the_same(lora_run, tmp_path):
+    from peft import AutoPeftModelForCausalLM
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path / "merged"
+    assert cmd_publish([str(lora_run), "--repo-id", "someone/toy-merged", "--merge", "--dry-run", str(out)]) == 0
+    assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
+    assert not (out / "adapter_config.json").exists()
+    merged = AutoModelForCausalLM.from_pretrained(str(out)).eval()
+    adapter = AutoPeftModelForCausalLM.from_pretrained(str(lora_run)).eval()
+    ids = torch.tensor([[5, 17, 42, 9, 3, 11]])
+    with torch.no_grad():
+        torch.testing.assert_close(merged(ids).logits, adapter(ids).logits, atol=1e-4, rtol=1e-4)
+    from huggingface_hub import ModelCard
+
+    assert ModelCard.load(out / "README.md").data.library_name == "transformers"
+
+
+def test_push_uses_the_environment_token_and_never_prints_it(lora_run, tmp_path, monkeypatch, caplog, capsys):
+    import huggingface_hub
+
+    secret = "hf_SECRETtoken1234567890"
+    monkeypatch.setenv("HF_TOKEN", secret)
+    calls = {}
+
+    def fake_create_repo(repo_id, private=False, exist_ok=False, repo_type=None, token=None):
+        calls["create"] = (repo_id, private, exist_ok, token)
+
+    def fake_upload_folder(folder_path, repo_id, repo_type=None, commit_message=None, token=None):
+        calls["upload"] = (repo_id, token, sorted(p.name for p in Path(folder_path).iterdir()))
+        return "https://huggingface.co/someone/toy-lora/commit/abc"
+
+    monkeypatch.setattr(huggingface_hub, "create_repo", fake_create_repo)
+    monkeypatch.setattr(huggingface_hub, "upload_folder", fake_upload_folder)
+    with caplog.at_level(logging.DEBUG):
+        assert cmd_publish([str(lora_run), "--repo-id", "someone/toy-lora", "--private"]) == 0
+    assert calls["create"] == ("someone/toy-lora", True, True, secret)
+    assert calls["upload"][0] == "someone/toy-lora" and calls["upload"][1] == secret
+    assert {"adapter_model.safetensors", "README.md", "eval"} <= set(calls["upload"][2])
+    captured = capsys.readouterr()
+    assert secret not in caplog.text + captured.out + captured.err
+
+
+def test_push_without_a_token_says_what_to_do(lora_run, monkeypatch, caplog, tmp_path):
+    import huggingface_hub
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))  # no cached login
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+    with caplog.at_level(logging.ERROR):
+        assert cmd_publish([str(lora_run), "--repo-id", "someone/toy-lora"]) == 2
+    assert "HF_TOKEN" in caplog.text and "--dry-run" in caplog.text
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Bad input
+# -------------------------------------------------------------------------------------------------------------
+def test_run_without_eval_report_is_a_clear_error(lora_run, tmp_path, caplog):
+    import shutil
+
+    bare = tmp_path / "bare_run"
+    shutil.copytree(lora_run, bare, ignore=shutil.ignore_patterns("eval"))
+    with caplog.at_level(logging.ERROR):
+        assert cmd_publish([str(bare), "--repo-id", "someone/x", "--dry-run", str(tmp_path / "out")]) == 2
+    assert "no eval report" in caplog.text and "thrifty eval" in caplog.text and "--eval-dir" in caplog.text
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_base_model_that_does_not_match_the_adapter(lora_run, tmp_path, caplog, toy_world):
+    from thrifty.tiny import TinyModelConfig
+    from thrifty.trainers.toy import init_toy_model
+
+    other = init_toy_model(tmp_path / "other_base", toy_world, TinyModelConfig(hidden_size=64, intermediate_size=256))
+    with caplog.at_level(logging.ERROR):
+        rc = cmd_publish([str(lora_run), "--repo-id", "someone/x", "--base-model", str(other),
+                          "--dry-run", str(tmp_path / "out")])
+    assert rc == 2
+    assert "does not match base model" in caplog.text and "--base-model" in caplog.text
+    assert "adapter_config.json says" in caplog.text
+    assert not (tmp_path / "out").exists()
+
+
+def test_folder_without_weights(tmp_path, caplog):
+    (tmp_path / "run" / "checkpoint-4").mkdir(parents=True)
+    with caplog.at_level(logging.ERROR):
+        assert cmd_publish([str(tmp_path / "run"), "--repo-id", "someone/x", "--dry-run", str(tmp_path / "o")]) == 2
+    assert "checkpoint-4" in caplog.text

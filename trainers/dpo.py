@@ -1,0 +1,127 @@
+"""Direct Preference Optimization on TRL's ``DPOTrainer``: ``thrifty dpo --config RECIPE``.
+
+DPO (Rafailov et al. 2023) trains the policy pi on pairs (prompt x, chosen y_w, rejected y_l) with
+
+    loss = -log sigmoid(beta * [(log pi(y_w|x) - log ref(y_w|x)) - (log pi(y_l|x) - log ref(y_l|x))])
+
+LongWriter (Bai et al. 2024, section 4.3) applies it after long-output SFT, with pairs whose chosen answer
+follows the requested length and writes better (:mod:`thrifty.data_builders.preference_pairs`). With
+``use_peft: true`` (the default here) the policy is a LoRA adapter on the base model and the reference is
+that same base with the adapter disabled (``ref_model=None`` with a PEFT model), so no second copy of the
+weights is held in memory. With ``use_peft: false`` TRL copies the model as a frozen reference.
+
+Data (``dataset_name``): rows of ``prompt``, ``chosen``, ``rejected``, either conversational (``prompt`` a list of
+messages, ``chosen``/``rejected`` lists holding one assistant message; the chat template is applied) or plain
+strings. Logged by TRL each step: ``rewards/chosen``, ``rewards/rejected``, ``rewards/margins``,
+``rewards/accuracies`` (the implicit rewards ``beta * log pi/ref``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from trl import DPOConfig, DPOTrainer, ModelConfig, get_peft_config
+
+from thrifty.data import load_any, require_columns
+from thrifty.jsonl import DataError
+from thrifty.models import resolve_dtype
+from thrifty.recipes import RecipeError, parse_recipe
+
+from .sft import resolve_resume
+
+logger = logging.getLogger(__name__)
+
+PAIR_COLUMNS = ["prompt", "chosen", "rejected"]
+
+
+@dataclass
+class DPODataArguments:
+    """Which preference pairs to train on."""
+
+    dataset_name: str = field(default=None, metadata={"help": "JSONL/JSON/parquet file, dataset folder or Hub id"})
+    dataset_split: str = field(default="train", metadata={"help": "split to train on"})
+    eval_dataset_name: str | None = field(default=None, metadata={"help": "optional evaluation pairs"})
+    eval_split: str = field(default="test", metadata={"help": "split of eval_dataset_name"})
+    max_train_samples: int | None = field(default=None, metadata={"help": "truncate the training set"})
+
+
+@dataclass
+class ThriftyDPOConfig(DPOConfig):
+    """TRL's ``DPOConfig``; ``beta`` and ``loss_type`` should be written in recipes (TRL defaults may change)."""
+
+    report_to: str | list[str] = field(default="none", metadata={"help": "none, wandb, tensorboard, ..."})
+
+
+def load_pairs(data_args: DPODataArguments):
+    """The training (and optional eval) pairs, with their columns checked."""
+    if not data_args.dataset_name:
+        raise DataError("dataset_name is required: a JSONL file of prompt, chosen, rejected (or a dataset/Hub id)")
+    train = load_any(data_args.dataset_name, data_args.dataset_split)
+    require_columns(train, PAIR_COLUMNS, data_args.dataset_name)
+    if data_args.max_train_samples:
+        train = train.select(range(min(data_args.max_train_samples, len(train))))
+    evaluation = None
+    if data_args.eval_dataset_name:
+        evaluation = load_any(data_args.eval_dataset_name, data_args.eval_split)
+        require_columns(evaluation, PAIR_COLUMNS, data_args.eval_dataset_name)
+    if len(train) == 0:
+        raise DataError(f"{data_args.dataset_name}: no preference pairs")
+    return train, evaluation
+
+
+def build_dpo_trainer(data_args: DPODataArguments, training_args: ThriftyDPOConfig,
+                      model_args: ModelConfig) -> DPOTrainer:
+    """The trainer: model from ``model_args``; LoRA + frozen base as reference when ``use_peft``."""
+    from transformers import AutoModelForCausalLM
+
+    from thrifty.models import load_tokenizer
+
+    if not model_args.model_name_or_path:
+        raise RecipeError("model_name_or_path is required (the SFT model to align)")
+    train, evaluation = load_pairs(data_args)
+    model = AutoModelForCausalLM.from_pretrained(
+        model_args.model_name_or_path,
+        dtype=resolve_dtype(model_args.dtype),
+        attn_implementation=model_args.attn_implementation,
+    )
+    tokenizer = load_tokenizer(model_args.model_name_or_path, padding_side="left")
+    peft_config = get_peft_config(model_args)
+    if peft_config is None:
+        logger.info("use_peft is false: full-parameter DPO, TRL keeps a frozen copy of the model as reference")
+    return DPOTrainer(
+        model=model,
+        ref_model=None,  # PEFT: the base with the adapter disabled is the reference
+        args=training_args,
+        train_dataset=train,
+        eval_dataset=evaluation,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+    )
+
+
+def run_dpo(data_args: DPODataArguments, training_args: ThriftyDPOConfig, model_args: ModelConfig) -> str:
+    """Train and save the adapter (or model) and tokenizer to ``output_dir``; returns ``output_dir``."""
+    trainer = build_dpo_trainer(data_args, training_args, model_args)
+    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(training_args.output_dir)
+    if trainer.accelerator.is_main_process:
+        trainer.processing_class.save_pretrained(training_args.output_dir)
+    return training_args.output_dir
+
+
+def parse_dpo_args(argv: list[str]) -> tuple[DPODataArguments, ThriftyDPOConfig, ModelConfig]:
+    """``--config RECIPE [--key value ...]`` into the three dataclasses."""
+    return parse_recipe((DPODataArguments, ThriftyDPOConfig, ModelConfig), argv)
+
+
+def cmd_dpo(argv: list[str]) -> int:
+    """``thrifty dpo --config RECIPE [--key value ...]``; returns the exit status (2 for a user error)."""
+    try:
+        out = run_dpo(*parse_dpo_args(argv))
+    except (RecipeError, DataError) as err:
+        logger.error("%s", err)
+        return 2
+    logger.info("DPO model written to %s", out)
+    return 0

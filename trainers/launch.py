@@ -1,0 +1,290 @@
+"""``scripts/launch.sh``: run a thrifty training stage under ``accelerate launch`` (DDP or DeepSpeed ZeRO).
+
+    scripts/launch.sh RECIPE [--accelerate ddp|zero2|zero3|zero3_offload|multi_node_zero3|PATH]
+                             [--num-processes N] [--num-machines M --machine-rank R --main-process-ip HOST
+                             [--main-process-port P]] [--stage sft|grpo] [--cpu] [--dry-run] [--key value ...]
+
+Everything the launcher does not know is passed to the stage as a recipe override (``--key value``).
+
+Which stage runs (first rule that applies):
+1. ``--stage NAME``;
+2. a comment line ``# stage: NAME`` in the recipe;
+3. the recipe's file name: the first of its ``_``/``-``/``.``-separated words that is a stage
+   (``grpo_qwen2.5_7b.yaml`` -> grpo, ``sft.yaml`` -> sft);
+4. the recipe's keys: GRPO-only keys (``variant``, ``reward_funcs``, ``num_generations``) -> grpo, else sft.
+
+Which accelerate config: ``--accelerate NAME|PATH``, else a comment line ``# accelerate: NAME|PATH`` in the
+recipe, else ``ddp``. A NAME is ``recipes/accelerate/NAME.yaml``; a missing one is a :class:`LaunchError` that
+lists the available names.
+
+On a machine without CUDA (or with ``--cpu``) the config is rewritten into ``.cache/accelerate/`` with
+``use_cpu: true``, ``mixed_precision: 'no'`` (recipes are switched to fp32 on CPU, and DeepSpeed's bf16 must
+match the trainer's) and 2 processes unless ``--num-processes`` says otherwise; processes talk over gloo.
+The environment gets defaults (kept when already set): ``OMP_NUM_THREADS`` (cores / processes),
+``TORCH_EXTENSIONS_DIR`` (``.cache/torch_extensions``: DeepSpeed compiles its ops there once) and, on CPU,
+``DS_ACCELERATOR=cpu``. When the run's ``output_dir`` is known (recipe or override), the effective recipe
+(recipe + overrides) is written to ``OUTPUT_DIR/thrifty_recipe.yaml`` for ``thrifty publish``'s model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from thrifty.jsonl import atomic_open
+from thrifty.paths import RECIPES_DIR, REPO_ROOT
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("sft", "grpo", "dpo")
+ACCELERATE_DIR = RECIPES_DIR / "accelerate"
+DEFAULT_ACCELERATE = "ddp"
+CPU_DEFAULT_PROCESSES = 2
+GRPO_ONLY_KEYS = ("variant", "reward_funcs", "num_generations")
+RECIPE_COPY = "thrifty_recipe.yaml"
+_DIRECTIVE = re.compile(r"^\s*#\s*(stage|accelerate)\s*:\s*(\S+)\s*$")
+
+
+class LaunchError(ValueError):
+    """A launch the user asked for cannot work; the message says what to change."""
+
+
+def cache_dir() -> Path:
+    """Where launch artifacts are cached: ``$THRIFTY_CACHE_DIR``, else ``.cache/`` in the checkout."""
+    return Path(os.environ.get("THRIFTY_CACHE_DIR") or REPO_ROOT / ".cache")
+
+
+def recipe_directives(recipe: str | Path) -> dict[str, tuple[str, int]]:
+    """``# stage: X`` / ``# accelerate: Y`` comment lines of a recipe: ``{name: (value, line number)}``."""
+    found: dict[str, tuple[str, int]] = {}
+    for lineno, line in enumerate(Path(recipe).read_text().splitlines(), 1):
+        m = _DIRECTIVE.match(line)
+        if m and m.group(1) not in found:
+            found[m.group(1)] = (m.group(2), lineno)
+    return found
+
+
+def _recipe_keys(recipe: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(recipe.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise LaunchError(f"{recipe}: not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise LaunchError(f"{recipe}: a recipe must be a YAML mapping of key: value")
+    return data
+
+
+def detect_stage(recipe: str | Path, explicit: str | None = None) -> str:
+    """The thrifty stage that trains ``recipe`` (rules in the module docstring)."""
+    recipe = Path(recipe)
+    if explicit:
+        if explicit not in STAGES:
+            raise LaunchError(f"--stage {explicit!r}: use one of {', '.join(STAGES)}")
+        return explicit
+    directive = recipe_directives(recipe).get("stage")
+    if directive:
+        value, lineno = directive
+        if value not in STAGES:
+            raise LaunchError(f"{recipe}:{lineno}: '# stage: {value}' is not a stage; use one of {', '.join(STAGES)}")
+        return value
+    for word in re.split(r"[_\-.]", recipe.stem.lower()):
+        if word in STAGES:
+            return word
+    keys = _recipe_keys(recipe)
+    return "grpo" if any(k in keys for k in GRPO_ONLY_KEYS) else "sft"
+
+
+def available_accelerate_configs() -> list[str]:
+    return sorted(p.stem for p in ACCELERATE_DIR.glob("*.yaml"))
+
+
+def resolve_accelerate_config(recipe: str | Path, explicit: str | None = None) -> Path:
+    """The accelerate config file for a launch: ``--accelerate``, the recipe's ``# accelerate:`` line, or ddp."""
+    recipe = Path(recipe)
+    where = "--accelerate"
+    value = explicit
+    if value is None:
+        directive = recipe_directives(recipe).get("accelerate")
+        if directive:
+            value, lineno = directive
+            where = f"{recipe}:{lineno} ('# accelerate: {value}')"
+    if value is None:
+        value = DEFAULT_ACCELERATE
+        where = "the default"
+    candidates = [Path(value)] if value.endswith((".yaml", ".yml")) or os.sep in value else []
+    candidates.append(ACCELERATE_DIR / f"{value}.yaml")
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise LaunchError(
+        f"accelerate config {value!r} from {where} does not exist (looked for "
+        f"{', '.join(str(c) for c in candidates)}); use one of {', '.join(available_accelerate_configs())} "
+        f"or a path to an accelerate YAML (make one with `accelerate config --config_file FILE`), "
+        f"and fix the recipe's '# accelerate:' line or pass --accelerate NAME"
+    )
+
+
+def cpu_accelerate_config(config: Path, num_processes: int) -> Path:
+    """A copy of ``config`` for CPU: ``use_cpu``, no mixed precision, ``num_processes``; returns its path."""
+    data = yaml.safe_load(config.read_text()) or {}
+    data.update(use_cpu=True, mixed_precision="no", num_processes=num_processes)
+    data.pop("gpu_ids", None)
+    if data.get("distributed_type") == "MULTI_CPU":  # silently starts one process without mpirun (FIELD-NOTES)
+        data["distributed_type"] = "MULTI_GPU"
+    if num_processes == 1 and data.get("distributed_type") == "MULTI_GPU":
+        data["distributed_type"] = "NO"
+    out = cache_dir() / "accelerate" / f"{config.stem}.cpu{num_processes}.yaml"
+    with atomic_open(out) as fh:
+        fh.write(f"# generated by thrifty's launcher from {config} for CPU; do not edit\n")
+        yaml.safe_dump(data, fh, sort_keys=True)
+    return out
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def overrides_dict(overrides: list[str]) -> dict[str, Any]:
+    """``--key value [value ...]`` tokens as a dict (lists for several values)."""
+    out: dict[str, Any] = {}
+    key = None
+    for token in overrides:
+        if token.startswith("--"):
+            key, _, inline = token[2:].partition("=")
+            out[key] = _parse_value(inline) if inline else None
+        elif key is not None:
+            value = _parse_value(token)
+            prev = out[key]
+            out[key] = value if prev is None else (prev + [value] if isinstance(prev, list) else [prev, value])
+    return out
+
+
+def write_recipe_copy(recipe: Path, overrides: list[str], command: list[str]) -> Path | None:
+    """Write ``OUTPUT_DIR/thrifty_recipe.yaml`` (recipe + overrides) when ``output_dir`` is known."""
+    merged = {k: v for k, v in _recipe_keys(recipe).items() if k != "env"}
+    merged.update(overrides_dict(overrides))
+    output_dir = merged.get("output_dir")
+    if not output_dir:
+        return None
+    path = Path(str(output_dir)) / RECIPE_COPY
+    with atomic_open(path) as fh:
+        fh.write(f"# effective recipe: {recipe} with command-line overrides\n# command: {shlex.join(command)}\n")
+        yaml.safe_dump(merged, fh, sort_keys=False)
+    path.chmod(0o644)
+    return path
+
+
+@dataclass
+class LaunchPlan:
+    """What a launch runs: the command line and the environment variables it adds."""
+
+    command: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    stage: str = ""
+    accelerate_config: Path | None = None
+    on_cpu: bool = False
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="scripts/launch.sh",
+        description="Run a thrifty training stage under accelerate launch (DDP / DeepSpeed ZeRO). "
+        "Unknown --key value pairs are passed to the stage as recipe overrides.",
+    )
+    p.add_argument("recipe", help="YAML recipe of the stage (thrifty sft/grpo --config RECIPE)")
+    p.add_argument("--accelerate", default=None,
+                   help=f"accelerate config: a name in recipes/accelerate ({', '.join(available_accelerate_configs())}) "
+                   "or a path; default: the recipe's '# accelerate:' line, else ddp")
+    p.add_argument("--num-processes", type=int, default=None, help="total processes (all machines)")
+    p.add_argument("--num-machines", type=int, default=None)
+    p.add_argument("--machine-rank", type=int, default=None)
+    p.add_argument("--main-process-ip", default=None)
+    p.add_argument("--main-process-port", type=int, default=None)
+    p.add_argument("--stage", default=None, help=f"one of {', '.join(STAGES)} (default: from the recipe)")
+    p.add_argument("--cpu", action="store_true", help="run on CPU over gloo (automatic when CUDA is absent)")
+    p.add_argument("--dry-run", action="store_true", help="print the command and environment, run nothing")
+    return p
+
+
+def plan_launch(argv: list[str]) -> tuple[LaunchPlan, list[str], Path]:
+    """Parse the launcher's argv into a :class:`LaunchPlan`; returns (plan, stage overrides, recipe)."""
+    args, overrides = parser().parse_known_args(argv)
+    recipe = Path(args.recipe)
+    if not recipe.is_file():
+        raise LaunchError(f"recipe {recipe} does not exist")
+    stray = [t for t in overrides[:1] if not t.startswith("--")]
+    if stray:
+        raise LaunchError(f"unexpected argument {stray[0]!r}: overrides take the form --key value")
+    stage = detect_stage(recipe, args.stage)
+    config = resolve_accelerate_config(recipe, args.accelerate)
+    on_cpu = args.cpu or not _cuda_available()
+    num_processes = args.num_processes
+    if on_cpu:
+        config = cpu_accelerate_config(config, num_processes or CPU_DEFAULT_PROCESSES)
+    per_node = num_processes or (yaml.safe_load(config.read_text()) or {}).get("num_processes") or 1
+    machines = args.num_machines or (yaml.safe_load(config.read_text()) or {}).get("num_machines") or 1
+    cores = os.cpu_count() or 1
+    env = {
+        "OMP_NUM_THREADS": str(max(1, cores * int(machines) // max(int(per_node), 1))),
+        "TORCH_EXTENSIONS_DIR": str(cache_dir() / "torch_extensions"),
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    if on_cpu:
+        env["DS_ACCELERATOR"] = "cpu"
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config)]
+    for flag, value in (("--num_processes", num_processes), ("--num_machines", args.num_machines),
+                        ("--machine_rank", args.machine_rank), ("--main_process_ip", args.main_process_ip),
+                        ("--main_process_port", args.main_process_port)):
+        if value is not None:
+            command += [flag, str(value)]
+    command += ["-m", "thrifty.cli", stage, "--config", str(recipe), *overrides]
+    plan = LaunchPlan(command=command, env=env, stage=stage, accelerate_config=config, on_cpu=on_cpu)
+    if not args.dry_run and not args.machine_rank:
+        write_recipe_copy(recipe, overrides, command)
+    return plan, overrides, recipe
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``scripts/launch.sh``: plan, then replace this process with ``accelerate launch``."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    dry_run = "--dry-run" in argv
+    try:
+        plan, _, _ = plan_launch(argv)
+    except LaunchError as err:
+        logger.error("%s", err)
+        return 2
+    env = {k: os.environ.get(k, v) for k, v in plan.env.items()}  # the caller's values win
+    logger.info("stage %s, accelerate config %s%s", plan.stage, plan.accelerate_config, " (CPU)" if plan.on_cpu else "")
+    if dry_run:
+        sys.stdout.write("".join(f"{k}={shlex.quote(v)} " for k, v in env.items()) + shlex.join(plan.command) + "\n")
+        return 0
+    Path(env["TORCH_EXTENSIONS_DIR"]).mkdir(parents=True, exist_ok=True)
+    os.environ.update(env)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvp(plan.command[0], plan.command)
+    return 0  # pragma: no cover - execvp does not return
+
+
+if __name__ == "__main__":
+    sys.exit(main())
