@@ -34,6 +34,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from thrifty.console import emit
 from thrifty.jsonl import DataError, ResumableJsonlWriter, read_jsonl, write_json
 from thrifty.longform import count_length
 
@@ -373,11 +374,10 @@ def agentwrite_stats(build: ResumableBuild, args: AgentWriteArguments, duplicate
 
 def cmd_build_agentwrite(argv: list[str]) -> int:
     """``thrifty build agentwrite --config RECIPE [--key value ...]``."""
-    import json
 
     from thrifty.recipes import parse_recipe
 
     args, backend_args = parse_recipe((AgentWriteArguments, BackendArguments), argv)
     stats = build_agentwrite(args, backend_args)
-    print(json.dumps({k: stats[k] for k in ("output", "rows", "dropped", "length_histogram")}, indent=2))
+    emit({k: stats[k] for k in ("output", "rows", "dropped", "length_histogram")})
     return 0

@@ -26,6 +26,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from thrifty.console import emit
 from thrifty.formats import ARM_FORMATS, CODE, DIRECT, LONG_COT, SHORT_COT, render_arm
 from thrifty.jsonl import DataError, write_json
 
@@ -300,7 +301,6 @@ def multiformat_stats(build: ResumableBuild, args: MultiformatArguments, source_
 
 def cmd_build_multiformat(argv: list[str]) -> int:
     """``thrifty build multiformat --config RECIPE [--key value ...]``."""
-    import json
 
     from thrifty.recipes import parse_recipe
 
@@ -308,5 +308,5 @@ def cmd_build_multiformat(argv: list[str]) -> int:
         (MultiformatArguments, SourceArguments, BackendArguments), argv
     )
     stats = build_multiformat(args, source_args, backend_args)
-    print(json.dumps({k: stats[k] for k in ("output", "rows", "rows_per_format", "dropped")}, indent=2))
+    emit({k: stats[k] for k in ("output", "rows", "rows_per_format", "dropped")})
     return 0

@@ -29,6 +29,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
+from thrifty.console import emit
 from thrifty.formats import Trace, Turn, TurnDelimiters, extract_final_answer, last_boxed, render_turns
 from thrifty.jsonl import write_json
 
@@ -261,11 +262,10 @@ def multiturn_stats(build: ResumableBuild, args: MultiturnArguments, source_repo
 
 def cmd_build_multiturn(argv: list[str]) -> int:
     """``thrifty build multiturn --config RECIPE [--key value ...]``."""
-    import json
 
     from thrifty.recipes import parse_recipe
 
     args, source_args, backend_args = parse_recipe((MultiturnArguments, SourceArguments, BackendArguments), argv)
     stats = build_multiturn(args, source_args, backend_args)
-    print(json.dumps({k: stats[k] for k in ("output", "rows", "turns_histogram", "dropped")}, indent=2))
+    emit({k: stats[k] for k in ("output", "rows", "turns_histogram", "dropped")})
     return 0

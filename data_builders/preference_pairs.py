@@ -30,6 +30,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from thrifty.console import emit
 from thrifty.jsonl import DataError, read_jsonl, write_json, write_jsonl
 from thrifty.longform import count_length, length_score
 
@@ -175,11 +176,10 @@ def _pair(args: PreferencePairArguments, group: _Group, best: dict, worst: dict,
 
 def cmd_build_preference_pairs(argv: list[str]) -> int:
     """``thrifty build preference-pairs --config RECIPE [--key value ...]``."""
-    import json
 
     from thrifty.recipes import parse_recipe
 
     args, judge_args = parse_recipe((PreferencePairArguments, JudgeArguments), argv)
     stats = build_preference_pairs(args, judge_args)
-    print(json.dumps({k: stats[k] for k in ("output", "pairs", "dropped")}, indent=2))
+    emit({k: stats[k] for k in ("output", "pairs", "dropped")})
     return 0

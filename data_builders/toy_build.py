@@ -18,7 +18,7 @@ from pathlib import Path
 
 from thrifty.jsonl import write_json, write_jsonl
 
-from .toy_world import MULTITURN, TEST, TRAIN, ToyWorld, weighted_formats
+from .toy_world import MULTITURN, TRAIN, ToyWorld, weighted_formats
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def build_toy_dataset(
             for p in train
         ),
     )
-    write_jsonl(paths["sft"], (world.sft_row(p, fmt) for p, fmt in zip(train, formats)))
+    write_jsonl(paths["sft"], (world.sft_row(p, fmt) for p, fmt in zip(train, formats, strict=True)))
     stats = {
         "task": world.task.name,
         "seed": world.seed,

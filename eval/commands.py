@@ -13,11 +13,11 @@ Each returns a process exit code; user errors raise :class:`thrifty.jsonl.DataEr
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from collections import defaultdict
 from pathlib import Path
 
+from thrifty.console import emit
 from thrifty.jsonl import DataError, iter_jsonl
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def cmd_eval(argv: list[str]) -> int:
 
     (cfg,) = parse_recipe((EvalConfig,), argv)
     out = run_eval(cfg)
-    print(json.dumps({"summary": str(out / SUMMARY_FILE), "report": str(out / REPORT_FILE)}))
+    emit({"summary": str(out / SUMMARY_FILE), "report": str(out / REPORT_FILE)})
     return 0
 
 
@@ -118,7 +118,7 @@ def cmd_eval_score(argv: list[str]) -> int:
         from thrifty.jsonl import write_jsonl
 
         write_jsonl(args.out, rows)
-    print(json.dumps(summary))
+    emit(summary)
     return 0
 
 
@@ -138,5 +138,5 @@ def cmd_report(argv: list[str]) -> int:
         if isinstance(err, DataError):
             raise
         raise DataError(str(err)) from None
-    print(path)
+    emit(path)
     return 0

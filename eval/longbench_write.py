@@ -34,6 +34,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from thrifty.console import emit
 from thrifty.data_builders.quality_judge import DIMENSIONS, JudgeArguments, judge, make_judge
 from thrifty.jsonl import DataError, ResumableJsonlWriter, read_jsonl, write_json, write_jsonl, write_text
 from thrifty.longform import bucket_label, bucket_labels, count_length, length_score
@@ -333,11 +334,10 @@ def run_longbench_write(cfg: LongBenchWriteConfig, judge_args: JudgeArguments) -
 
 def cmd_eval_longbench_write(argv: list[str]) -> int:
     """``thrifty eval-longwrite --config RECIPE [--key value ...]``: prints the overall scores as JSON."""
-    import json
 
     from thrifty.recipes import parse_recipe
 
     cfg, judge_args = parse_recipe((LongBenchWriteConfig, JudgeArguments), argv)
     summary = run_longbench_write(cfg, judge_args)
-    print(json.dumps({"output_dir": cfg.output_dir, **summary["overall"]}, ensure_ascii=False))
+    emit({"output_dir": cfg.output_dir, **summary["overall"]})
     return 0

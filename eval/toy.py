@@ -15,9 +15,8 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
-from thrifty.data_builders.toy_world import MULTITURN, ToyProblem
-
 from thrifty.answer_check import AnswerChecker
+from thrifty.data_builders.toy_world import MULTITURN, ToyProblem
 from thrifty.formats import ARM_FORMATS
 
 from .benchmarks import Problem

@@ -82,7 +82,7 @@ def test_adversarial_inputs_score_false_and_are_counted(checker):
     stats = checker.reset_stats()
     assert stats["rejected"] >= 3  # 100 KB and unbalanced braces never reach math-verify
     assert stats["timeouts"] + stats["errors"] + stats["rejected"] >= 4
-    assert elapsed < 2.0 * len(adversarial) + 10
+    assert elapsed < 120  # never hangs: per-item deadlines plus worker restarts (each restart imports math-verify)
     # the checker still works after killing a worker
     assert checker.check(["\\frac{1}{2}"], ["0.5"]) == [True]
 

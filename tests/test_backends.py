@@ -6,6 +6,7 @@ import logging
 
 import pytest
 from _llm_server import FakeLLMServer
+
 from thrifty.data_builders.backends import (
     BackendArguments,
     BackendError,

@@ -8,7 +8,7 @@ import pytest
 from thrifty.cli import BUILD_COMMANDS, main
 
 EXPECTED_COMMANDS = ["sft", "grpo", "dpo", "eval", "eval-longwrite", "report", "publish", "launch", "build", "demo",
-                     "toy"]
+                     "toy", "select-style"]
 EXPECTED_BUILDERS = ["multiformat", "multiturn", "agentwrite", "preference-pairs"]
 
 

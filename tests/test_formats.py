@@ -114,5 +114,5 @@ def test_real_sky_t1_traces(shared_data):
     assert len(closed) == 19  # the data README: 19/30 close the thought block
     assert all(t.dialect == "begin_of_thought" and t.thinking for t in traces)
     # the extracted answer matches the harness's own extraction wherever the trace closed and has a box
-    agree = sum(str(t.answer).strip() == str(r["pred"][0]).strip() for t, r in zip(traces, rows) if t.closed and t.answer)
+    agree = sum(str(t.answer).strip() == str(r["pred"][0]).strip() for t, r in zip(traces, rows, strict=False) if t.closed and t.answer)
     assert agree >= 0.8 * sum(1 for t in closed if t.answer)

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from thrifty.trainers.grpo import build_grpo_trainer, cmd_grpo, parse_grpo_args
 
 from thrifty.recipes import RecipeError
+from thrifty.trainers.grpo import build_grpo_trainer, cmd_grpo, parse_grpo_args
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [
@@ -62,6 +62,7 @@ def test_mind_grpo_steps_log_turns(tiny_model_dir, tmp_path):
 def test_ada_alpha_matches_pure_function(tiny_model_dir, tmp_path):
     """The trainer scales each group's rewards by exactly ada_grpo_alpha of the group's formats."""
     import torch
+
     from thrifty.rewards import ada_grpo_alpha_batch
 
     argv = ["--config", str(REPO / "recipes/toy/grpo_ada.yaml"), "--model_name_or_path", str(tiny_model_dir),

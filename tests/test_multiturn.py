@@ -7,12 +7,12 @@ import re
 
 import pytest
 from _llm_server import FakeLLMServer
+
+from thrifty.answer_check import AnswerChecker
 from thrifty.data_builders.backends import BackendArguments
 from thrifty.data_builders.multiturn import MultiturnArguments, build_multiturn, convert_rule_based
 from thrifty.data_builders.segment import SegmentationError, segment_rule_based, validate_llm_units
 from thrifty.data_builders.sources import SourceArguments, load_source
-
-from thrifty.answer_check import AnswerChecker
 from thrifty.formats import extract_final_answer, render_turns, split_turns
 
 THINKING = """Let me add. 2 + 2, wait, no: it is 2 + 3 here. So 2 + 3 = 5, and the answer is 5.

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from thrifty.rewards import (
     RewardError,
     ada_grpo_alpha,

@@ -8,7 +8,13 @@ from trl import ModelConfig
 
 from thrifty.data_builders.toy_build import build_toy_dataset
 from thrifty.recipes import parse_recipe
-from thrifty.trainers.sft import DataArguments, ThriftySFTConfig, build_sft_trainer, run_sft, sequence_mean_nll
+from thrifty.trainers.sft import (
+    DataArguments,
+    ThriftySFTConfig,
+    build_sft_trainer,
+    run_sft,
+    sequence_mean_nll,
+)
 
 SFT_TYPES = (DataArguments, ThriftySFTConfig, ModelConfig)
 

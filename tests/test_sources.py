@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from thrifty.data_builders.sources import SourceArguments, get_field, load_source, normalize_gold
 
+from thrifty.data_builders.sources import SourceArguments, get_field, load_source, normalize_gold
 from thrifty.jsonl import DataError
 
 ROWS = [

@@ -42,7 +42,7 @@ def test_tokenizer_digits_tags_and_template(tiny_model_dir):
         [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "<ANSWER>\n3\n</ANSWER>"}],
         return_assistant_tokens_mask=True, return_dict=True,
     )
-    kept = [t for t, m in zip(masked["input_ids"], masked["assistant_masks"]) if m]
+    kept = [t for t, m in zip(masked["input_ids"], masked["assistant_masks"], strict=False) if m]
     assert tok.decode(kept) == "<ANSWER>\n3\n</ANSWER><|im_end|>"  # loss on the answer and its stop token
 
 

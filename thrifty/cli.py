@@ -109,6 +109,12 @@ def cmd_build_preference_pairs(argv: list[str]) -> int:
     return run(argv)
 
 
+def cmd_select_style(argv: list[str]) -> int:
+    from thrifty.data_builders.style_select import cmd_select_style as run
+
+    return run(argv)
+
+
 RECIPE_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "sft": (cmd_sft, "supervised fine-tuning (full or LoRA) from a recipe"),
     "grpo": (cmd_grpo, "GRPO, Ada-GRPO (format-balanced) or MinD (fewer turns) from a recipe"),
@@ -116,6 +122,7 @@ RECIPE_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
                        "--predictions FILE)"),
     "dpo": (cmd_dpo, "DPO with LoRA (the frozen base is the reference) on preference pairs"),
     "eval-longwrite": (cmd_eval_longwrite, "LongBench-Write / LongWrite-Ruler: length score + judge quality"),
+    "select-style": (cmd_select_style, "choose the response style that fits the target model (alignment score)"),
 }
 
 #: Commands with their own flags (not a recipe), handed the raw argv.

@@ -28,13 +28,13 @@ from typing import Any
 
 import torch
 from accelerate.utils import gather_object
-from thrifty.rewards import RewardError, ada_grpo_alpha_batch, build_reward_funcs, completion_texts
 from trl import GRPOConfig, GRPOTrainer, ModelConfig, get_peft_config
 
 from thrifty.data import load_any, require_columns
 from thrifty.formats import detect_format, last_boxed, split_turns
 from thrifty.jsonl import DataError
 from thrifty.recipes import RecipeError, parse_recipe
+from thrifty.rewards import RewardError, ada_grpo_alpha_batch, build_reward_funcs, completion_texts
 
 from .sft import resolve_resume
 
@@ -161,6 +161,7 @@ def _prompt(question: str, system_prompt: str | None) -> list[dict[str, str]]:
 def toy_prompts(data_args: GRPODataArguments):
     """GRPO prompts from the toy world: ``prompt`` (chat messages), ``answer``, ``difficulty``, ``id``."""
     import datasets
+
     from thrifty.data_builders.toy_world import ToyWorld
 
     world = ToyWorld(seed=data_args.toy_seed)

@@ -1,0 +1,605 @@
+"""``thrifty select-style``: choose the response style (training-data strategy) that fits the target model.
+
+Method (DESIGN.md section 4.5: the alignment-score idea of choosing the style of training outputs by how
+close it is to the target model's *own* output distribution, instead of fine-tuning on every candidate; the
+premise, that a model learns faster from outputs written the way it would write them, is the one of Ren et
+al. 2024, "I Learn Better If You Speak My Language"):
+several strategies produce valid outputs for the same inputs (direct answer, short CoT, long CoT, code,
+multi-turn, a rewrite, another LLM's answers ...). On a seeded subset of ``subset_size`` shared inputs:
+
+1. sample ``num_samples`` (m) outputs of the target model per input (temperature sampling, batched);
+2. run the target model over every strategy's output (teacher forcing, batched forward passes) and score the
+   strategy by
+
+   - **alignment**: cosine similarity between the target's mean-pooled hidden states (mean over the output
+     tokens, then over the transformer layers) of the candidate output and of each of the target's own m
+     samples for the same input, averaged over the m pairs and over inputs. Higher = closer in style;
+   - **alignment_correct** (a variant): the same, with only the target's *correct* samples as references
+     (inputs where none is correct are skipped), i.e. closeness to the way the target writes when it succeeds;
+   - **perplexity** (the baseline): ``exp`` of the token-weighted mean NLL of the candidate outputs (end-of-turn
+     token included) given the prompt. Lower = more familiar;
+   - **self-aligned perplexity**: the same, with ``n_style_examples`` of the target's own *correct* outputs on
+     *other* subset inputs shown first as earlier chat turns (in-context style examples), so that the score
+     measures fit to the style the target would use rather than to its prior over styles. Lower = better.
+     The earliest examples are dropped when the sequence would exceed ``max_length``; with too few correct
+     samples, any of the target's samples serve (the report says so). It assumes a target that reads
+     multi-turn context; the toy base model, trained on single-turn chats only, does not (see the bench).
+
+   A target sample is correct when its final answer (:func:`thrifty.formats.extract_final_answer`) verifies
+   against the row's ``answer_key`` column, or else against the candidates' own final answer.
+
+3. rank the strategies by each score and choose the best by ``selection_score``.
+
+Outputs in ``output_dir``: ``target_samples.jsonl`` (reused on a rerun with the same subset, m, seed and
+sampling), ``selection.json`` (scores, rankings, chosen strategy, config), ``report.md`` and
+``scores.png``. Everything is written atomically.
+
+:func:`spearman` (rank correlation with average ranks for ties) is here for comparing a score with post-SFT
+accuracy (``scripts/bench_style_select.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from thrifty.answer_check import verify_answer
+from thrifty.console import emit
+from thrifty.formats import extract_final_answer
+from thrifty.jsonl import DataError, read_jsonl, write_json, write_jsonl, write_text
+from thrifty.recipes import RecipeError
+
+logger = logging.getLogger(__name__)
+
+SCORES = ("alignment", "alignment_correct", "perplexity", "self_aligned_perplexity")
+#: Whether a higher value of a score is better.
+HIGHER_IS_BETTER = {"alignment": True, "alignment_correct": True, "perplexity": False,
+                    "self_aligned_perplexity": False}
+SAMPLES_FILE = "target_samples.jsonl"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Recipe
+# ---------------------------------------------------------------------------------------------------------
+@dataclass
+class StyleSelectArguments:
+    """Recipe keys of ``thrifty select-style``."""
+
+    model_name_or_path: str = field(default=None, metadata={"help": "the target model (folder or Hub id)"})
+    candidates: list[str] = field(
+        default=None,
+        metadata={"help": "candidate datasets, one per strategy: 'name=path.jsonl' or 'path.jsonl' (name = file "
+                          "stem); with toy_candidates, bare strategy names of the toy world"},
+    )
+    output_dir: str = field(default="runs/select_style", metadata={"help": "where the report goes"})
+    subset_size: int = field(default=100, metadata={"help": "inputs scored (a seeded sample of the shared ids)"})
+    num_samples: int = field(default=4, metadata={"help": "m: target samples per input"})
+    seed: int = field(default=0, metadata={"help": "seed of the subset, the sampling and the style examples"})
+    temperature: float = field(default=1.0, metadata={"help": "sampling temperature of the target's samples"})
+    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling of the target's samples"})
+    max_new_tokens: int = field(default=256, metadata={"help": "max tokens of a target sample"})
+    n_style_examples: int = field(
+        default=2, metadata={"help": "target's own correct outputs shown first for self-aligned perplexity"}
+    )
+    batch_size: int = field(default=16, metadata={"help": "sequences per forward pass / generate call"})
+    max_length: int = field(default=1024, metadata={"help": "max tokens of a scored sequence (context included)"})
+    selection_score: str = field(
+        default="alignment", metadata={"help": "score that picks the strategy: " + ", ".join(SCORES)}
+    )
+    id_key: str | None = field(
+        default=None, metadata={"help": "column joining the strategies (default: problem_id if present, else id)"}
+    )
+    answer_key: str = field(
+        default="answer", metadata={"help": "gold answer column (else the candidates' own final answer)"}
+    )
+    dtype: str = field(default="auto", metadata={"help": "auto, float32, bfloat16, float16"})
+    toy_candidates: bool = field(
+        default=False, metadata={"help": "write the toy world's candidate datasets first (demo / tests)"}
+    )
+    toy_n: int = field(default=200, metadata={"help": "problems per toy candidate dataset"})
+
+    def __post_init__(self):
+        if self.selection_score not in SCORES:
+            raise RecipeError(f"selection_score must be one of {', '.join(SCORES)}, not {self.selection_score!r}")
+        if self.num_samples < 1 or self.subset_size < 1 or self.batch_size < 1:
+            raise RecipeError("num_samples, subset_size and batch_size must be at least 1")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Candidate data
+# ---------------------------------------------------------------------------------------------------------
+@dataclass
+class Candidate:
+    """One strategy's output for one input."""
+
+    key: str
+    prompt: list[dict]  # the chat up to (not including) the output
+    output: str
+    answer: str | None
+
+
+def parse_candidate_spec(spec: str) -> tuple[str, Path]:
+    """``'name=path'`` or ``'path'`` (name = the file's stem)."""
+    if "=" in spec:
+        name, path = spec.split("=", 1)
+        return name.strip(), Path(path.strip())
+    return Path(spec).stem, Path(spec)
+
+
+def load_candidates(path: str | Path, id_key: str | None = None, answer_key: str = "answer") -> dict[str, Candidate]:
+    """One strategy's rows keyed by input id; errors name the file, the row and the key."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"candidate dataset {path} does not exist")
+    out: dict[str, Candidate] = {}
+    for i, row in enumerate(read_jsonl(path), start=1):
+        where = f"{path}: row {i}"
+        key_name = id_key or ("problem_id" if "problem_id" in row else "id")
+        if key_name not in row:
+            raise DataError(f"{where}: no '{key_name}' key (set id_key to the column that joins the strategies)")
+        messages = row.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise DataError(f"{where}: 'messages' must be a non-empty list of {{role, content}}")
+        last = messages[-1]
+        if not isinstance(last, dict) or last.get("role") != "assistant" or not isinstance(last.get("content"), str):
+            raise DataError(f"{where}: the last message must be the assistant's output (role 'assistant')")
+        key = str(row[key_name])
+        if key in out:
+            raise DataError(f"{where}: duplicate {key_name} {key!r}")
+        answer = row.get(answer_key)
+        if answer is None:
+            answer = extract_final_answer(last["content"])
+        out[key] = Candidate(key, messages[:-1], last["content"], None if answer is None else str(answer))
+    if not out:
+        raise DataError(f"candidate dataset {path} is empty")
+    return out
+
+
+def shared_subset(strategies: dict[str, dict[str, Candidate]], size: int, seed: int) -> list[str]:
+    """A seeded sample of ``size`` ids present in every strategy (sorted first, so it is order-independent)."""
+    names = list(strategies)
+    shared = set(strategies[names[0]])
+    for name in names[1:]:
+        shared &= set(strategies[name])
+    if not shared:
+        raise DataError(f"the candidate datasets share no input id ({', '.join(names)}); check id_key")
+    ids = sorted(shared)
+    if len(ids) < size:
+        logger.warning("only %d shared inputs (subset_size %d): scoring all of them", len(ids), size)
+        return ids
+    return sorted(random.Random(seed).sample(ids, size))
+
+
+def write_toy_candidates(out_dir: str | Path, strategies: list[str], n: int, seed: int = 0) -> list[str]:
+    """The toy world's training problems rendered in each strategy, one JSONL per strategy (``name=path``)."""
+    from .toy_world import TRAIN, ToyWorld
+
+    world = ToyWorld(seed=seed)
+    problems = world.problems(TRAIN, n)
+    specs = []
+    for name in strategies:
+        path = Path(out_dir) / f"{name}.jsonl"
+        write_jsonl(path, (world.sft_row(p, name) for p in problems))
+        specs.append(f"{name}={path}")
+    return specs
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The target model: sampling and batched scoring
+# ---------------------------------------------------------------------------------------------------------
+@dataclass
+class Scored:
+    """Per-sequence results of a forward pass."""
+
+    embedding: Any  # 1-D tensor (hidden size) or None
+    nll_sum: float
+    n_tokens: int
+
+
+class TargetModel:
+    """The target model and tokenizer: sampling (``sample``) and teacher-forced scoring (``score``)."""
+
+    def __init__(self, model, tokenizer, batch_size: int = 16, max_length: int = 1024):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.max_length = max_length
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, dtype: str | None = "auto", batch_size: int = 16,
+                        max_length: int = 1024) -> TargetModel:
+        from thrifty.models import load_model_and_tokenizer
+
+        model, tokenizer = load_model_and_tokenizer(name_or_path, dtype=dtype)
+        return cls(model, tokenizer, batch_size=batch_size, max_length=max_length)
+
+    # -- text <-> tokens ----------------------------------------------------------------------------------
+    def prompt_text(self, messages: list[dict]) -> str:
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def end_of_turn(self, messages: list[dict]) -> str:
+        """What the chat template writes after an assistant output (e.g. ``<|im_end|>``), trailing space cut."""
+        probe = "\x00probe\x00"
+        prompt = self.prompt_text(messages)
+        full = self.tokenizer.apply_chat_template(
+            [*messages, {"role": "assistant", "content": probe}], tokenize=False
+        )
+        if full.startswith(prompt) and probe in full:
+            return full[len(prompt):].split(probe, 1)[1].rstrip()
+        return self.tokenizer.eos_token or ""
+
+    def encode(self, messages: list[dict], output: str) -> tuple[list[int], int, int]:
+        """Token ids of prompt + output + end of turn; (ids, output start, output end without end-of-turn).
+
+        Prompt and output are tokenized separately, so the output's tokens are exactly its own. Too long a
+        sequence is cut at ``max_length`` from the right.
+        """
+        tok = self.tokenizer
+        prompt_ids = tok(self.prompt_text(messages), add_special_tokens=False)["input_ids"]
+        out_ids = tok(output, add_special_tokens=False)["input_ids"]
+        end_ids = tok(self.end_of_turn(messages), add_special_tokens=False)["input_ids"]
+        ids = (prompt_ids + out_ids + end_ids)[: self.max_length]
+        start = min(len(prompt_ids), len(ids))
+        return ids, start, min(start + len(out_ids), len(ids))
+
+    # -- sampling -------------------------------------------------------------------------------------------
+    def sample(self, prompts: list[list[dict]], m: int, temperature: float, top_p: float, max_new_tokens: int,
+               seed: int) -> list[list[str]]:
+        """``m`` sampled outputs per prompt (left-padded batches of prompts, ``num_return_sequences=m``).
+
+        At temperature 0 the greedy output is returned ``m`` times.
+        """
+        import torch
+        from tqdm.auto import tqdm
+
+        tok = self.tokenizer
+        torch.manual_seed(seed)
+        old_side, tok.padding_side = tok.padding_side, "left"
+        texts = [self.prompt_text(p) for p in prompts]
+        per_call = max(1, self.batch_size // m)
+        out: list[list[str]] = []
+        try:
+            for start in tqdm(range(0, len(texts), per_call), desc="target samples", leave=False):
+                batch = texts[start : start + per_call]
+                enc = tok(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
+                greedy = temperature <= 0  # greedy: one output per prompt, repeated m times
+                kwargs: dict[str, Any] = {"do_sample": not greedy, "max_new_tokens": max_new_tokens,
+                                          "num_return_sequences": 1 if greedy else m, "pad_token_id": tok.pad_token_id}
+                if not greedy:
+                    kwargs.update(temperature=temperature, top_p=top_p)
+                with torch.no_grad():
+                    generated = self.model.generate(**enc, **kwargs)
+                decoded = tok.batch_decode(generated[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+                if greedy:
+                    out += [[text] * m for text in decoded]
+                else:
+                    out += [decoded[i * m : (i + 1) * m] for i in range(len(batch))]
+        finally:
+            tok.padding_side = old_side
+        return out
+
+    # -- scoring ----------------------------------------------------------------------------------------------
+    def score(self, items: list[tuple[list[dict], str]], embed: bool = True, desc: str = "score") -> list[Scored]:
+        """Teacher-forced forward passes over (prompt messages, output) pairs, batched by length.
+
+        Per item: the output's NLL summed over its tokens and the end-of-turn token(s) (with the count), and
+        with ``embed`` the hidden states of the output tokens mean-pooled over tokens, then averaged over the
+        transformer layers (the embedding layer is left out).
+        """
+        import torch
+        import torch.nn.functional as F
+        from tqdm.auto import tqdm
+
+        encoded = [self.encode(msgs, out) for msgs, out in items]
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
+        results: list[Scored | None] = [None] * len(encoded)
+        pad = self.tokenizer.pad_token_id or 0
+        device = self.model.device
+        for start in tqdm(range(0, len(order), self.batch_size), desc=desc, leave=False):
+            idx = order[start : start + self.batch_size]
+            width = max(len(encoded[i][0]) for i in idx)
+            ids = torch.full((len(idx), width), pad, dtype=torch.long)
+            attn = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, i in enumerate(idx):
+                seq = encoded[i][0]
+                ids[row, : len(seq)] = torch.tensor(seq)
+                attn[row, : len(seq)] = 1
+            with torch.no_grad():
+                outputs = self.model(input_ids=ids.to(device), attention_mask=attn.to(device),
+                                     output_hidden_states=embed, use_cache=False)
+            logprobs = F.log_softmax(outputs.logits[:, :-1].float(), dim=-1)
+            token_nll = -logprobs.gather(-1, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1)
+            if embed:
+                layers = torch.stack(outputs.hidden_states[1:]).float()  # (L, B, T, H)
+            for row, i in enumerate(idx):
+                seq, s, e = encoded[i]
+                nll = token_nll[row, max(s - 1, 0) : len(seq) - 1]  # predicts tokens s .. len-1
+                emb = None
+                if embed:
+                    lo, hi = (s, e) if e > s else (max(s - 1, 0), s)  # an empty output pools its last context token
+                    emb = layers[:, row, lo:hi].mean(dim=1).mean(dim=0).cpu()
+                results[i] = Scored(emb, float(nll.sum()), int(nll.numel()))
+        return results  # type: ignore[return-value]
+
+
+def cosine(a, b) -> float:
+    import torch
+
+    return float(torch.nn.functional.cosine_similarity(a.unsqueeze(0), b.unsqueeze(0)).item())
+
+
+def spearman(x: list[float], y: list[float]) -> float:
+    """Spearman rank correlation (average ranks for ties); NaN when a side is constant or has NaN, or n < 2."""
+    if len(x) != len(y):
+        raise ValueError("spearman needs two lists of the same length")
+
+    def ranks(v: list[float]) -> list[float]:
+        order = sorted(range(len(v)), key=lambda i: v[i])
+        r = [0.0] * len(v)
+        i = 0
+        while i < len(order):
+            j = i
+            while j + 1 < len(order) and v[order[j + 1]] == v[order[i]]:
+                j += 1
+            for k in range(i, j + 1):
+                r[order[k]] = (i + j) / 2 + 1
+            i = j + 1
+        return r
+
+    if len(x) < 2 or any(math.isnan(v) for v in (*x, *y)):
+        return float("nan")
+    rx, ry = ranks(x), ranks(y)
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
+    vx = sum((a - mx) ** 2 for a in rx)
+    vy = sum((b - my) ** 2 for b in ry)
+    return cov / math.sqrt(vx * vy) if vx > 0 and vy > 0 else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Selection
+# ---------------------------------------------------------------------------------------------------------
+def _target_samples(target: TargetModel, args: StyleSelectArguments, ids: list[str],
+                    prompts: dict[str, list[dict]], answers: dict[str, str | None], out_dir: Path) -> dict[str, list[dict]]:
+    """The target's m samples per id, reused from ``target_samples.jsonl`` when it matches this run."""
+    path = out_dir / SAMPLES_FILE
+    sig = {"model": args.model_name_or_path, "m": args.num_samples, "seed": args.seed,
+           "temperature": args.temperature, "top_p": args.top_p, "max_new_tokens": args.max_new_tokens}
+    if path.exists():
+        rows = read_jsonl(path)
+        by_id = {r["key"]: r["samples"] for r in rows if r.get("signature") == sig}
+        if all(k in by_id for k in ids):
+            logger.info("reusing the target's samples from %s", path)
+            return {k: by_id[k] for k in ids}
+    texts = target.sample([prompts[k] for k in ids], args.num_samples, args.temperature, args.top_p,
+                          args.max_new_tokens, args.seed)
+    samples = {}
+    for k, outs in zip(ids, texts, strict=True):
+        gold = answers.get(k)
+        samples[k] = [{"text": t, "correct": None if gold is None else verify_answer(extract_final_answer(t), gold)}
+                      for t in outs]
+    write_jsonl(path, ({"key": k, "signature": sig, "samples": samples[k]} for k in ids))
+    return samples
+
+
+def _style_examples(ids: list[str], prompts: dict[str, list[dict]], samples: dict[str, list[dict]],
+                    k: int, seed: int) -> tuple[dict[str, list[dict]], bool]:
+    """Per id, ``k`` of the target's correct outputs on *other* ids as earlier chat turns.
+
+    Falls back to any of the target's outputs when fewer than ``k`` are correct (returned flag False).
+    """
+    pool = [(i, s["text"]) for i in ids for s in samples[i] if s["correct"] and s["text"].strip()]
+    all_correct = len({i for i, _ in pool}) > k
+    if not all_correct:
+        logger.warning("fewer than %d inputs with a correct target sample: style examples use any sample", k + 1)
+        pool = [(i, s["text"]) for i in ids for s in samples[i] if s["text"].strip()]
+    rng = random.Random(seed)
+    out: dict[str, list[dict]] = {}
+    for key in ids:
+        others = [p for p in pool if p[0] != key]
+        chosen, seen = [], set()
+        for i, text in rng.sample(others, len(others)):
+            if i in seen:
+                continue
+            seen.add(i)
+            chosen.append((i, text))
+            if len(chosen) == k:
+                break
+        turns: list[dict] = []
+        for i, text in chosen:
+            turns += [*prompts[i], {"role": "assistant", "content": text}]
+        out[key] = turns
+    return out, all_correct
+
+
+def _fit(target: TargetModel, examples: list[dict], prompt: list[dict], output: str) -> list[dict]:
+    """``examples + prompt``, dropping the earliest example turns until the sequence fits ``max_length``."""
+    while examples and len(target.encode(examples + prompt, output)[0]) >= target.max_length:
+        cut = next((i for i in range(1, len(examples)) if examples[i]["role"] == "assistant"), len(examples) - 1)
+        examples = examples[cut + 1 :]
+    return examples + prompt
+
+
+def select_style(args: StyleSelectArguments, target: TargetModel | None = None) -> dict:
+    """Score every candidate strategy against the target model; writes the report files, returns the result."""
+    if not args.model_name_or_path:
+        raise DataError("model_name_or_path (the target model) is required")
+    if not args.candidates:
+        raise DataError("candidates is required: one dataset per strategy, 'name=path.jsonl'")
+    out_dir = Path(args.output_dir)
+    specs = list(args.candidates)
+    if args.toy_candidates:
+        specs = write_toy_candidates(out_dir / "candidates", [parse_candidate_spec(s)[0] for s in specs],
+                                     args.toy_n, args.seed)
+    strategies: dict[str, dict[str, Candidate]] = {}
+    for spec in specs:
+        name, path = parse_candidate_spec(spec)
+        if name in strategies:
+            raise DataError(f"candidates: strategy name {name!r} given twice (use 'name=path' to rename)")
+        strategies[name] = load_candidates(path, args.id_key, args.answer_key)
+    ids = shared_subset(strategies, args.subset_size, args.seed)
+    first = next(iter(strategies.values()))
+    prompts = {k: first[k].prompt for k in ids}
+    answers = {k: next((s[k].answer for s in strategies.values() if s[k].answer is not None), None) for k in ids}
+    logger.info("scoring %d strategies on %d inputs (m=%d)", len(strategies), len(ids), args.num_samples)
+
+    target = target or TargetModel.from_pretrained(_resolve_model(args.model_name_or_path), args.dtype,
+                                                   args.batch_size, args.max_length)
+    samples = _target_samples(target, args, ids, prompts, answers, out_dir)
+    own = target.score([(prompts[k], s["text"]) for k in ids for s in samples[k]], desc="target samples")
+    own_emb = {k: [own[i * args.num_samples + j].embedding for j in range(args.num_samples)]
+               for i, k in enumerate(ids)}
+    own_ok = {k: [bool(s["correct"]) for s in samples[k]] for k in ids}
+    examples, examples_correct = _style_examples(ids, prompts, samples, args.n_style_examples, args.seed)
+
+    scores: dict[str, dict[str, float]] = {}
+    for name, rows in strategies.items():
+        plain = target.score([(rows[k].prompt, rows[k].output) for k in ids], desc=f"{name}")
+        pairs = [[cosine(plain[i].embedding, e) for e in own_emb[k]] for i, k in enumerate(ids)]
+        cos = [sum(p) / len(p) for p in pairs]
+        cos_ok = [sum(c for c, ok in zip(p, own_ok[k], strict=True) if ok) / sum(own_ok[k])
+                  for p, k in zip(pairs, ids, strict=True) if any(own_ok[k])]
+        aligned = target.score([(_fit(target, examples[k], rows[k].prompt, rows[k].output), rows[k].output)
+                                for k in ids], embed=False, desc=f"{name} (self-aligned)")
+        n_tok = sum(s.n_tokens for s in plain)
+        mean_cos = sum(cos) / len(cos)
+        scores[name] = {
+            "alignment": mean_cos,
+            "alignment_std": math.sqrt(sum((c - mean_cos) ** 2 for c in cos) / len(cos)),
+            "alignment_correct": sum(cos_ok) / len(cos_ok) if cos_ok else float("nan"),
+            "perplexity": math.exp(sum(s.nll_sum for s in plain) / max(n_tok, 1)),
+            "self_aligned_perplexity": math.exp(sum(s.nll_sum for s in aligned) / max(sum(s.n_tokens for s in aligned), 1)),
+            "mean_output_tokens": n_tok / len(ids),
+        }
+    rankings = {s: rank(scores, s) for s in SCORES}
+    n_samples = sum(len(v) for v in samples.values())
+    n_correct = sum(1 for v in samples.values() for s in v if s["correct"])
+    result = {
+        "chosen": rankings[args.selection_score][0],
+        "selection_score": args.selection_score,
+        "ranking": rankings[args.selection_score],
+        "rankings": rankings,
+        "scores": scores,
+        "n_inputs": len(ids),
+        "target": {"model": args.model_name_or_path, "samples": n_samples,
+                   "correct_rate": n_correct / n_samples if n_samples else float("nan"),
+                   "style_examples_correct": examples_correct},
+        "config": {k: getattr(args, k) for k in ("subset_size", "num_samples", "seed", "temperature", "top_p",
+                                                 "max_new_tokens", "n_style_examples", "max_length")},
+        "candidates": specs,
+    }
+    write_json(out_dir / "selection.json", json_safe(result))
+    write_text(out_dir / "report.md", markdown_report(result))
+    plot_scores(result, out_dir / "scores.png")
+    logger.info("chosen strategy: %s (by %s)", result["chosen"], args.selection_score)
+    return result
+
+
+def json_safe(obj: Any) -> Any:
+    """NaN (an undefined score) as null, so the JSON written is strict."""
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def rank(scores: dict[str, dict[str, float]], score: str) -> list[str]:
+    """Strategy names best first by ``score`` (ties broken by name)."""
+    sign = -1.0 if HIGHER_IS_BETTER[score] else 1.0
+
+    def key(name: str) -> tuple:
+        value = scores[name][score]
+        return (math.isnan(value), 0.0 if math.isnan(value) else sign * value, name)  # NaN last
+
+    return sorted(scores, key=key)
+
+
+def _resolve_model(path: str) -> str:
+    """A relative model folder missing from the working directory is looked up from the repository root."""
+    from thrifty.paths import REPO_ROOT
+
+    if not Path(path).exists() and (REPO_ROOT / path).exists():
+        return str(REPO_ROOT / path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------------------------
+def markdown_report(result: dict) -> str:
+    """The ranking as a Markdown table (best first by the selection score)."""
+    t = result["target"]
+    lines = [
+        "# Response-style selection",
+        "",
+        f"Target model: `{t['model']}`; {result['n_inputs']} inputs, m = {result['config']['num_samples']} "
+        f"samples each (seed {result['config']['seed']}, temperature {result['config']['temperature']}); "
+        f"target accuracy on its samples {t['correct_rate']:.2f}.",
+        "",
+        f"**Chosen: `{result['chosen']}`** (by {result['selection_score']}).",
+        "",
+        "| rank | strategy | alignment (cos, higher better) | alignment to correct samples "
+        "| perplexity (lower better) | self-aligned perplexity (lower better) | output tokens |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for i, name in enumerate(result["ranking"], start=1):
+        s = result["scores"][name]
+        lines.append(f"| {i} | {name} | {s['alignment']:.4f} ± {s['alignment_std']:.4f} "
+                     f"| {s['alignment_correct']:.4f} | {s['perplexity']:.3f} "
+                     f"| {s['self_aligned_perplexity']:.3f} | {s['mean_output_tokens']:.1f} |")
+    lines += ["", "Rankings by score:", ""]
+    lines += [f"- {score}: {' > '.join(r)}" for score, r in result["rankings"].items()]
+    if not t["style_examples_correct"]:
+        lines += ["", "Note: the target had too few correct samples; the style examples include incorrect ones."]
+    return "\n".join(lines) + "\n"
+
+
+def plot_scores(result: dict, path: str | Path) -> None:
+    """One bar chart per score (matplotlib Agg), the chosen strategy highlighted; written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from thrifty.jsonl import atomic_open
+
+    names = result["ranking"]
+    fig, axes = plt.subplots(1, len(SCORES), figsize=(3.8 * len(SCORES), 3.6))
+    for ax, score in zip(axes, SCORES, strict=True):
+        values = [result["scores"][n][score] for n in names]
+        colors = ["tab:orange" if n == result["chosen"] else "tab:blue" for n in names]
+        ax.bar(range(len(names)), values, color=colors)
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+        ax.set_title(f"{score} ({'higher' if HIGHER_IS_BETTER[score] else 'lower'} is better)", fontsize=9)
+        finite = [v for v in values if not math.isnan(v)]
+        if score.startswith("alignment") and finite:  # cosines: zoom on the range that differs
+            lo, hi = min(finite), max(finite)
+            ax.set_ylim(max(-1.0, lo - 0.2 * (hi - lo + 1e-3)), min(1.0, hi + 0.1 * (hi - lo + 1e-3)))
+        elif finite and max(finite) / max(min(finite), 1e-9) > 50:
+            ax.set_yscale("log")
+    fig.suptitle(f"style selection: chosen {result['chosen']} (by {result['selection_score']})", fontsize=10)
+    fig.tight_layout()
+    with atomic_open(path, "wb", encoding=None) as fh:
+        fig.savefig(fh, format="png", dpi=110)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------------------
+def cmd_select_style(argv: list[str]) -> int:
+    """``thrifty select-style --config RECIPE [--key value ...]``: prints the chosen strategy and the report path."""
+    from thrifty.recipes import parse_recipe
+
+    (args,) = parse_recipe((StyleSelectArguments,), argv)
+    result = select_style(args)
+    emit(result["chosen"])  # the CLI's answer on stdout
+    emit(Path(args.output_dir) / "report.md")
+    return 0

@@ -1,0 +1,132 @@
+"""Response-style selection (DESIGN 4.5): hand-made cases where the right answer is known, and the CLI end to end."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from thrifty.data_builders.style_select import (
+    StyleSelectArguments,
+    TargetModel,
+    cmd_select_style,
+    load_candidates,
+    rank,
+    select_style,
+    spearman,
+    write_toy_candidates,
+)
+from thrifty.jsonl import DataError, write_jsonl
+from thrifty.models import load_model_and_tokenizer
+from thrifty.recipes import RecipeError
+
+
+@pytest.fixture(scope="module")
+def peaked_target(tiny_model_dir):
+    """The tiny model with its (tied) embeddings scaled up: a confident model whose own style is distinctive."""
+    model, tok = load_model_and_tokenizer(str(tiny_model_dir))
+    with torch.no_grad():
+        model.model.embed_tokens.weight.mul_(6.0)
+    return TargetModel(model, tok, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def problems(toy_world):
+    return toy_world.problems("train", 12)
+
+
+def _own_strategy(path, target, problems, temperature, seed):
+    """A candidate dataset made of the target's own outputs on the problems."""
+    prompts = [[{"role": "user", "content": p.question}] for p in problems]
+    outs = target.sample(prompts, 1, temperature, 1.0, 30, seed=seed)
+    write_jsonl(path, ({"id": p.id, "answer": p.answer, "messages": [*prompts[i], {"role": "assistant", "content": outs[i][0]}]}
+                       for i, p in enumerate(problems)))
+    return str(path)
+
+
+def test_identical_text_scores_best(peaked_target, problems, tmp_path):
+    # greedy target samples, and a strategy whose outputs are exactly those texts: cosine 1, ranked first
+    same = _own_strategy(tmp_path / "same.jsonl", peaked_target, problems, 0.0, seed=0)
+    toy = write_toy_candidates(tmp_path / "toy", ["direct", "short_cot", "long_cot"], n=12)
+    args = StyleSelectArguments(model_name_or_path="peaked", candidates=[*toy, f"same={same}"],
+                                output_dir=str(tmp_path / "out"), subset_size=12, num_samples=1, temperature=0.0,
+                                max_new_tokens=30)
+    result = select_style(args, peaked_target)
+    assert result["scores"]["same"]["alignment"] == pytest.approx(1.0, abs=1e-4)
+    assert all(result["scores"][n]["alignment"] < 0.99 for n in ("direct", "short_cot", "long_cot"))
+    assert result["chosen"] == "same"
+    assert result["rankings"]["perplexity"][0] == "same"
+
+
+def test_own_samples_rank_first_by_every_score(peaked_target, problems, tmp_path):
+    # independent samples of the target (another seed) against m=3 scoring samples: first by every score
+    own = _own_strategy(tmp_path / "own.jsonl", peaked_target, problems, 1.0, seed=123)
+    toy = write_toy_candidates(tmp_path / "toy", ["direct", "short_cot", "code", "long_cot"], n=12)
+    args = StyleSelectArguments(model_name_or_path="peaked", candidates=[*toy, f"own={own}"],
+                                output_dir=str(tmp_path / "out"), subset_size=12, num_samples=3, max_new_tokens=30)
+    result = select_style(args, peaked_target)
+    for score in ("alignment", "perplexity", "self_aligned_perplexity"):  # alignment_correct: none is correct here
+        assert result["rankings"][score][0] == "own", (score, result["scores"])
+    assert (tmp_path / "out" / "scores.png").stat().st_size > 1000
+
+
+def test_cli_end_to_end_on_tiny_model(tiny_model_dir, tmp_path, capsys):
+    recipe = tmp_path / "select.yaml"
+    recipe.write_text(
+        f"model_name_or_path: {tiny_model_dir}\n"
+        "candidates: [direct, short_cot, code, long_cot, multiturn]\n"
+        "toy_candidates: true\ntoy_n: 30\nsubset_size: 6\nnum_samples: 2\nmax_new_tokens: 24\nseed: 3\n"
+    )
+    out = tmp_path / "out"
+    assert cmd_select_style(["--config", str(recipe), "--output_dir", str(out)]) == 0
+    result = json.loads((out / "selection.json").read_text())
+    assert set(result["ranking"]) == {"direct", "short_cot", "code", "long_cot", "multiturn"}
+    assert result["chosen"] == result["ranking"][0] == capsys.readouterr().out.split()[0]
+    assert result["n_inputs"] == 6 and result["config"]["num_samples"] == 2 and result["config"]["seed"] == 3
+    assert "Chosen" in (out / "report.md").read_text() and (out / "scores.png").exists()
+    samples = (out / "target_samples.jsonl").read_text()
+    # a rerun with the same subset, m, seed and sampling reuses the target's samples and gives the same answer
+    assert cmd_select_style(["--config", str(recipe), "--output_dir", str(out), "--selection_score", "perplexity"]) == 0
+    assert (out / "target_samples.jsonl").read_text() == samples
+    again = json.loads((out / "selection.json").read_text())
+    assert again["scores"]["direct"]["alignment"] == pytest.approx(result["scores"]["direct"]["alignment"])
+    assert again["chosen"] == again["rankings"]["perplexity"][0]
+
+
+def test_user_errors_name_file_row_and_key(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    write_jsonl(bad, [{"id": "a", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "x"}]},
+                      {"messages": [{"role": "user", "content": "q"}]}])
+    with pytest.raises(DataError, match=r"bad.jsonl: row 2: no 'id' key"):
+        load_candidates(bad)
+    write_jsonl(bad, [{"id": "a", "messages": [{"role": "user", "content": "q"}]}])
+    with pytest.raises(DataError, match=r"row 1: the last message must be the assistant"):
+        load_candidates(bad)
+    with pytest.raises(RecipeError, match="did you mean 'subset_size'"):
+        cmd_select_style(["--subset_sise", "3"])
+    with pytest.raises(ValueError, match="selection_score"):
+        StyleSelectArguments(selection_score="bleu")
+
+
+def test_spearman_and_rank():
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(0.9486833, abs=1e-6)  # ties get average ranks
+    assert math.isnan(spearman([1, 1, 1], [1, 2, 3])) and math.isnan(spearman([1, float("nan")], [1, 2]))
+    scores = {"a": {"alignment": 0.5, "perplexity": 3.0}, "b": {"alignment": 0.9, "perplexity": 9.0},
+              "c": {"alignment": float("nan"), "perplexity": 1.0}}
+    assert rank(scores, "alignment") == ["b", "a", "c"] and rank(scores, "perplexity") == ["c", "a", "b"]
+
+
+def test_style_examples_dropped_to_fit_max_length(tiny_model_dir):
+    from thrifty.data_builders.style_select import _fit
+
+    model, tok = load_model_and_tokenizer(str(tiny_model_dir))
+    target = TargetModel(model, tok, max_length=1024)
+    example = [{"role": "user", "content": "1 2 3 _ _ _"}, {"role": "assistant", "content": "<ANSWER>\n6\n</ANSWER>"}]
+    prompt, output = [{"role": "user", "content": "1 2 _ _ _ _"}], "<ANSWER>\n3\n</ANSWER>"
+    assert _fit(target, example * 3, prompt, output) == example * 3 + prompt
+    target.max_length = len(target.encode(example + prompt, output)[0]) + 1
+    assert _fit(target, example * 3, prompt, output) == example + prompt  # whole turns dropped, earliest first
+    target.max_length = 5
+    assert _fit(target, example * 3, prompt, output) == prompt
