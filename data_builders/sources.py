@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from thrifty.formats import Trace, last_boxed, normalize_trace
-from thrifty.jsonl import DataError, iter_jsonl
+from thrifty.jsonl import DataError, iter_jsonl, iter_jsonl_numbered
 
 logger = logging.getLogger(__name__)
 
@@ -149,17 +149,8 @@ def iter_rows(source: str, split: str = "train") -> Iterator[tuple[str, dict]]:
     """
     path = Path(source)
     if path.is_file() and path.suffix.lower() == ".jsonl":
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise DataError(f"{path}:{lineno}: invalid JSON ({err.msg} at column {err.colno})") from None
-                if not isinstance(row, dict):
-                    raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-                yield f"{path}:{lineno}", row
+        for lineno, row in iter_jsonl_numbered(path):
+            yield f"{path}:{lineno}", row
         return
     if path.is_file() and path.suffix.lower() == ".json":
         text = path.read_text(encoding="utf-8")

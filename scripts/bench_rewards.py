@@ -3,12 +3,12 @@
 
 Data: MATH-500 (../shared/data/math500.jsonl). For every problem, completions are its gold *solution* (correct)
 plus ``--wrong`` wrong answers (another problem's answer, and the gold with one digit changed), each wrapped as a
-completion; every prediction is extracted with ``thrifty.formats.extract_final_answer``.
+completion; thrifty extracts every final answer with ``thrifty.formats.extract_final_answer`` (timed).
 
-Baseline (open-r1 ``accuracy_reward`` style): per completion, ``parse(gold)``, ``parse(prediction)``,
-``verify(gold, prediction)``, serial, math-verify's own signal timeouts, no caching.
+Baseline (open-r1's ``accuracy_reward``): per completion, ``parse(gold)``, ``parse(whole completion)`` with
+open-r1's extraction config, ``verify``, serial, math-verify's own signal timeouts, no caching of its own.
 thrifty: ``AnswerChecker.check`` on the whole batch (gold parsed once, number fast path, verdict cache, worker
-processes with parent-enforced timeouts). Both parse the same strings, so their verdicts must agree.
+processes with parent-enforced timeouts). Their verdicts must agree.
 
 Prints a table and, as its last line, a JSON object with throughputs, the speed-up and the agreement.
 """
@@ -50,21 +50,35 @@ def build_pairs(rows: list[dict], wrong: int, seed: int) -> list[tuple[str, str]
     return pairs
 
 
-def baseline(predictions: list[str | None], golds: list[str]) -> list[bool]:
-    """open-r1 style: parse gold, parse prediction, verify, per completion (math-verify's own timeouts)."""
-    from math_verify import parse, verify
+def baseline(completions: list[str], golds: list[str]) -> list[bool]:
+    """open-r1's ``accuracy_reward``: per completion, parse the gold, parse the *whole completion*, verify.
 
-    from thrifty.answer_check import math_verify_configs, math_verify_input
+    Serial, math-verify's own signal timeouts, nothing cached by the reward itself (math-verify's internal LaTeX
+    cache still applies, as it does in open-r1). The gold is wrapped as thrifty wraps it, so both sides compare
+    the same gold expression.
+    """
+    from latex2sympy2_extended import NormalizationConfig
+    from math_verify import LatexExtractionConfig, parse, verify
 
-    configs = math_verify_configs()
+    from thrifty.answer_check import math_verify_input
+
+    completion_config = [
+        LatexExtractionConfig(
+            normalization_config=NormalizationConfig(
+                nits=False, malformed_operators=False, basic_latex=True, equations=True, boxed="all", units=True
+            ),
+            boxed_match_priority=0,
+            try_extract_without_anchor=False,
+        )
+    ]
     out = []
-    for pred, gold in zip(predictions, golds, strict=True):
-        if pred is None:
+    for content, gold in zip(completions, golds, strict=True):
+        gold_parsed = parse(math_verify_input(gold), extraction_mode="first_match")
+        if not gold_parsed:
             out.append(False)
             continue
-        gold_parsed = parse(math_verify_input(gold), extraction_config=configs)
-        pred_parsed = parse(math_verify_input(pred), extraction_config=configs)
-        out.append(bool(verify(gold_parsed, pred_parsed)))
+        answer_parsed = parse(content, extraction_config=completion_config, extraction_mode="first_match")
+        out.append(bool(verify(gold_parsed, answer_parsed)))
     return out
 
 
@@ -86,20 +100,21 @@ def main() -> int:
 
     rows = read_jsonl(args.data)[: args.limit]
     pairs = build_pairs(rows, args.wrong, args.seed)
-    predictions = [extract_final_answer(c) for c, _ in pairs]
     golds = [g for _, g in pairs]
     n = len(pairs)
 
     import math_verify  # noqa: F401  (import cost excluded from both timings)
 
+    completions = [c for c, _ in pairs]
     t0 = time.perf_counter()
-    base = baseline(predictions, golds)
+    base = baseline(completions, golds)
     t_base = time.perf_counter() - t0
 
     checker = AnswerChecker(timeout_s=5.0, num_workers=args.workers)
     checker.check(["1/2"], ["0.5"], ["math"])  # start the workers (start-up excluded, as the import above)
     checker.reset_stats()
     t0 = time.perf_counter()
+    predictions = [extract_final_answer(c) for c in completions]  # thrifty's extraction is part of its time
     ours = checker.check(predictions, golds, ["math"] * n)
     t_ours = time.perf_counter() - t0
     stats = dict(checker.stats)

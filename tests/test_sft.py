@@ -85,7 +85,7 @@ def test_resume_continues_from_checkpoint(tiny_model_dir, toy_data, tmp_path):
     run_sft(*parse_recipe(SFT_TYPES, [*base, "--max_steps", "3"]))
     assert (tmp_path / "checkpoint-3").is_dir()
     trainer = build_sft_trainer(*parse_recipe(SFT_TYPES, [*base, "--max_steps", "5"]))
-    from thrifty.trainers.sft import resolve_resume
+    from thrifty.trainers.common import resolve_resume
 
     resume = resolve_resume("auto", str(tmp_path))
     assert resume.endswith("checkpoint-3")

@@ -15,8 +15,8 @@ class DataError(ValueError):
     """Bad user data; the message names the file and, where it applies, the line and key."""
 
 
-def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
-    """Yield the JSON objects of a JSONL file; blank lines are skipped.
+def iter_jsonl_numbered(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line number, object)`` for every JSON object of a JSONL file; blank lines are skipped.
 
     Raises :class:`DataError` naming ``file:line`` for a line that is not a JSON object.
     """
@@ -31,7 +31,13 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
                 raise DataError(f"{path}:{lineno}: invalid JSON ({err.msg} at column {err.colno})") from None
             if not isinstance(row, dict):
                 raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            yield row
+            yield lineno, row
+
+
+def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
+    """Yield the JSON objects of a JSONL file (see :func:`iter_jsonl_numbered`)."""
+    for _, row in iter_jsonl_numbered(path):
+        yield row
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:

@@ -28,7 +28,7 @@ from thrifty.jsonl import DataError
 from thrifty.models import resolve_dtype
 from thrifty.recipes import RecipeError, parse_recipe
 
-from .sft import resolve_resume
+from .common import train_and_save
 
 logger = logging.getLogger(__name__)
 
@@ -102,13 +102,7 @@ def build_dpo_trainer(data_args: DPODataArguments, training_args: ThriftyDPOConf
 
 def run_dpo(data_args: DPODataArguments, training_args: ThriftyDPOConfig, model_args: ModelConfig) -> str:
     """Train and save the adapter (or model) and tokenizer to ``output_dir``; returns ``output_dir``."""
-    trainer = build_dpo_trainer(data_args, training_args, model_args)
-    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
-    trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(training_args.output_dir)
-    if trainer.accelerator.is_main_process:
-        trainer.processing_class.save_pretrained(training_args.output_dir)
-    return training_args.output_dir
+    return train_and_save(build_dpo_trainer(data_args, training_args, model_args))
 
 
 def parse_dpo_args(argv: list[str]) -> tuple[DPODataArguments, ThriftyDPOConfig, ModelConfig]:

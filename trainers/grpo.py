@@ -36,7 +36,7 @@ from thrifty.jsonl import DataError
 from thrifty.recipes import RecipeError, parse_recipe
 from thrifty.rewards import RewardError, ada_grpo_alpha_batch, build_reward_funcs, completion_texts
 
-from .sft import resolve_resume
+from .common import train_and_save
 
 logger = logging.getLogger(__name__)
 
@@ -235,13 +235,7 @@ def build_grpo_trainer(
 
 def run_grpo(data_args: GRPODataArguments, training_args: ThriftyGRPOConfig, model_args: ModelConfig) -> str:
     """Train, save the model (or adapter) and tokenizer to ``output_dir``, and return it."""
-    trainer = build_grpo_trainer(data_args, training_args, model_args)
-    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
-    trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(training_args.output_dir)
-    if trainer.accelerator.is_main_process:
-        trainer.processing_class.save_pretrained(training_args.output_dir)
-    return training_args.output_dir
+    return train_and_save(build_grpo_trainer(data_args, training_args, model_args))
 
 
 def parse_grpo_args(argv: list[str]) -> tuple[GRPODataArguments, ThriftyGRPOConfig, ModelConfig]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +18,8 @@ from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
 from thrifty.data import load_any
 from thrifty.models import resolve_dtype
+
+from .common import train_and_save
 
 logger = logging.getLogger(__name__)
 
@@ -86,20 +87,6 @@ class ThriftySFTTrainer(SFTTrainer):
         return (loss, outputs) if return_outputs else loss
 
 
-def resolve_resume(resume: str | bool | None, output_dir: str) -> str | None:
-    """``auto``/``true``: the last checkpoint in ``output_dir`` if any; a path: itself; else None."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    if resume in (None, False, "false", "none", ""):
-        return None
-    if resume in (True, "true", "auto"):
-        last = get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
-        if last:
-            logger.info("resuming from %s", last)
-        return last
-    return str(resume)
-
-
 def load_train_data(data_args: DataArguments):
     """Load and filter the training (and optional eval) data named by ``data_args``."""
     if not data_args.dataset_name:
@@ -148,10 +135,4 @@ def build_sft_trainer(
 
 def run_sft(data_args: DataArguments, training_args: ThriftySFTConfig, model_args: ModelConfig) -> str:
     """Train and save the model (or adapter) and tokenizer to ``output_dir``; returns ``output_dir``."""
-    trainer = build_sft_trainer(data_args, training_args, model_args)
-    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
-    trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(training_args.output_dir)
-    if trainer.accelerator.is_main_process:
-        trainer.processing_class.save_pretrained(training_args.output_dir)
-    return training_args.output_dir
+    return train_and_save(build_sft_trainer(data_args, training_args, model_args))
