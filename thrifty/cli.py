@@ -175,6 +175,13 @@ def cmd_toy_pretrain(args: argparse.Namespace, extra: list[str]) -> int:
 
     recipe = args.config or recipe_path("toy/pretrain.yaml")
     final = pretrain_toy_base(args.out, recipe, extra, n_train=args.n_train, seed=args.seed)
+    if args.install:
+        import shutil
+
+        from thrifty.paths import TOY_BASE_DIR
+
+        shutil.copytree(final, TOY_BASE_DIR, dirs_exist_ok=True)
+        final = TOY_BASE_DIR
     print(final)
     return 0
 
@@ -221,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--config", default=None, help="recipe (default recipes/toy/pretrain.yaml)")
     pretrain.add_argument("--n-train", type=int, default=200000)
     pretrain.add_argument("--seed", type=int, default=0)
+    pretrain.add_argument("--install", action="store_true",
+                          help="copy the final model to thrifty/assets/toy_base (the demo's base model)")
     return parser
 
 
