@@ -128,8 +128,37 @@ def resolve_kind(gold: str, kind: str = "auto") -> str:
     return "math"
 
 
+_LATEX_FRAC = re.compile(r"(-?)\\[dt]?frac(?:\{(\d+)\}|(\d))(?:\{(\d+)\}|(\d))")
+_SLASH_FRAC = re.compile(r"(-?\d+)/(\d+)")
+
+
+def simple_rational(text: str) -> Fraction | None:
+    r"""The exact value of a plain rational written as ``12``, ``-0.5``, ``3/4``, ``\frac{3}{4}``, ``\dfrac34`` or
+    ``-\frac{1}{2}``; None for anything else (math-verify decides those)."""
+    t = text.replace(" ", "")
+    if _DEC.fullmatch(t):
+        return Fraction(t)
+    m = _SLASH_FRAC.fullmatch(t) or _LATEX_FRAC.fullmatch(t)
+    if m is None:
+        return None
+    if len(m.groups()) == 2:
+        num, den = int(m.group(1)), int(m.group(2))
+    else:
+        sign, n1, n2, d1, d2 = m.groups()
+        num, den = int(n1 or n2) * (-1 if sign else 1), int(d1 or d2)
+    return Fraction(num, den) if den else None
+
+
+def _squeeze(text: str) -> str:
+    return "".join(text.split())
+
+
 def fast_verdict(prediction: str, gold: str, kind: str) -> bool | None:
-    """The verdict when it needs no math-verify (plain numbers, choices), else None."""
+    """The verdict when it needs no math-verify, else None.
+
+    Choices compare letters; plain numbers and simple rationals (integers, decimals, ``a/b``, ``\frac{a}{b}``)
+    compare exactly; a prediction identical to the gold (ignoring whitespace and ``$`` delimiters) is correct.
+    """
     if kind == "choice":
         letter = normalize_choice(prediction)
         return letter is not None and letter == normalize_choice(gold)
@@ -141,6 +170,11 @@ def fast_verdict(prediction: str, gold: str, kind: str) -> bool | None:
         return int(p) == int(g)
     if _DEC.fullmatch(p) and _DEC.fullmatch(g) and Fraction(p) == Fraction(g):
         return True
+    if p and _squeeze(p) == _squeeze(g):
+        return True
+    rp, rg = simple_rational(p), simple_rational(g)
+    if rp is not None and rg is not None:
+        return rp == rg
     return None
 
 
