@@ -81,6 +81,20 @@ class ResumableBuild:
         self.close()
 
 
+def build_in_batches(build: ResumableBuild, items: list, make_rows, batch_size: int, desc: str, unit: str) -> None:
+    """Run ``make_rows(batch) -> [(rows, dropped), ...]`` over the items ``build`` has not finished, batch by batch,
+    recording each item's rows as it completes (so a killed build resumes at the next unfinished item)."""
+    from tqdm.auto import tqdm
+
+    todo = [it for it in items if not build.done(it.id)]
+    with tqdm(total=len(todo), desc=desc, unit=unit) as bar:
+        for start in range(0, len(todo), max(1, batch_size)):
+            batch = todo[start : start + max(1, batch_size)]
+            results = make_rows(batch)
+            build.finish_many([(it.id, rows, dropped) for it, (rows, dropped) in zip(batch, results, strict=True)])
+            bar.update(len(batch))
+
+
 def drop_counts(ledger_rows: list[dict]) -> dict[str, int]:
     """Totals of ``dropped`` reasons over the ledger (``format:reason`` or ``reason`` keys)."""
     counts: Counter = Counter()

@@ -32,7 +32,7 @@ from thrifty.jsonl import DataError, write_json
 
 from .answers import program_output, stated_answer
 from .backends import BackendArguments, LLMBackend, make_backend
-from .build_common import ResumableBuild, TokenCounter, describe, drop_counts
+from .build_common import ResumableBuild, TokenCounter, build_in_batches, describe, drop_counts
 from .sources import SourceArguments, SourceItem, load_source
 
 logger = logging.getLogger(__name__)
@@ -251,7 +251,6 @@ def build_multiformat(
     args: MultiformatArguments, source_args: SourceArguments, backend_args: BackendArguments
 ) -> dict:
     """Run (or resume) a multi-format build; returns the stats written to ``stats.json``."""
-    from tqdm.auto import tqdm
 
     from thrifty.answer_check import AnswerChecker
 
@@ -260,13 +259,7 @@ def build_multiformat(
         backend = make_backend(backend_args, default_cache=build.dir / "llm_cache.jsonl")
         try:
             builder = MultiformatBuilder(args, backend, checker, source_args.answer_kind)
-            todo = [it for it in items if not build.done(it.id)]
-            bar = tqdm(total=len(todo), desc="multiformat", unit="problem")
-            for start in range(0, len(todo), max(1, args.batch_size)):
-                batch = todo[start : start + args.batch_size]
-                build.finish_many([(it.id, rows, dropped) for it, (rows, dropped) in zip(batch, builder.rows(batch), strict=True)])
-                bar.update(len(batch))
-            bar.close()
+            build_in_batches(build, items, builder.rows, args.batch_size, desc="multiformat", unit="problem")
             llm_stats = dict(backend.stats) if backend is not None else {}
         finally:
             if backend is not None:

@@ -34,7 +34,7 @@ from thrifty.formats import Trace, Turn, TurnDelimiters, extract_final_answer, l
 from thrifty.jsonl import write_json
 
 from .backends import BackendArguments, LLMBackend, make_backend
-from .build_common import ResumableBuild, TokenCounter, describe, drop_counts
+from .build_common import ResumableBuild, TokenCounter, build_in_batches, describe, drop_counts
 from .segment import (
     SEGMENT_PROMPT,
     SegmentationError,
@@ -200,7 +200,6 @@ class MultiturnBuilder:
 
 def build_multiturn(args: MultiturnArguments, source_args: SourceArguments, backend_args: BackendArguments) -> dict:
     """Run (or resume) a multi-turn build; returns the stats written to ``stats.json``."""
-    from tqdm.auto import tqdm
 
     from thrifty.answer_check import AnswerChecker
 
@@ -215,13 +214,7 @@ def build_multiturn(args: MultiturnArguments, source_args: SourceArguments, back
         backend = make_backend(backend_args, default_cache=build.dir / "llm_cache.jsonl")
         try:
             builder = MultiturnBuilder(args, backend, checker, source_args.answer_kind)
-            todo = [it for it in items if not build.done(it.id)]
-            bar = tqdm(total=len(todo), desc="multiturn", unit="trace")
-            for start in range(0, len(todo), max(1, args.batch_size)):
-                batch = todo[start : start + args.batch_size]
-                build.finish_many([(it.id, rows, dropped) for it, (rows, dropped) in zip(batch, builder.rows(batch), strict=True)])
-                bar.update(len(batch))
-            bar.close()
+            build_in_batches(build, items, builder.rows, args.batch_size, desc="multiturn", unit="trace")
             extra = {**dict(builder.counts), **(dict(backend.stats) if backend is not None else {})}
         finally:
             if backend is not None:
