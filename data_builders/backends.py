@@ -269,6 +269,7 @@ class TransformersBackend(_CachedBackend):
         cache_path: str | os.PathLike | None = None,
         default_sampling: dict[str, Any] | None = None,
     ):
+        from thrifty.generation import TransformersGenerator
         from thrifty.models import load_model_and_tokenizer
 
         self.model = model
@@ -276,42 +277,28 @@ class TransformersBackend(_CachedBackend):
         self.default_sampling = {"max_tokens": 256, **(default_sampling or {})}
         self.stats: Counter = Counter()
         self._model, self.tokenizer = load_model_and_tokenizer(model, dtype=dtype, device=device)
-        self.tokenizer.padding_side = "left"
+        self._generator = TransformersGenerator(self._model, self.tokenizer, self.batch_size)
         self.cache = ResponseCache(cache_path) if cache_path else None
 
     def _generate_uncached(self, chats: list[Messages], params: dict[str, Any]) -> list[str | None]:
-        import torch
-        from tqdm.auto import tqdm
+        from thrifty.generation import SamplingParams, render_prompt
 
-        temperature = float(params.get("temperature") or 0.0)
-        gen_kwargs: dict[str, Any] = {"max_new_tokens": int(params.get("max_tokens", 256))}
-        if temperature > 0:
-            gen_kwargs.update(do_sample=True, temperature=temperature, top_p=float(params.get("top_p", 1.0)))
-            if params.get("seed") is not None:
-                torch.manual_seed(int(params["seed"]))
-        else:
-            gen_kwargs.update(do_sample=False)
-        prompts = [
-            self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True) for chat in chats
-        ]
+        sampling = SamplingParams(
+            max_new_tokens=int(params.get("max_tokens", 256)),
+            temperature=float(params.get("temperature") or 0.0),
+            top_p=float(params.get("top_p") or 1.0),
+            seed=int(params["seed"]) if params.get("seed") is not None else 0,
+        )
+        prompts = [render_prompt(self.tokenizer, chat) for chat in chats]
+        stops = params.get("stop") or []
+        stops = [stops] if isinstance(stops, str) else stops
         out: list[str | None] = []
-        starts = range(0, len(prompts), self.batch_size)
-        for start in tqdm(starts, desc=f"generate {Path(self.model).name}", disable=len(starts) < 4, leave=False):
-            batch = prompts[start : start + self.batch_size]
-            enc = self.tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False)
-            enc = {k: v.to(self._model.device) for k, v in enc.items()}
-            with torch.no_grad():
-                generated = self._model.generate(
-                    **enc, pad_token_id=self.tokenizer.pad_token_id, **gen_kwargs
-                )
-            new_tokens = generated[:, enc["input_ids"].shape[1] :]
-            texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-            stops = params.get("stop") or []
-            for text in texts:
-                for s in [stops] if isinstance(stops, str) else stops:
-                    text = text.split(s, 1)[0]
-                out.append(text)
-            self.stats["requests_ok"] += len(batch)
+        for (generation,) in self._generator.generate(prompts, sampling, desc=f"generate {Path(self.model).name}"):
+            text = generation.text
+            for stop in stops:
+                text = text.split(stop, 1)[0]
+            out.append(text)
+        self.stats["requests_ok"] += len(chats)
         return out
 
 

@@ -253,34 +253,14 @@ class TargetModel:
 
         At temperature 0 the greedy output is returned ``m`` times.
         """
-        import torch
-        from tqdm.auto import tqdm
+        from thrifty.generation import SamplingParams, TransformersGenerator
 
-        tok = self.tokenizer
-        torch.manual_seed(seed)
-        old_side, tok.padding_side = tok.padding_side, "left"
-        texts = [self.prompt_text(p) for p in prompts]
-        per_call = max(1, self.batch_size // m)
-        out: list[list[str]] = []
-        try:
-            for start in tqdm(range(0, len(texts), per_call), desc="target samples", leave=False):
-                batch = texts[start : start + per_call]
-                enc = tok(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
-                greedy = temperature <= 0  # greedy: one output per prompt, repeated m times
-                kwargs: dict[str, Any] = {"do_sample": not greedy, "max_new_tokens": max_new_tokens,
-                                          "num_return_sequences": 1 if greedy else m, "pad_token_id": tok.pad_token_id}
-                if not greedy:
-                    kwargs.update(temperature=temperature, top_p=top_p)
-                with torch.no_grad():
-                    generated = self.model.generate(**enc, **kwargs)
-                decoded = tok.batch_decode(generated[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-                if greedy:
-                    out += [[text] * m for text in decoded]
-                else:
-                    out += [decoded[i * m : (i + 1) * m] for i in range(len(batch))]
-        finally:
-            tok.padding_side = old_side
-        return out
+        greedy = temperature <= 0  # greedy: one output per prompt, repeated m times
+        params = SamplingParams(max_new_tokens=max_new_tokens, temperature=max(temperature, 0.0), top_p=top_p,
+                                n=1 if greedy else m, seed=seed)
+        generator = TransformersGenerator(self.model, self.tokenizer, batch_size=max(1, self.batch_size // params.n))
+        generations = generator.generate([self.prompt_text(p) for p in prompts], params, desc="target samples")
+        return [[g.text for g in gens] * (m if greedy else 1) for gens in generations]
 
     # -- scoring ----------------------------------------------------------------------------------------------
     def score(self, items: list[tuple[list[dict], str]], embed: bool = True, desc: str = "score") -> list[Scored]:
