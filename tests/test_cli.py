@@ -46,3 +46,15 @@ def test_toy_build_writes_a_world(tmp_path):
     assert out.returncode == 0, out.stderr
     for name in ("train_problems.jsonl", "test_problems.jsonl", "traces.jsonl", "sft.jsonl", "stats.json"):
         assert (tmp_path / "toy" / name).stat().st_size > 0
+
+
+def test_every_command_target_imports():
+    """The lazy ``module:function`` targets all exist (a typo would otherwise only fail when the command runs)."""
+    import importlib
+
+    from thrifty.cli import PLAIN_COMMANDS, RECIPE_COMMANDS
+
+    for handler, _ in [*RECIPE_COMMANDS.values(), *PLAIN_COMMANDS.values(), *BUILD_COMMANDS.values()]:
+        if ":" in handler.__name__:
+            module, function = handler.__name__.split(":")
+            assert callable(getattr(importlib.import_module(module), function)), handler.__name__

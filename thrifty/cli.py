@@ -55,103 +55,55 @@ def cmd_sft(argv: list[str]) -> int:
     return 0
 
 
-def cmd_grpo(argv: list[str]) -> int:
-    from thrifty.trainers.grpo import cmd_grpo as run
+def lazy(target: str) -> Callable[[list[str]], int]:
+    """A command that imports ``module:function`` only when it runs (so ``thrifty --help`` stays instant)."""
 
-    return run(argv)
+    def command(argv: list[str]) -> int:
+        import importlib
 
+        module, function = target.split(":")
+        return getattr(importlib.import_module(module), function)(argv)
 
-def cmd_build_multiformat(argv: list[str]) -> int:
-    from thrifty.data_builders.multiformat import cmd_build_multiformat as run
-
-    return run(argv)
-
-
-def cmd_build_multiturn(argv: list[str]) -> int:
-    from thrifty.data_builders.multiturn import cmd_build_multiturn as run
-
-    return run(argv)
-
-
-def cmd_eval(argv: list[str]) -> int:
-    from thrifty.eval.commands import cmd_eval as run
-
-    return run(argv)
-
-
-def cmd_report(argv: list[str]) -> int:
-    from thrifty.eval.commands import cmd_report as run
-
-    return run(argv)
-
-
-def cmd_dpo(argv: list[str]) -> int:
-    from thrifty.trainers.dpo import cmd_dpo as run
-
-    return run(argv)
-
-
-def cmd_eval_longwrite(argv: list[str]) -> int:
-    from thrifty.eval.longbench_write import cmd_eval_longbench_write as run
-
-    return run(argv)
-
-
-def cmd_build_agentwrite(argv: list[str]) -> int:
-    from thrifty.data_builders.agentwrite import cmd_build_agentwrite as run
-
-    return run(argv)
-
-
-def cmd_build_preference_pairs(argv: list[str]) -> int:
-    from thrifty.data_builders.preference_pairs import cmd_build_preference_pairs as run
-
-    return run(argv)
-
-
-def cmd_select_style(argv: list[str]) -> int:
-    from thrifty.data_builders.style_select import cmd_select_style as run
-
-    return run(argv)
+    command.__name__ = target
+    return command
 
 
 RECIPE_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "sft": (cmd_sft, "supervised fine-tuning (full or LoRA) from a recipe"),
-    "grpo": (cmd_grpo, "GRPO, Ada-GRPO (format-balanced) or MinD (fewer turns) from a recipe"),
-    "eval": (cmd_eval, "accuracy against tokens on benchmarks (also: thrifty eval score --benchmark B "
-                       "--predictions FILE)"),
-    "dpo": (cmd_dpo, "DPO with LoRA (the frozen base is the reference) on preference pairs"),
-    "eval-longwrite": (cmd_eval_longwrite, "LongBench-Write / LongWrite-Ruler: length score + judge quality"),
-    "select-style": (cmd_select_style, "choose the response style that fits the target model (alignment score)"),
+    "grpo": (lazy("thrifty.trainers.grpo:cmd_grpo"),
+             "GRPO, Ada-GRPO (format-balanced) or MinD (fewer turns) from a recipe"),
+    "eval": (lazy("thrifty.eval.commands:cmd_eval"),
+             "accuracy against tokens on benchmarks (also: thrifty eval score --benchmark B --predictions FILE)"),
+    "dpo": (lazy("thrifty.trainers.dpo:cmd_dpo"),
+            "DPO with LoRA (the frozen base is the reference) on preference pairs"),
+    "eval-longwrite": (lazy("thrifty.eval.longbench_write:cmd_eval_longbench_write"),
+                       "LongBench-Write / LongWrite-Ruler: length score + judge quality"),
+    "select-style": (lazy("thrifty.data_builders.style_select:cmd_select_style"),
+                     "choose the response style that fits the target model (alignment score)"),
 }
 
 #: Commands with their own flags (not a recipe), handed the raw argv.
-def cmd_publish(argv: list[str]) -> int:
-    from thrifty.trainers.publish import cmd_publish as run
-
-    return run(argv)
-
-
-def cmd_launch(argv: list[str]) -> int:
-    from thrifty.trainers.launch import main as run
-
-    return run(argv)
-
-
 PLAIN_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
-    "publish": (cmd_publish, "push a LoRA adapter (or merged weights) with a model card and the eval report: "
-                             "thrifty publish RUN_DIR --repo-id ID [--private] [--merge] [--dry-run OUT]"),
-    "launch": (cmd_launch, "accelerate/DeepSpeed launch of a recipe (same as scripts/launch.sh): "
-                           "thrifty launch RECIPE [--accelerate zero2|zero3|ddp] [--num-processes N]"),
-    "report": (cmd_report, "put several eval runs side by side: thrifty report RUN_DIR [RUN_DIR ...]"),
+    "publish": (lazy("thrifty.trainers.publish:cmd_publish"),
+                "push a LoRA adapter (or merged weights) with a model card and the eval report: "
+                "thrifty publish RUN_DIR --repo-id ID [--private] [--merge] [--dry-run OUT]"),
+    "launch": (lazy("thrifty.trainers.launch:main"),
+               "accelerate/DeepSpeed launch of a recipe (same as scripts/launch.sh): "
+               "thrifty launch RECIPE [--accelerate zero2|zero3|ddp] [--num-processes N]"),
+    "report": (lazy("thrifty.eval.commands:cmd_report"),
+               "put several eval runs side by side: thrifty report RUN_DIR [RUN_DIR ...]"),
 }
 
 #: ``thrifty build KIND --config RECIPE``: the SFT data builders.
 BUILD_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
-    "multiformat": (cmd_build_multiformat, "ARM multi-format SFT data (direct, short CoT, code, long CoT)"),
-    "multiturn": (cmd_build_multiturn, "MinD multi-turn SFT data (one thinking unit per turn)"),
-    "agentwrite": (cmd_build_agentwrite, "LongWriter AgentWrite long-output SFT data (plan, then write)"),
-    "preference-pairs": (cmd_build_preference_pairs, "long-output DPO pairs ranked by length and judge scores"),
+    "multiformat": (lazy("thrifty.data_builders.multiformat:cmd_build_multiformat"),
+                    "ARM multi-format SFT data (direct, short CoT, code, long CoT)"),
+    "multiturn": (lazy("thrifty.data_builders.multiturn:cmd_build_multiturn"),
+                  "MinD multi-turn SFT data (one thinking unit per turn)"),
+    "agentwrite": (lazy("thrifty.data_builders.agentwrite:cmd_build_agentwrite"),
+                   "LongWriter AgentWrite long-output SFT data (plan, then write)"),
+    "preference-pairs": (lazy("thrifty.data_builders.preference_pairs:cmd_build_preference_pairs"),
+                         "long-output DPO pairs ranked by length and judge scores"),
 }
 
 
@@ -243,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         return _run(PLAIN_COMMANDS[argv[0]][0], argv[1:])
     if argv[:2] == ["eval", "score"]:  # own flags, not a recipe
         _offline_defaults()
-        return _run(cmd_eval, argv[1:])
+        return _run(RECIPE_COMMANDS["eval"][0], argv[1:])
     recipe_command = _recipe_command(argv)
     if recipe_command is not None:
         (handler, help_text), name, rest = recipe_command
