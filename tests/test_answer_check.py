@@ -145,3 +145,12 @@ def test_fast_path_agrees_with_math_verify(shared_data):
                       parse(math_verify_input(pred), extraction_config=configs))
         assert fast == bool(slow), (pred, gold)
     assert decided > 300
+
+
+def test_items_queued_behind_a_timeout_are_rerun():
+    """With pipelining a worker already holds the next items when it hangs; they must be re-run, not lost."""
+    preds = ["9^{9^{9^{9^{9}}}}", "\\sqrt{12}", "\\frac{\\sqrt{2}}{2}", "x^2 + 2x + 1"]
+    golds = ["1", "2\\sqrt{3}", "\\frac{\\sqrt{3}}{2}", "(x+1)^2"]
+    with AnswerChecker(timeout_s=1.0, num_workers=1) as c:
+        assert c.check(preds, golds, ["math"] * 4) == [False, True, False, True]
+        assert c.stats["timeouts"] == 1 and c.stats["math_verify"] == 3, c.stats

@@ -13,10 +13,14 @@ on a completion first); a *gold* is the reference answer string. Kinds:
 
 Speed and safety (:class:`AnswerChecker`):
 
-- fast path: when both strings are plain integers (or decimals that are exactly equal) the verdict is computed
-  in the calling process, with the result math-verify gives (checked on MATH-500 by ``scripts/bench_rewards.py``);
+- fast path: when both strings are plain numbers or simple rationals (``3/4``, ``\frac{3}{4}``; compared exactly),
+  or identical, the verdict is computed in the calling process, with the result math-verify gives (tested on
+  MATH-500 answers, and checked by ``scripts/bench_rewards.py``);
 - every verdict is cached by (gold, prediction, kind); in the workers each parsed string (golds in particular)
-  is cached, so a gold is parsed once however many completions are scored against it;
+  is cached, and items are dispatched with gold affinity, so a gold is parsed once however many completions are
+  scored against it;
+- the workers parse LaTeX SLL-first and refute numerically different plain expressions without ``simplify``
+  (:mod:`thrifty.math_verify_speedups`; both leave every verdict as math-verify gives it);
 - math-verify's own timeouts use ``signal.alarm``, which raises on any thread but the main one (Math-Verify#50,
   verl#3407: rewards silently became 0) and cannot interrupt C code such as a huge integer power. So
   math-verify runs with ``parsing_timeout=None, timeout_seconds=None`` in worker *processes*, and the parent
@@ -44,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 KINDS = ("auto", "math", "number", "choice")
 CHOICE_LETTERS = "ABCDE"
+#: Items a worker holds at once (one being verified, the next already in its pipe).
+PIPELINE_DEPTH = 2
 
 _INT = re.compile(r"[+-]?\d+")
 _DEC = re.compile(r"[+-]?(?:\d+\.\d*|\.\d+|\d+)")
@@ -188,6 +194,9 @@ def _worker_main(conn_in, conn_out, cache_size: int) -> None:  # pragma: no cove
     _logging.getLogger("math_verify").setLevel(_logging.ERROR)
     from math_verify import parse, verify
 
+    from thrifty.math_verify_speedups import enable_sll_first_parsing, refutes, warm_up_parser
+
+    enable_sll_first_parsing()
     configs = math_verify_configs()
     cache: OrderedDict[str, list] = OrderedDict()
 
@@ -202,6 +211,7 @@ def _worker_main(conn_in, conn_out, cache_size: int) -> None:  # pragma: no cove
             cache.popitem(last=False)
         return value
 
+    warm_up_parser(lambda answer: parse(math_verify_input(answer), extraction_config=configs, parsing_timeout=None))
     conn_out.send("ready")
     while True:
         try:
@@ -214,10 +224,13 @@ def _worker_main(conn_in, conn_out, cache_size: int) -> None:  # pragma: no cove
         try:
             gold_parsed = parsed(gold)
             pred_parsed = parsed(prediction)
+            if refutes(gold_parsed, pred_parsed):
+                conn_out.send((False, None, True))
+                continue
             verdict = bool(verify(gold_parsed, pred_parsed, timeout_seconds=None, raise_on_error=True))
-            conn_out.send((verdict, None))
+            conn_out.send((verdict, None, False))
         except BaseException as err:  # noqa: BLE001 - any failure of math-verify/sympy scores False
-            conn_out.send((False, f"{type(err).__name__}: {str(err)[:200]}"))
+            conn_out.send((False, f"{type(err).__name__}: {str(err)[:200]}", False))
 
 
 def _serve_stdio() -> None:  # pragma: no cover - the worker's entry point
@@ -246,8 +259,9 @@ class _Worker:
         self.process.stdin.close()
         self.process.stdout.close()
         self.ready = False
-        self.task: int | None = None
-        self.deadline = 0.0
+        self.gold: str | None = None  # the gold of its last item (parsed and cached in this worker)
+        self.in_flight: deque[int] = deque()  # indices of the items sent and not yet answered, oldest first
+        self.deadline = 0.0  # when the oldest item in flight times out
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         """Block until the worker has imported math-verify (so start-up never counts against an item)."""
@@ -285,6 +299,45 @@ class _Worker:
         self.kill()
 
 
+def default_num_workers() -> int:
+    """Worker processes when none are asked for: this process's share of the CPUs (``os.cpu_count()`` divided by
+    ``LOCAL_WORLD_SIZE``, the training processes of this machine), between 1 and 4. The caller waits while the
+    workers verify, so its own core is free for them."""
+    local_processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
+    return max(1, min(4, (os.cpu_count() or 1) // local_processes))
+
+
+class _GoldAffinityQueue:
+    """Pending ``(gold, prediction)`` items grouped by gold, oldest group first. A worker keeps drawing items of the
+    gold it parsed last, and a worker that needs a new group prefers one no busy worker is on, so each gold is
+    mostly parsed (and cached) in one worker instead of in all of them."""
+
+    def __init__(self, items: list[tuple[str, str]]):
+        self._groups: OrderedDict[str, deque[int]] = OrderedDict()
+        for index, (gold, _) in enumerate(items):
+            self._groups.setdefault(gold, deque()).append(index)
+
+    def __bool__(self) -> bool:
+        return bool(self._groups)
+
+    def pop(self, last_gold: str | None, golds_in_progress: set[str | None]) -> int:
+        """The next item index for a worker whose last gold was ``last_gold``."""
+        if last_gold in self._groups:
+            gold = last_gold
+        else:  # at most len(golds_in_progress) + 1 groups are looked at
+            gold = next((g for g in self._groups if g not in golds_in_progress), next(iter(self._groups)))
+        group = self._groups[gold]
+        index = group.popleft()
+        if not group:
+            del self._groups[gold]
+        return index
+
+    def push_back(self, gold: str, index: int) -> None:
+        """Return an item that could not be sent; it is the next one served."""
+        self._groups.setdefault(gold, deque()).appendleft(index)
+        self._groups.move_to_end(gold, last=False)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The checker
 # ---------------------------------------------------------------------------------------------------------
@@ -294,7 +347,7 @@ class AnswerChecker:
     Args:
         timeout_s: wall-clock limit for one math-verify parse+verify of one (gold, prediction) pair, enforced by
             the parent process (works from any thread); an overrun scores False and counts in ``stats["timeouts"]``.
-        num_workers: math-verify worker processes; 0 picks ``max(1, min(4, cpu_count // 2))``.
+        num_workers: math-verify worker processes; 0 picks :func:`default_num_workers`.
         max_chars: predictions longer than this (after stripping) score False without parsing
             (``stats["rejected"]``); an extracted final answer is never that long.
         cache_size: entries of the verdict cache (parent) and of each worker's parse cache.
@@ -307,11 +360,11 @@ class AnswerChecker:
         if timeout_s <= 0:
             raise ValueError("timeout_s must be > 0")
         self.timeout_s = float(timeout_s)
-        self.num_workers = num_workers if num_workers > 0 else max(1, min(4, (os.cpu_count() or 2) // 2))
+        self.num_workers = num_workers if num_workers > 0 else default_num_workers()
         self.max_chars = max_chars
         self.cache_size = cache_size
         self.stats: dict[str, int] = dict.fromkeys(
-            ("checked", "fast_path", "cache_hits", "math_verify", "timeouts", "errors", "rejected", "empty"), 0
+            ("checked", "fast_path", "cache_hits", "math_verify", "refuted", "timeouts", "errors", "rejected", "empty"), 0
         )
         self._verdicts: OrderedDict[tuple[str, str, str], bool] = OrderedDict()
         self._workers: list[_Worker] = []
@@ -332,6 +385,13 @@ class AnswerChecker:
 
     def check_one(self, prediction: str | None, gold: str, kind: str = "auto") -> bool:
         return self.check([prediction], [gold], [kind])[0]
+
+    def start(self) -> AnswerChecker:
+        """Start all worker processes now and wait until they have imported math-verify (a trainer calls this at
+        set-up so that the first reward step does not pay the start-up); otherwise they start on first need."""
+        with self._lock:
+            self._ensure_workers(self.num_workers)
+        return self
 
     def reset_stats(self) -> dict[str, int]:
         """Return the counters and zero them (a trainer logs them per step)."""
@@ -415,69 +475,83 @@ class AnswerChecker:
         if len(self._verdicts) > self.cache_size:
             self._verdicts.popitem(last=False)
 
+    def _ensure_workers(self, count: int) -> None:
+        while len(self._workers) < count:
+            self._workers.append(self._spawn())
+        for worker in self._workers:
+            worker.wait_ready()
+
     def _spawn(self) -> _Worker:
         return _Worker(self.cache_size)
 
     def _run_math_verify(self, items: list[tuple[str, str]]) -> list[bool]:
-        """Run math-verify on ``(gold, prediction)`` pairs across the worker pool with per-item deadlines."""
-        while len(self._workers) < min(self.num_workers, len(items)):
-            self._workers.append(self._spawn())
-        for worker in self._workers:
-            worker.wait_ready()
+        """Run math-verify on ``(gold, prediction)`` pairs across the worker pool with per-item deadlines.
+
+        Each worker has up to :data:`PIPELINE_DEPTH` items in flight, so it never waits for the parent between two
+        items; the clock of an item starts when the worker answers the one before it (or when it is sent to an
+        idle worker). A worker that overruns is killed: its current item scores False (a timeout), the items queued
+        behind it go back to the queue, and a fresh worker takes its place.
+        """
+        self._ensure_workers(min(self.num_workers, len(items)))
         verdicts: list[bool] = [False] * len(items)
-        queue = deque(range(len(items)))
-        busy: dict[int, _Worker] = {}
-        idle = list(self._workers)
-        while queue or busy:
-            while queue and idle:
-                worker = idle.pop()
-                index = queue.popleft()
-                try:
-                    worker.send(items[index])
-                except (BrokenPipeError, OSError):  # worker died while idle: replace it and retry
-                    self._replace(worker, idle)
-                    queue.appendleft(index)
-                    continue
-                worker.task, worker.deadline = index, time.monotonic() + self.timeout_s
-                busy[index] = worker
+        queue = _GoldAffinityQueue(items)
+        while True:
+            for worker in list(self._workers):
+                self._fill_pipeline(worker, queue, items)
+            busy = [w for w in self._workers if w.in_flight]
             if not busy:
-                continue
-            timeout = max(0.0, min(w.deadline for w in busy.values()) - time.monotonic())
-            ready = mp_wait([w.conn for w in busy.values()], timeout=timeout)
-            ready_ids = {id(c) for c in ready}
+                return verdicts
+            timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic())
+            ready = {id(conn) for conn in mp_wait([w.conn for w in busy], timeout=timeout)}
             now = time.monotonic()
-            for index, worker in list(busy.items()):
-                if id(worker.conn) in ready_ids:
+            for worker in busy:
+                if id(worker.conn) in ready:
+                    index = worker.in_flight.popleft()
                     try:
-                        verdict, error = worker.conn.recv()
+                        verdict, error, refuted = worker.conn.recv()
                     except (EOFError, OSError):  # crashed (segfault, OOM kill): score False, replace
                         self.stats["errors"] += 1
                         logger.warning("answer-check worker died on prediction %.80r", items[index][1])
-                        del busy[index]
-                        self._replace(worker, idle)
+                        self._replace(worker, queue, items)
                         continue
+                    worker.deadline = time.monotonic() + self.timeout_s
                     self.stats["math_verify"] += 1
+                    self.stats["refuted"] += int(refuted)
                     if error is not None:
                         self.stats["errors"] += 1
                         logger.debug("math-verify error on %.80r: %s", items[index][1], error)
                     verdicts[index] = verdict
-                    del busy[index]
-                    idle.append(worker)
                 elif now >= worker.deadline:
+                    index = worker.in_flight.popleft()
                     self.stats["timeouts"] += 1
                     logger.warning(
                         "answer check timed out after %.1fs on prediction %.80r (scored 0)", self.timeout_s, items[index][1]
                     )
-                    del busy[index]
-                    self._replace(worker, idle)
-        return verdicts
+                    self._replace(worker, queue, items)
 
-    def _replace(self, worker: _Worker, idle: list[_Worker]) -> None:
+    def _fill_pipeline(self, worker: _Worker, queue: _GoldAffinityQueue, items: list[tuple[str, str]]) -> None:
+        while queue and len(worker.in_flight) < PIPELINE_DEPTH:
+            others = {w.gold for w in self._workers if w is not worker and w.in_flight}
+            index = queue.pop(worker.gold, others)
+            try:
+                worker.send(items[index])
+            except (BrokenPipeError, OSError):  # the worker died: its items go back, a fresh worker takes over
+                queue.push_back(items[index][0], index)
+                self._replace(worker, queue, items)
+                return
+            if not worker.in_flight:
+                worker.deadline = time.monotonic() + self.timeout_s
+            worker.in_flight.append(index)
+            worker.gold = items[index][0]
+
+    def _replace(self, worker: _Worker, queue: _GoldAffinityQueue, items: list[tuple[str, str]]) -> None:
+        """Kill ``worker``, put the items still queued in it back at the head of ``queue``, start a fresh one."""
         worker.kill()
+        for index in reversed(worker.in_flight):
+            queue.push_back(items[index][0], index)
         fresh = self._spawn()
         fresh.wait_ready()
         self._workers[self._workers.index(worker)] = fresh
-        idle.append(fresh)
 
 
 _DEFAULT_CHECKER: AnswerChecker | None = None
