@@ -60,7 +60,8 @@ def test_mind_grpo_steps_log_turns(tiny_model_dir, tmp_path):
 
 @pytest.mark.slow
 def test_ada_alpha_matches_pure_function(tiny_model_dir, tmp_path):
-    """The trainer scales each group's rewards by exactly ada_grpo_alpha of the group's formats."""
+    """The trainer scales each group's rewards by exactly ada_grpo_alpha of the group's formats, and logs
+    those alphas as the completions table's ``ada_alpha`` column."""
     import torch
 
     from thrifty.rewards import ada_grpo_alpha_batch
@@ -76,8 +77,10 @@ def test_ada_alpha_matches_pure_function(tiny_model_dir, tmp_path):
     trainer.model.train()
     out = trainer._calculate_rewards([{"answer": "1"}] * 4, ["p"] * 4, completions, ids)
     raw = torch.tensor([1 - len(i) / 64 for i in ids]).unsqueeze(1)
-    alpha = torch.tensor(ada_grpo_alpha_batch(["direct", "unknown", "unknown", "direct"], 4, 1, 4)).unsqueeze(1)
-    assert torch.allclose(out, raw * alpha)
+    expected = ada_grpo_alpha_batch(["direct", "unknown", "unknown", "direct"], 4, 1, 4)
+    assert torch.allclose(out, raw * torch.tensor(expected).unsqueeze(1))
+    # one process: its slice of the gathered alphas is all of them (2 processes: tests/test_launch_ada.py)
+    assert trainer._pending_extra_logs["ada_alpha"] == expected
 
 
 @pytest.mark.slow

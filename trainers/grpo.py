@@ -12,8 +12,9 @@
 
 Logged every step (all variants): ``format/<fmt>`` share, ``format/<fmt>/accuracy`` (when an ``accuracy``
 reward is used), ``format/<fmt>/tokens`` (mean completion tokens); ``ada/alpha_mean`` and ``ada/raw_reward``
-(ada); ``turns/mean`` and ``turns/<k>`` shares (mind). Completions are logged with their format
-(``log_completions``; wandb runs offline unless ``WANDB_MODE`` says otherwise).
+(ada); ``turns/mean`` and ``turns/<k>`` shares (mind). Completions are logged with their format, and with
+their ``ada_alpha`` when training Ada-GRPO (``log_completions``; wandb runs offline unless ``WANDB_MODE`` says
+otherwise).
 """
 
 from __future__ import annotations
@@ -120,6 +121,9 @@ class ThriftyGRPOTrainer(GRPOTrainer):
             group = self.num_generations
             total = max(int(self.state.max_steps or 1), 1)
             alpha = ada_grpo_alpha_batch(formats, group, int(self.state.global_step), total)
+            # the completions table takes this process's values (TRL gathers them: rank 0's rows first)
+            start = self.accelerator.process_index * len(local_formats)
+            self._log_completion_extra("ada_alpha", alpha[start : start + len(local_formats)])
             alpha_t = torch.tensor(alpha, dtype=rewards_per_func.dtype, device=rewards_per_func.device)
             weights = self.reward_weights.to(rewards_per_func.device)
             raw = (rewards_per_func * weights.unsqueeze(0)).nansum(dim=1)
