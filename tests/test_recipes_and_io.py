@@ -40,6 +40,23 @@ def test_recipe_values_typed_and_overridden(tmp_path):
     assert train.use_cpu and not train.bf16  # CPU detected and handled without asking
 
 
+def test_yaml_no_stays_a_string_in_recipes_copies_and_overrides(tmp_path):
+    """YAML 1.1 reads ``no``/``yes``/``on``/``off`` as booleans, which broke ``save_strategy: no``."""
+    from thrifty.trainers.launch import overrides_dict, write_recipe_copy
+
+    path = _recipe(tmp_path, """
+        save_strategy: no
+        packing: true
+        output_dir: out
+    """)
+    _, train, _ = parse_recipe(SFT_TYPES, ["--config", str(path), "--output_dir", str(tmp_path / "run")])
+    assert train.save_strategy == "no" and train.packing is True
+    assert overrides_dict(["--save_strategy", "no", "--bf16", "false"]) == {"save_strategy": "no", "bf16": False}
+    copy = write_recipe_copy(path, ["--save_strategy", "no", "--output_dir", str(tmp_path / "run")], ["thrifty"])
+    _, train, _ = parse_recipe(SFT_TYPES, ["--config", str(copy)])  # the run's recipe copy parses back
+    assert train.save_strategy == "no"
+
+
 def test_recipe_unknown_key_names_file_and_closest(tmp_path):
     path = _recipe(tmp_path, "lerning_rate: 0.1\noutput_dir: out\n")
     with pytest.raises(RecipeError) as err:

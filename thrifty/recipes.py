@@ -13,6 +13,7 @@ import difflib
 import json
 import logging
 import os
+import re
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,24 @@ logger = logging.getLogger(__name__)
 
 class RecipeError(ValueError):
     """A recipe or override the user wrote is wrong; the message says where and what to do."""
+
+
+class _RecipeYamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 booleans: only ``true``/``false`` are booleans, so ``save_strategy: no``
+    stays the string ``"no"`` (YAML 1.1 would read ``no``, ``yes``, ``on``, ``off`` as booleans)."""
+
+
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_RecipeYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_RecipeYamlLoader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+def load_yaml(text: str) -> Any:
+    """Parse recipe YAML (or one command-line value) with YAML 1.2 booleans (see :class:`_RecipeYamlLoader`)."""
+    return yaml.load(text, Loader=_RecipeYamlLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def _closest(key: str, valid: list[str]) -> str:
@@ -48,7 +67,7 @@ def load_recipe_file(path: str | os.PathLike) -> dict[str, Any]:
     if not path.exists():
         raise RecipeError(f"recipe file {path} does not exist")
     try:
-        config = yaml.safe_load(path.read_text()) or {}
+        config = load_yaml(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise RecipeError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(config, dict):

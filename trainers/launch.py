@@ -42,6 +42,7 @@ import yaml
 
 from thrifty.jsonl import atomic_open
 from thrifty.paths import RECIPES_DIR, REPO_ROOT
+from thrifty.recipes import load_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def recipe_directives(recipe: str | Path) -> dict[str, tuple[str, int]]:
 
 def _recipe_keys(recipe: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(recipe.read_text()) or {}
+        data = load_yaml(recipe.read_text()) or {}
     except yaml.YAMLError as err:
         raise LaunchError(f"{recipe}: not valid YAML: {err}") from None
     if not isinstance(data, dict):
@@ -151,7 +152,7 @@ def cpu_accelerate_config(config: Path, num_processes: int) -> Path:
 
 def _parse_value(text: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError:
         return text
 

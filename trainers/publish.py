@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from thrifty.jsonl import atomic_open, write_text
+from thrifty.recipes import load_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -210,7 +211,7 @@ def load_recipe(run_dir: Path, recipe: str | Path | None = None) -> tuple[dict[s
     non-default values of ``RUN_DIR/training_args.bin``."""
     for path in ([Path(recipe)] if recipe else [run_dir / RECIPE_COPY]):
         if path.is_file():
-            data = yaml.safe_load(path.read_text()) or {}
+            data = load_yaml(path.read_text()) or {}
             if not isinstance(data, dict):
                 raise PublishError(f"{path}: a recipe must be a YAML mapping")
             return data, str(path)
