@@ -38,6 +38,8 @@ def ada_run(tmp_path_factory, toy_base_dir) -> dict:
             "--model_name_or_path", str(toy_base_dir), "--output_dir", str(out),
             "--num_generations", str(GROUP), "--per_device_train_batch_size", str(PER_DEVICE),
             "--max_completion_length", "24",  # direct (6 tokens) and most short CoTs (12-22) complete
+            # two reward functions, so that the weighted sum before normalisation is checked too
+            "--reward_funcs", "accuracy", "arm_format", "--reward_weights", "1.0", "0.5",
             "--max_steps", str(MAX_STEPS), "--logging_steps", "1", "--log_completions", "true", "--seed", "0",
             "--report_to", "none", "--save_strategy", "no", "--resume_from_checkpoint", "false",
             "--disable_tqdm", "true"]
