@@ -2,24 +2,59 @@
 
 import json
 
+import pytest
+
 from thrifty.trainers.demo import run_demo
 
+TINY_DEMO = dict(
+    from_scratch=True, sft_overrides=["--max_steps", "3"], n_train=200, n_test_per_difficulty=2, max_new_tokens=16,
+    grpo_overrides=["--max_steps", "2", "--per_device_train_batch_size", "8", "--num_generations", "4",
+                    "--max_completion_length", "16", "--save_steps", "2", "--logging_steps", "1"],
+)
 
-def test_demo_runs_end_to_end_and_resumes(tmp_path):
-    out = tmp_path / "demo"
-    report = run_demo(out, from_scratch=True, sft_overrides=["--max_steps", "3"], n_train=200, n_test_per_difficulty=2,
-             max_new_tokens=16)
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    return out, run_demo(out, **TINY_DEMO)
+
+
+def test_demo_runs_end_to_end_and_resumes(demo_run):
+    out, report = demo_run
     data = json.loads((out / "report.json").read_text())
     assert set(data["bar"]) == {"easiest_direct", "hardest_direct", "hardest_short_cot", "hardest_long_cot"}
-    summary = data["summary"]
-    assert set(summary) == {"adaptive", "direct", "short_cot", "code", "long_cot", "multiturn"}
     n_problems = data["n_test_problems"]
-    assert all(summary[mode]["all"]["n"] == n_problems for mode in summary)
+    assert n_problems == 12  # 2 per difficulty, k = 1..6
+    for key in ("summary", "grpo_summary"):
+        summary = data[key]
+        assert set(summary) == {"adaptive", "direct", "short_cot", "code", "long_cot", "multiturn"}
+        assert all(summary[mode]["all"]["n"] == n_problems for mode in summary)
     text = report.read_text()
-    assert "## Accuracy" in text and "## Mean output tokens" in text and "k=6" in text
-    assert (out / "sft" / "model.safetensors").exists()
-    # a rerun skips the finished stages (the SFT model is not retrained)
-    stamp = (out / "sft" / "model.safetensors").stat().st_mtime_ns
-    run_demo(out, from_scratch=True, sft_overrides=["--max_steps", "3"], n_train=200, n_test_per_difficulty=2,
-             max_new_tokens=16)
-    assert (out / "sft" / "model.safetensors").stat().st_mtime_ns == stamp
+    assert "## Adaptive mode before and after Ada-GRPO" in text and "### Accuracy" in text and "k=6" in text
+    for stage in ("sft", "grpo"):
+        assert (out / stage / "model.safetensors").exists()
+        # each model has a `thrifty eval` run folder, the layout `thrifty publish` reads
+        summary = json.loads((out / stage / "eval" / "summary.json").read_text())
+        assert set(summary["results"]["toy"]) == set(data["summary"])
+    state = json.loads((out / "grpo" / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2 and any("ada/alpha_mean" in h for h in state["log_history"])
+
+    # a rerun skips the finished stages (neither model is retrained)
+    stamps = {stage: (out / stage / "model.safetensors").stat().st_mtime_ns for stage in ("sft", "grpo")}
+    run_demo(out, **TINY_DEMO)
+    assert {stage: (out / stage / "model.safetensors").stat().st_mtime_ns for stage in stamps} == stamps
+
+
+def test_demo_output_publishes(demo_run, tmp_path):
+    """``thrifty publish RUN/grpo --dry-run OUT`` accepts the demo's Ada-GRPO model; the card has its eval numbers."""
+    from thrifty.trainers.publish import cmd_publish
+
+    out, _ = demo_run
+    summary = json.loads((out / "grpo" / "eval" / "summary.json").read_text())
+    assert cmd_publish([str(out / "grpo"), "--repo-id", "me/toy-ada", "--dry-run", str(tmp_path / "pub")]) == 0
+    card = (tmp_path / "pub" / "README.md").read_text()
+    accuracy = summary["results"]["toy"]["adaptive"]["accuracy"]
+    assert "toy" in card and "adaptive" in card and f"{accuracy:.3f}" in card
+    # full weights fine-tuned from the SFT model (not a LoRA adapter), with the effective Ada-GRPO recipe
+    assert "Full weights fine-tuned from" in card and "library_name: transformers" in card
+    assert "variant: ada" in card and "ada-grpo" in card

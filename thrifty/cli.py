@@ -141,7 +141,8 @@ def cmd_toy_pretrain(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
     from thrifty.trainers.demo import run_demo
 
-    report = run_demo(args.out, from_scratch=args.from_scratch, sft_overrides=extra)
+    grpo_overrides = ["--max_steps", str(args.grpo_steps)] if args.grpo_steps is not None else None
+    report = run_demo(args.out, from_scratch=args.from_scratch, sft_overrides=extra, grpo_overrides=grpo_overrides)
     print(report)
     return 0
 
@@ -163,10 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_, help_text) in BUILD_COMMANDS.items():
         build_sub.add_parser(name, help=f"{help_text}: thrifty build {name} --config RECIPE", add_help=False)
 
-    demo = sub.add_parser("demo", help="the toy-world pipeline end to end: data -> SFT -> eval -> report")
+    demo = sub.add_parser("demo", help="the toy-world pipeline end to end: data -> SFT -> Ada-GRPO -> eval -> report")
     demo.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     demo.add_argument("--from-scratch", action="store_true",
                       help="train a new tiny model from scratch instead of starting from the shipped toy base")
+    demo.add_argument("--grpo-steps", type=int, default=None,
+                      help="Ada-GRPO steps (default: recipes/toy/grpo_ada.yaml); other --key value go to the SFT recipe")
 
     toy = sub.add_parser("toy", help="the toy world: build its data, pretrain its base model")
     toy_sub = toy.add_subparsers(dest="toy_command", metavar="TOY_COMMAND")

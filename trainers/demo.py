@@ -4,9 +4,12 @@ Stages (each skipped on a rerun once its output exists, so an interrupted demo r
 1. build the toy world's problems, traces and multi-format SFT data;
 2. take the shipped toy base model (``thrifty/assets/toy_base``, made by ``thrifty toy pretrain``), or with
    ``from_scratch`` a freshly initialised tiny model and tokenizer;
-3. multi-format SFT (``recipes/toy/sft.yaml``);
-4. greedy evaluation on the toy test split in every inference mode;
-5. a Markdown + JSON report of accuracy and output tokens by format and difficulty.
+3. multi-format SFT (``recipes/toy/sft.yaml``) into ``OUT/sft``;
+4. Ada-GRPO (``recipes/toy/grpo_ada.yaml``) from the SFT model into ``OUT/grpo``; each model folder gets its
+   effective recipe as ``thrifty_recipe.yaml``, as ``scripts/launch.sh`` writes it;
+5. greedy evaluation of both models on the toy test split in every inference mode, with the ``thrifty eval``
+   runner, into ``OUT/sft/eval`` and ``OUT/grpo/eval`` (so ``thrifty publish OUT/grpo`` finds its eval report);
+6. a Markdown + JSON report: accuracy and output tokens by format and difficulty, before and after Ada-GRPO.
 """
 
 from __future__ import annotations
@@ -18,34 +21,57 @@ from pathlib import Path
 from trl import ModelConfig
 
 from thrifty.data_builders.toy_build import build_toy_dataset
-from thrifty.data_builders.toy_world import ToyProblem, ToyWorld
-from thrifty.eval.generation import SamplingParams, TransformersGenerator
-from thrifty.eval.toy import TOY_MODES, bar_metrics, generate_toy, summarize_toy, toy_markdown
-from thrifty.jsonl import read_jsonl, write_json, write_jsonl, write_text
+from thrifty.data_builders.toy_world import ToyWorld
+from thrifty.eval.runner import EvalConfig, load_run, run_eval
+from thrifty.eval.toy import ADAPTIVE, TOY_MODES, bar_metrics, summarize_toy, toy_markdown
+from thrifty.jsonl import write_json, write_text
 from thrifty.paths import TOY_BASE_DIR, recipe_path
 from thrifty.recipes import parse_recipe
 
+from .grpo import parse_grpo_args, run_grpo
+from .launch import write_recipe_copy
 from .sft import DataArguments, ThriftySFTConfig, run_sft
 from .toy import init_toy_model
 
 logger = logging.getLogger(__name__)
 
 
-def evaluate_toy_model(model_dir: str | Path, problems: list[ToyProblem], out_dir: str | Path,
-                       modes=TOY_MODES, max_new_tokens: int = 200, batch_size: int = 128) -> dict:
-    """Greedy toy eval of ``model_dir``; writes ``samples.jsonl``, ``summary.json`` and ``report.md``."""
-    out_dir = Path(out_dir)
-    generator = TransformersGenerator.from_pretrained(str(model_dir), batch_size=batch_size)
-    rows = generate_toy(generator, problems, modes, SamplingParams(max_new_tokens=max_new_tokens))
-    summary = summarize_toy(rows)
-    write_jsonl(out_dir / "samples.jsonl", rows)
-    write_json(out_dir / "summary.json", summary)
-    write_text(out_dir / "report.md", toy_markdown(summary))
-    return summary
+def evaluate_toy_model(model_dir: str | Path, out_dir: str | Path, per_difficulty: int, seed: int = 0,
+                       max_new_tokens: int = 200, modes=TOY_MODES) -> dict:
+    """Greedy eval of ``model_dir`` on the toy test set with the ``thrifty eval`` runner (samples, summary, report
+    and plots in ``out_dir``); returns the toy summary (mode -> difficulty -> accuracy, tokens, format mix)."""
+    cfg = EvalConfig(model_name_or_path=str(model_dir), output_dir=str(out_dir), benchmarks=["toy"],
+                     modes=list(modes), toy_per_difficulty=per_difficulty, seed=seed, temperature=0.0,
+                     max_new_tokens=max_new_tokens, batch_size=128)
+    run_eval(cfg)
+    return summarize_toy(load_run(out_dir)[1])
+
+
+def _before_after(sft: dict, grpo: dict) -> str:
+    """Adaptive mode after SFT and after Ada-GRPO, by difficulty."""
+    def mix(summary: dict, level: str) -> str:
+        shares = summary[ADAPTIVE][level]["format_mix"]
+        return ", ".join(f"{k} {v:.2f}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1]) if v >= 0.005)
+
+    lines = ["| k | accuracy SFT | accuracy Ada-GRPO | tokens SFT | tokens Ada-GRPO | formats SFT | formats Ada-GRPO |",
+             "|---|---|---|---|---|---|---|"]
+    levels = sorted((lvl for lvl in sft[ADAPTIVE] if lvl != "all"), key=int) + ["all"]
+    for lvl in levels:
+        a, b = sft[ADAPTIVE][lvl], grpo[ADAPTIVE][lvl]
+        lines.append(f"| {lvl} | {a['accuracy']:.2f} | {b['accuracy']:.2f} | {a['mean_tokens']:.1f} | "
+                     f"{b['mean_tokens']:.1f} | {mix(sft, lvl)} | {mix(grpo, lvl)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _demoted(markdown: str) -> str:
+    """A toy_markdown block one heading level down, without its title line."""
+    body = markdown.split("\n", 1)[1]
+    return "\n".join("#" + line if line.startswith("#") else line for line in body.splitlines()) + "\n"
 
 
 def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_overrides: list[str] | None = None,
-             n_train: int = 4000, n_test_per_difficulty: int = 30, seed: int = 0, max_new_tokens: int = 200) -> Path:
+             grpo_overrides: list[str] | None = None, n_train: int = 4000, n_test_per_difficulty: int = 30,
+             seed: int = 0, max_new_tokens: int = 200) -> Path:
     """Run the demo into ``out``; returns the path of the Markdown report."""
     out = Path(out)
     timings: dict[str, float] = {}
@@ -71,23 +97,42 @@ def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_over
         argv = ["--config", str(recipe_path("toy/sft.yaml")), *(sft_overrides or []),
                 "--model_name_or_path", str(base), "--dataset_name", str(data_dir / "sft.jsonl"),
                 "--output_dir", str(sft_dir)]
+        write_recipe_copy(Path(argv[1]), argv[2:], ["thrifty", "demo", "--out", str(out)])
         run_sft(*parse_recipe((DataArguments, ThriftySFTConfig, ModelConfig), argv))
     timings["sft_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    problems = [ToyProblem(**row) for row in read_jsonl(data_dir / "test_problems.jsonl")]
-    summary = evaluate_toy_model(sft_dir, problems, out / "eval", max_new_tokens=max_new_tokens)
+    grpo_dir = out / "grpo"
+    if not (grpo_dir / "model.safetensors").exists():
+        argv = ["--config", str(recipe_path("toy/grpo_ada.yaml")), *(grpo_overrides or []),
+                "--model_name_or_path", str(sft_dir), "--output_dir", str(grpo_dir), "--toy_seed", str(seed)]
+        write_recipe_copy(Path(argv[1]), argv[2:], ["thrifty", "demo", "--out", str(out)])
+        run_grpo(*parse_grpo_args(argv))
+    timings["grpo_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    sft_summary = evaluate_toy_model(sft_dir, sft_dir / "eval", n_test_per_difficulty, seed, max_new_tokens)
+    grpo_summary = evaluate_toy_model(grpo_dir, grpo_dir / "eval", n_test_per_difficulty, seed, max_new_tokens)
     timings["eval_s"] = time.perf_counter() - t
 
-    bar = bar_metrics(summary)
-    report = {"base_model": str(base), "from_scratch": from_scratch, "n_test_problems": len(problems),
-              "timings": timings, "bar": bar, "summary": summary}
+    bar = bar_metrics(sft_summary)
+    n_problems = sft_summary[ADAPTIVE]["all"]["n"]
+    report = {"base_model": str(base), "from_scratch": from_scratch, "n_test_problems": n_problems,
+              "timings": timings, "bar": bar, "summary": sft_summary, "grpo_summary": grpo_summary}
     write_json(out / "report.json", report)
-    md = toy_markdown(summary, "thrifty demo: toy world after multi-format SFT")
-    md += (
-        "\n## The toy world's bar\n\n"
+    before, after = sft_summary[ADAPTIVE]["all"], grpo_summary[ADAPTIVE]["all"]
+    md = (
+        "# thrifty demo: the toy world, multi-format SFT then Ada-GRPO\n\n"
+        f"Adaptive mode (the model picks its format), {n_problems} test problems, greedy: accuracy "
+        f"{before['accuracy']:.2f} -> {after['accuracy']:.2f}, mean output tokens {before['mean_tokens']:.1f} -> "
+        f"{after['mean_tokens']:.1f} after Ada-GRPO.\n\n"
+        "## Adaptive mode before and after Ada-GRPO\n\n" + _before_after(sft_summary, grpo_summary)
+        + "\n## After multi-format SFT (`sft/`)\n\n" + _demoted(toy_markdown(sft_summary))
+        + "\n## After Ada-GRPO (`grpo/`)\n\n" + _demoted(toy_markdown(grpo_summary))
+        + "\n## The toy world's bar (SFT model)\n\n"
         + "".join(f"- {k}: {v:.2f}\n" for k, v in bar.items())
-        + f"\nBase model: `{base}`; {len(problems)} distinct test problems; greedy decoding.\n"
+        + f"\nBase model: `{base}`. Each model's `eval/` folder holds the samples, summary, report and plots of "
+        "`thrifty eval`; `thrifty publish OUT/grpo --dry-run` builds its model card.\n"
         + "\nStage times (s): " + ", ".join(f"{k[:-2]} {v:.0f}" for k, v in timings.items()) + "\n"
     )
     report_path = out / "report.md"

@@ -270,9 +270,11 @@ def _hub_dataset(name: Any) -> str | None:
     return name
 
 
-def card_metadata(base_model: str, recipe: dict, stage: str | None, license_id: str, extra_tags: list[str],
-                  merged: bool) -> dict[str, Any]:
-    tags = [*DEFAULT_TAGS, *([] if merged else ["lora", "peft"])]
+def card_metadata(base_model: str | None, recipe: dict, stage: str | None, license_id: str, extra_tags: list[str],
+                  weights: str) -> dict[str, Any]:
+    """The card's YAML metadata. ``weights``: ``adapter`` (a LoRA adapter), ``merged`` (an adapter merged into its
+    base) or ``full`` (a full fine-tune). ``base_model`` is left out when it is unknown."""
+    tags = [*DEFAULT_TAGS, *(["lora", "peft"] if weights == "adapter" else [])]
     if stage:
         tags.append(stage)
     variant = recipe.get("variant")
@@ -280,12 +282,12 @@ def card_metadata(base_model: str, recipe: dict, stage: str | None, license_id: 
         tags.append({"ada": "ada-grpo", "mind": "mind"}.get(variant, str(variant)))
     tags += [t for t in extra_tags if t not in tags]
     datasets = [d for d in (_hub_dataset(recipe.get("dataset_name")),) if d]
-    return {"base_model": base_model, "library_name": "transformers" if merged else "peft", "license": license_id,
-            "tags": tags, "datasets": datasets or None, "pipeline_tag": "text-generation"}
+    return {"base_model": base_model or None, "library_name": "peft" if weights == "adapter" else "transformers",
+            "license": license_id, "tags": tags, "datasets": datasets or None, "pipeline_tag": "text-generation"}
 
 
 def model_card(repo_id: str, metadata: dict, report: EvalReport, recipe: dict, recipe_source: str,
-               plot_name: str | None, merged: bool, lora: str = "") -> str:
+               plot_name: str | None, weights: str, base_model: str | None, lora: str = "") -> str:
     """The README.md of the published repository (YAML metadata + Markdown); ``lora`` describes the adapter."""
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -294,16 +296,19 @@ def model_card(repo_id: str, metadata: dict, report: EvalReport, recipe: dict, r
         f"```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
         f"model = AutoModelForCausalLM.from_pretrained(\"{repo_id}\")\n"
         f"tokenizer = AutoTokenizer.from_pretrained(\"{repo_id}\")\n```"
-        if merged else
+        if weights != "adapter" else
         f"```python\nfrom peft import AutoPeftModelForCausalLM\nfrom transformers import AutoTokenizer\n\n"
-        f"model = AutoPeftModelForCausalLM.from_pretrained(\"{repo_id}\")  # loads {metadata['base_model']} + the adapter\n"
+        f"model = AutoPeftModelForCausalLM.from_pretrained(\"{repo_id}\")  # loads {base_model} + the adapter\n"
         f"tokenizer = AutoTokenizer.from_pretrained(\"{repo_id}\")\n```"
     )
     cfg = summary.get("config", {})
     decoding = (f"temperature {cfg.get('temperature')}, max_new_tokens {cfg.get('max_new_tokens')}, "
                 f"{cfg.get('num_samples')} sample(s) per problem, seed {cfg.get('seed')}" if cfg else "see eval/")
-    what = (f"`{metadata['base_model']}` with a LoRA adapter merged in (full weights)" if merged
-            else f"A LoRA adapter for `{metadata['base_model']}`")
+    what = {
+        "adapter": f"A LoRA adapter for `{base_model}`",
+        "merged": f"`{base_model}` with a LoRA adapter merged in (full weights)",
+        "full": f"Full weights fine-tuned from `{base_model}`" if base_model else "Full fine-tuned weights",
+    }[weights]
     parts = [
         f"# {repo_id.split('/')[-1]}",
         "",
@@ -428,10 +433,11 @@ def build_folder(opts: PublishOptions, out: Path) -> dict[str, Any]:
             yaml.safe_dump(recipe, fh, sort_keys=False)
     stage = "grpo" if any(k in recipe for k in ("variant", "reward_funcs", "num_generations")) else (
         "sft" if recipe else None)
-    base_for_card = base or str(recipe.get("model_name_or_path") or "")
-    metadata = card_metadata(base_for_card, recipe, stage, opts.license, list(opts.tags), merged=opts.merge)
+    base_for_card = base or (str(recipe["model_name_or_path"]) if recipe.get("model_name_or_path") else None)
+    weights = "merged" if opts.merge else ("adapter" if is_adapter(run_dir) else "full")
+    metadata = card_metadata(base_for_card, recipe, stage, opts.license, list(opts.tags), weights)
     write_text(out / "README.md", model_card(opts.repo_id, metadata, report, recipe, recipe_source, plot_name,
-                                             opts.merge, lora_summary(run_dir)))
+                                             weights, base_for_card, lora_summary(run_dir)))
     return {"eval_report": str(report.folder), "base_model": base_for_card, "recipe": recipe_source}
 
 
