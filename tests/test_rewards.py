@@ -176,3 +176,9 @@ def test_readme_write_your_own_reward_example(monkeypatch):
         0.0,
         None,
     ]
+    # the README shows this very code: its lines appear in the file, in order (the file adds docstrings)
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("# recipes/examples/my_reward.py\n", 1)[1].split("```", 1)[0]
+    file_lines = iter((REPO / "recipes/examples/my_reward.py").read_text().splitlines())
+    missing = [line for line in block.splitlines() if line.strip() and line not in file_lines]
+    assert not missing, f"README example lines not in recipes/examples/my_reward.py (in order): {missing}"

@@ -3,9 +3,8 @@
 Use it with ``PYTHONPATH=recipes/examples`` and, in a recipe, ``reward_funcs: [accuracy, "my_reward:concise_answer"]``.
 """
 
-from thrifty.rewards import completion_text
-
 from thrifty.formats import extract_final_answer
+from thrifty.rewards import completion_text
 
 
 def concise_answer(prompts, completions, completion_ids=None, max_tokens: int = 32, **columns):
