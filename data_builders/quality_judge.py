@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from .backends import BackendArguments, LLMBackend, make_backend
 
@@ -94,7 +94,10 @@ def quality_score(scores: dict[str, int]) -> float:
 
 @dataclass
 class JudgeArguments:
-    """Recipe keys of the quality judge (an OpenAI-compatible endpoint); ``judge_backend: none`` skips S_q."""
+    """Recipe keys of the quality judge (an OpenAI-compatible endpoint); ``judge_backend: none`` skips S_q.
+
+    Its own keys (not ``llm_*``) because one recipe may configure both a generator and a judge; every
+    ``judge_X`` except ``judge_backend`` and ``judge_prompt`` is passed on as the backend's ``llm_X``."""
 
     judge_backend: str = field(default="openai", metadata={"help": "openai | none"})
     judge_model: str | None = field(default=None, metadata={"help": "judge model name (e.g. gpt-4o-2024-05-13)"})
@@ -123,15 +126,11 @@ def make_judge(args: JudgeArguments, cache_path: str | os.PathLike | None) -> LL
             from thrifty.jsonl import DataError
 
             raise DataError(f"recipe key judge_prompt: the prompt lacks the placeholder {{{name}}}")
-    return make_backend(
-        BackendArguments(
-            llm_backend="openai", llm_model=args.judge_model, llm_base_url=args.judge_base_url,
-            llm_api_key_env=args.judge_api_key_env, llm_max_concurrency=args.judge_max_concurrency,
-            llm_max_retries=args.judge_max_retries, llm_timeout_s=args.judge_timeout_s,
-            llm_backoff_base_s=args.judge_backoff_base_s, llm_temperature=args.judge_temperature,
-            llm_max_tokens=args.judge_max_tokens, llm_cache=str(cache_path) if cache_path else None,
-        )
-    )
+    # every judge_X key but the two of its own is the backend's llm_X key
+    shared = {"llm_" + f.name.removeprefix("judge_"): getattr(args, f.name) for f in fields(JudgeArguments)
+              if f.name not in ("judge_backend", "judge_prompt")}
+    return make_backend(BackendArguments(llm_backend="openai", llm_cache=str(cache_path) if cache_path else None,
+                                         **shared))
 
 
 def judge(backend: LLMBackend, prompt: str, instructions: list[str], responses: list[str]) -> list[dict | None]:
