@@ -30,15 +30,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 def train(variant: str, sft_model: Path, out: Path, seed: int, extra: list[str]) -> list[dict]:
     """GRPO from ``sft_model`` into ``out``; returns the logged steps that carry rewards."""
+    from thrifty.trainers.common import train_and_save
     from thrifty.trainers.grpo import build_grpo_trainer, parse_grpo_args
 
     argv = ["--config", str(REPO / f"recipes/toy/grpo_{variant}.yaml"), "--model_name_or_path", str(sft_model),
             "--output_dir", str(out), "--seed", str(seed), "--save_strategy", "no", "--resume_from_checkpoint",
             "false", "--report_to", "none", "--disable_tqdm", "true", *extra]
     trainer = build_grpo_trainer(*parse_grpo_args(argv))
-    trainer.train()
-    trainer.save_model(str(out))
-    trainer.processing_class.save_pretrained(str(out))
+    train_and_save(trainer)
     return [h for h in trainer.state.log_history if "reward" in h]
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import zlib
+from functools import lru_cache
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ def warm_up_parser(parse_answer) -> None:
             pass
 
 
+@lru_cache(maxsize=1)
 def _allowed_node_types() -> tuple[type, ...]:
     import sympy
 
