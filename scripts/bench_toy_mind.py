@@ -25,6 +25,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from bench_toy_grpo import train  # the same GRPO run (recipes/toy/grpo_<variant>.yaml, no checkpoints)
+
 REPO = Path(__file__).resolve().parents[1]
 ACCURACY_ONLY = ["--variant", "plain", "--reward_funcs", "accuracy", "--reward_weights", "1.0",
                  "--reward_kwargs", json.dumps({"accuracy": {"kind": "number", "num_workers": 1}})]
@@ -50,18 +52,6 @@ def build_sft_model(out: Path) -> Path:
             "--config", str(REPO / "recipes/toy/sft.yaml"), "--model_name_or_path", str(TOY_BASE_DIR),
             "--dataset_name", str(data / "sft.jsonl"), "--output_dir", str(sft), "--report_to", "none"]))
     return sft
-
-
-def train(sft: Path, out: Path, seed: int, extra: list[str]) -> None:
-    from thrifty.trainers.common import train_and_save
-    from thrifty.trainers.grpo import build_grpo_trainer, parse_grpo_args
-
-    if (out / "model.safetensors").exists():
-        return
-    argv = ["--config", str(REPO / "recipes/toy/grpo_mind.yaml"), "--model_name_or_path", str(sft),
-            "--output_dir", str(out), "--seed", str(seed), "--save_strategy", "no", "--resume_from_checkpoint",
-            "false", "--report_to", "none", "--disable_tqdm", "true", *extra]
-    train_and_save(build_grpo_trainer(*parse_grpo_args(argv)))
 
 
 def evaluate(model: Path, out: Path) -> dict:
@@ -96,7 +86,8 @@ def main() -> int:
     for seed in args.seeds:
         for name, overrides in (("accuracy only", ACCURACY_ONLY), ("MinD", [])):
             run_dir = out / f"{'mind' if name == 'MinD' else 'accuracy'}_seed{seed}"
-            train(sft, run_dir, seed, [*overrides, *extra])
+            if not (run_dir / "model.safetensors").exists():  # a finished run is reused
+                train("mind", sft, run_dir, seed, [*overrides, *extra])
             results["runs"].append({"rewards": name, "seed": seed, **evaluate(run_dir, run_dir / "eval")})
 
     lines = ["| model | seed | accuracy | mean tokens | mean turns | turns (share of answers) |", "|---|---|---|---|---|---|"]
