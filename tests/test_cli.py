@@ -28,10 +28,93 @@ def test_help_lists_every_subcommand():
     assert "build" in toy and "pretrain" in toy
 
 
-@pytest.mark.parametrize("command", ["sft", "grpo", "dpo", "eval"])
-def test_recipe_command_help(command):
-    out = _run(command, "--help")
-    assert out.returncode == 0 and "--config RECIPE" in out.stdout
+#: command -> the dataclasses its recipe fills ("module:Class"); the help must list every field of each, grouped.
+RECIPE_DATACLASSES = {
+    "sft": ["thrifty.trainers.sft:DataArguments", "thrifty.trainers.sft:ThriftySFTConfig", "trl:ModelConfig"],
+    "grpo": ["thrifty.trainers.grpo:GRPODataArguments", "thrifty.trainers.grpo:ThriftyGRPOConfig", "trl:ModelConfig"],
+    "dpo": ["thrifty.trainers.dpo:DPODataArguments", "thrifty.trainers.dpo:ThriftyDPOConfig", "trl:ModelConfig"],
+    "eval": ["thrifty.eval.runner:EvalConfig"],
+    "eval-longwrite": ["thrifty.eval.longbench_write:LongBenchWriteConfig",
+                       "thrifty.data_builders.quality_judge:JudgeArguments"],
+    "select-style": ["thrifty.data_builders.style_select:StyleSelectArguments"],
+    "build multiformat": ["thrifty.data_builders.multiformat:MultiformatArguments",
+                          "thrifty.data_builders.sources:SourceArguments",
+                          "thrifty.data_builders.backends:BackendArguments"],
+    "build multiturn": ["thrifty.data_builders.multiturn:MultiturnArguments",
+                        "thrifty.data_builders.sources:SourceArguments",
+                        "thrifty.data_builders.backends:BackendArguments"],
+    "build agentwrite": ["thrifty.data_builders.agentwrite:AgentWriteArguments",
+                         "thrifty.data_builders.backends:BackendArguments"],
+    "build preference-pairs": ["thrifty.data_builders.preference_pairs:PreferencePairArguments",
+                               "thrifty.data_builders.quality_judge:JudgeArguments"],
+}
+SFT_RECIPE = RECIPE_DATACLASSES["sft"]
+
+
+def _dataclasses(targets):
+    import importlib
+
+    return [getattr(importlib.import_module(t.split(":")[0]), t.split(":")[1]) for t in targets]
+
+
+def _assert_lists_every_field(text: str, classes) -> None:
+    import dataclasses
+    import re
+
+    headers = re.findall(r"^(\w+):$", text, re.M)
+    assert [h for h in headers if h not in ("options", "usage")] == [c.__name__ for c in classes], headers
+    for cls in classes:
+        section = text.split(f"\n{cls.__name__}:\n", 1)[1]
+        for f in dataclasses.fields(cls):
+            if f.init:
+                line = re.search(rf"^  --{re.escape(f.name)} \S+( |$)", section, re.M)  # the key and its type
+                assert line, f"{cls.__name__}.{f.name} missing from the help"
+    assert "(default: " in text
+
+
+@pytest.mark.parametrize("command", sorted(RECIPE_DATACLASSES))
+def test_recipe_command_help_lists_every_key(command, capsys):
+    """`thrifty COMMAND --help` lists every field of the command's dataclasses, one group per dataclass, with
+    type, default and help text; it is generated from what the command parses, so it cannot drift."""
+    assert main([*command.split(), "--help"]) == 0
+    text = capsys.readouterr().out
+    assert f"usage: thrifty {command} --config RECIPE [--key value ...]\n" in text
+    _assert_lists_every_field(text, _dataclasses(RECIPE_DATACLASSES[command]))
+
+
+def test_help_shows_type_default_and_text(capsys):
+    assert main(["eval", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "--num_samples int" in text and "samples per problem (pass@k, maj@k) (default: 1)" in text
+    assert "--benchmarks [str ...]" in text and "(default: ['toy'])" in text
+    assert "thrifty eval score" in text
+
+
+@pytest.mark.parametrize("command", ["toy pretrain", "demo"])
+def test_commands_taking_sft_overrides_list_the_sft_keys(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command.split(), "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "--out" in text and "override the SFT recipe" in text
+    _assert_lists_every_field(text.split("override the SFT recipe", 1)[1], _dataclasses(SFT_RECIPE))
+
+
+def test_toy_build_help_documents_every_flag():
+    out = _run("toy", "build", "--help")
+    assert out.returncode == 0
+    for flag, text in [("--out", "output folder"), ("--n-train", "(default: 20000)"), ("--n-test", "(default:"),
+                       ("--seed", "toy world seed")]:
+        assert flag in out.stdout and text in out.stdout, flag
+
+
+def test_help_is_quick_in_a_fresh_process():
+    import time
+
+    start = time.perf_counter()
+    out = _run("build", "multiformat", "--help")
+    assert out.returncode == 0 and "--question_field" in out.stdout
+    assert time.perf_counter() - start < 30  # a data builder's help imports no TRL (~3 s here)
 
 
 def test_bad_recipe_key_exits_2_naming_key_and_file(tmp_path, caplog):

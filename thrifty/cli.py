@@ -43,13 +43,20 @@ def _offline_defaults() -> None:
 # -------------------------------------------------------------------------------------------------------------
 # Recipe-driven stages
 # -------------------------------------------------------------------------------------------------------------
-def cmd_sft(argv: list[str]) -> int:
+def _sft_dataclasses() -> tuple[type, ...]:
+    """The dataclasses of an SFT recipe (``thrifty sft``, and the recipes ``toy pretrain`` and ``demo`` take)."""
     from trl import ModelConfig
 
-    from thrifty.recipes import parse_recipe
-    from thrifty.trainers.sft import DataArguments, ThriftySFTConfig, run_sft
+    from thrifty.trainers.sft import DataArguments, ThriftySFTConfig
 
-    data_args, training_args, model_args = parse_recipe((DataArguments, ThriftySFTConfig, ModelConfig), argv)
+    return DataArguments, ThriftySFTConfig, ModelConfig
+
+
+def cmd_sft(argv: list[str]) -> int:
+    from thrifty.recipes import parse_recipe
+    from thrifty.trainers.sft import run_sft
+
+    data_args, training_args, model_args = parse_recipe(_sft_dataclasses(), argv)
     out = run_sft(data_args, training_args, model_args)
     logger.info("saved to %s", out)
     return 0
@@ -147,7 +154,16 @@ def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(sft_recipe_help: bool = False) -> argparse.ArgumentParser:
+    """The top-level parser. ``sft_recipe_help``: also list, under ``toy pretrain`` and ``demo``, the SFT recipe
+    keys their extra ``--key value`` arguments set (imports TRL, so only when that help is asked for)."""
+    recipe_epilog = None
+    if sft_recipe_help:
+        from thrifty.recipes import recipe_help
+
+        recipe_epilog = "Extra --key value arguments override the SFT recipe; its keys:\n\n" + recipe_help(
+            "thrifty sft", "supervised fine-tuning", _sft_dataclasses(), keys_only=True)
+    raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="thrifty",
         description="RL fine-tuning for efficient reasoning models: data builders, SFT, GRPO variants, eval.",
@@ -164,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_, help_text) in BUILD_COMMANDS.items():
         build_sub.add_parser(name, help=f"{help_text}: thrifty build {name} --config RECIPE", add_help=False)
 
-    demo = sub.add_parser("demo", help="the toy-world pipeline end to end: data -> SFT -> Ada-GRPO -> eval -> report")
+    demo = sub.add_parser("demo", help="the toy-world pipeline end to end: data -> SFT -> Ada-GRPO -> eval -> report",
+                          epilog=recipe_epilog, formatter_class=raw)
     demo.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     demo.add_argument("--from-scratch", action="store_true",
                       help="train a new tiny model from scratch instead of starting from the shipped toy base")
@@ -173,16 +190,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     toy = sub.add_parser("toy", help="the toy world: build its data, pretrain its base model")
     toy_sub = toy.add_subparsers(dest="toy_command", metavar="TOY_COMMAND")
-    build = toy_sub.add_parser("build", help="write toy problems, traces and SFT data to a folder")
-    build.add_argument("--out", required=True)
-    build.add_argument("--n-train", type=int, default=20000)
+    defaults = argparse.ArgumentDefaultsHelpFormatter
+    build = toy_sub.add_parser("build", help="write toy problems, traces and SFT data to a folder",
+                               formatter_class=defaults)
+    build.add_argument("--out", required=True, help="output folder")
+    build.add_argument("--n-train", type=int, default=20000, help="training problems")
     build.add_argument("--n-test", type=int, default=100, help="distinct test problems per difficulty (at most)")
-    build.add_argument("--seed", type=int, default=0)
-    pretrain = toy_sub.add_parser("pretrain", help="train the toy base model from scratch (resumable)")
-    pretrain.add_argument("--out", default="runs/toy_pretrain")
+    build.add_argument("--seed", type=int, default=0, help="toy world seed")
+    pretrain = toy_sub.add_parser("pretrain", help="train the toy base model from scratch (resumable)",
+                                  epilog=recipe_epilog, formatter_class=raw)
+    pretrain.add_argument("--out", default="runs/toy_pretrain", help="output folder (default runs/toy_pretrain)")
     pretrain.add_argument("--config", default=None, help="recipe (default recipes/toy/pretrain.yaml)")
-    pretrain.add_argument("--n-train", type=int, default=200000)
-    pretrain.add_argument("--seed", type=int, default=0)
+    pretrain.add_argument("--n-train", type=int, default=200000, help="training rows (default 200000)")
+    pretrain.add_argument("--seed", type=int, default=0, help="toy world seed (default 0)")
     pretrain.add_argument("--install", action="store_true",
                           help="copy the final model to thrifty/assets/toy_base (the demo's base model)")
     return parser
@@ -203,11 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     if recipe_command is not None:
         (handler, help_text), name, rest = recipe_command
         if "-h" in rest or "--help" in rest:
-            print(f"thrifty {name}: {help_text}\nusage: thrifty {name} --config RECIPE [--key value ...]")
-            return 0
+            return _recipe_help(handler, name, help_text)
         _offline_defaults()
         return _run(handler, rest)
-    parser = build_parser()
+    wants_help = "-h" in argv or "--help" in argv
+    parser = build_parser(sft_recipe_help=wants_help and (argv[:2] == ["toy", "pretrain"] or argv[:1] == ["demo"]))
     args, extra = parser.parse_known_args(argv)
     if args.command is None:
         parser.print_help()
@@ -225,6 +245,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.parse_args(["toy", "--help"])
     parser.error(f"unrecognised arguments: {' '.join(extra)}")
     return 2
+
+
+def _recipe_help(handler: Callable[[list[str]], int], name: str, help_text: str) -> int:
+    """Print the command's recipe keys: the handler is run with ``--help`` and its :func:`parse_recipe` raises
+    :class:`RecipeHelp` with the dataclasses it parses, so the help lists exactly the keys the command reads."""
+    from thrifty.recipes import RecipeHelp, recipe_help
+
+    epilog = ("thrifty eval score --benchmark B --predictions FILE scores completions made elsewhere "
+              "(thrifty eval score --help)." if name == "eval" else None)
+    try:
+        handler(["--help"])
+    except RecipeHelp as request:
+        print(recipe_help(f"thrifty {name}", help_text, request.dataclass_types, epilog=epilog))
+        return 0
+    raise RuntimeError(f"thrifty {name} did not parse a recipe for --help")  # pragma: no cover - wiring bug
 
 
 def _recipe_command(argv: list[str]):

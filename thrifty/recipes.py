@@ -15,6 +15,7 @@ import logging
 import os
 import re
 from dataclasses import fields, is_dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -87,9 +88,12 @@ def cuda_available() -> bool:
 def parse_recipe(dataclass_types: tuple[type, ...], argv: list[str] | None = None) -> tuple:
     """Parse ``[--config RECIPE] [--key value ...]`` into instances of ``dataclass_types``.
 
-    Later values win: the recipe's, then the command line's. CPU handling is applied last.
+    Later values win: the recipe's, then the command line's. CPU handling is applied last. ``-h``/``--help``
+    raises :class:`RecipeHelp` (the CLI prints :func:`recipe_help`).
     """
     argv = list(argv or [])
+    if any(a in HELP_FLAGS for a in argv):
+        raise RecipeHelp(dataclass_types)
     parser = HfArgumentParser(dataclass_types)
     valid = sorted({a.dest for a in parser._actions if a.dest != "help"})
     recipe_tokens: list[str] = []
@@ -138,3 +142,96 @@ def recipe_dict(*configs: Any) -> dict[str, Any]:
                 value = str(value)
             out[f.name] = value
     return out
+
+
+# -------------------------------------------------------------------------------------------------------------
+# --help generated from the dataclasses
+# -------------------------------------------------------------------------------------------------------------
+HELP_FLAGS = ("-h", "--help")
+
+
+class RecipeHelp(Exception):  # noqa: N818 - a request, not an error
+    """Raised by :func:`parse_recipe` when ``-h``/``--help`` is among its arguments: it carries the stage's
+    dataclasses so the CLI can print :func:`recipe_help` for them (the help is generated from exactly the
+    dataclasses the command parses, so it cannot drift from them). Deliberately not a :class:`RecipeError`:
+    commands that turn user errors into exit status 2 let it through to the CLI."""
+
+    def __init__(self, dataclass_types: tuple[type, ...]):
+        super().__init__("help requested")
+        self.dataclass_types = tuple(dataclass_types)
+
+
+def _type_name(action: Any) -> str:
+    """A short type label for an argparse action built by ``HfArgumentParser`` (``int``, ``float``, ``bool``,
+    ``str``, a list ``[int ...]`` or the choices ``{a,b}``)."""
+    if action.choices:
+        return "{" + ",".join(str(c) for c in action.choices) + "}"
+    kind = getattr(action.type, "__name__", None) or "str"
+    kind = {"string_to_bool": "bool"}.get(kind, kind)
+    if kind.startswith("make_choice") or kind == "<lambda>":
+        kind = "str"
+    return f"[{kind} ...]" if action.nargs == "+" else kind
+
+
+def _first_paragraph(doc: str | None) -> str:
+    text = (doc or "").strip().split("\n\n")[0]
+    return " ".join(line.strip() for line in text.splitlines()).replace("``", "`")
+
+
+def recipe_help(prog: str, description: str, dataclass_types: tuple[type, ...], epilog: str | None = None,
+                keys_only: bool = False) -> str:
+    """The ``--help`` text of a recipe-driven command, like ``trl sft --help``: every recipe key of
+    ``dataclass_types``, grouped by dataclass (title: its name and the first paragraph of its docstring), each
+    with its type, default and help text. Built with ``HfArgumentParser`` itself (the parser that reads the
+    recipe), so types and defaults are the ones a recipe value is converted with."""
+    import argparse
+
+    class _Formatter(argparse.HelpFormatter):
+        def __init__(self, prog: str) -> None:
+            super().__init__(prog, max_help_position=40, width=110)
+
+    class _Grouped(HfArgumentParser):
+        def _add_dataclass_arguments(self, dtype: type) -> None:  # one argument group per dataclass
+            from typing import get_type_hints
+
+            group = self.add_argument_group(dtype.__name__, _first_paragraph(dtype.__doc__) or None)
+            hints = get_type_hints(dtype)
+            for f in fields(dtype):
+                if f.init:
+                    f.type = hints[f.name]
+                    self._parse_dataclass_field(group, f)
+
+    parser = _Grouped(
+        dataclass_types,
+        prog=prog,
+        usage=argparse.SUPPRESS if keys_only else f"{prog} --config RECIPE [--key value ...]",
+        description=None if keys_only else f"{description}. Every key below can be set in the flat YAML recipe "
+                                           "(key: value) or overridden on the command line (--key value); the "
+                                           "command line wins.",
+        epilog=epilog,
+        formatter_class=_Formatter,
+        add_help=False,
+    )
+    if not keys_only:
+        parser.add_argument("--config", metavar="RECIPE", help="flat YAML recipe whose keys are listed below")
+        parser.add_argument("-h", "--help", action="store_true", help="show this help and exit")
+    for group in parser._action_groups:
+        kept = []
+        for action in group._group_actions:
+            if action.dest in ("help", "config"):
+                kept.append(action)
+                continue
+            if action.option_strings and action.option_strings[0].startswith("--no_"):
+                continue  # the complement of a boolean: set the key to false instead
+            action.option_strings = action.option_strings[:1]  # the key as written in recipes
+            action.metavar = _type_name(action)
+            if len(action.metavar) > 30:  # a long list of choices goes into the help text
+                action.help = f"one of {action.metavar}. {action.help or ''}"
+                action.metavar = "str"
+            action.nargs = None if action.nargs in ("?", "+") else action.nargs
+            default = action.default.value if isinstance(action.default, Enum) else action.default
+            text = (action.help or "").strip()
+            action.help = " ".join(filter(None, (text, f"(default: {default})"))).replace("%", "%%")
+            kept.append(action)
+        group._group_actions[:] = kept
+    return parser.format_help().strip("\n") + "\n"
