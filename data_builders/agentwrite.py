@@ -377,7 +377,11 @@ def cmd_build_agentwrite(argv: list[str]) -> int:
 
     from thrifty.recipes import parse_recipe
 
-    args, backend_args = parse_recipe((AgentWriteArguments, BackendArguments), argv)
+    from .build_common import HubArguments
+    from .publish_dataset import after_build
+
+    args, backend_args, hub = parse_recipe((AgentWriteArguments, BackendArguments, HubArguments), argv)
     stats = build_agentwrite(args, backend_args)
+    after_build(args.output_dir, (args, backend_args), hub, "agentwrite")
     emit({k: stats[k] for k in ("output", "rows", "dropped", "length_histogram")})
     return 0

@@ -15,6 +15,7 @@ import logging
 import os
 import statistics
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from thrifty.jsonl import ResumableJsonlWriter
@@ -136,3 +137,16 @@ class TokenCounter:
             return [len(t.split()) for t in texts]
         enc = self._tok(texts, add_special_tokens=False)["input_ids"]
         return [len(ids) for ids in enc]
+
+
+@dataclass
+class HubArguments:
+    """Publishing the built data as a Hub dataset with a dataset card (every builder; see
+    :mod:`thrifty.data_builders.publish_dataset`)."""
+
+    push_to_hub: str | None = field(default=None, metadata={
+        "help": "Hub dataset id (OWNER/NAME) to upload the finished build to, with a dataset card; token from HF_TOKEN"})
+    hub_private: bool = field(default=False, metadata={"help": "create the dataset repository private"})
+    hub_license: str = field(default="apache-2.0", metadata={"help": "license id in the dataset card"})
+    dry_run: str | None = field(default=None, metadata={
+        "help": "with push_to_hub: write the repository folder (data, card, stats) here and upload nothing"})

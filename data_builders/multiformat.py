@@ -297,9 +297,13 @@ def cmd_build_multiformat(argv: list[str]) -> int:
 
     from thrifty.recipes import parse_recipe
 
-    args, source_args, backend_args = parse_recipe(
-        (MultiformatArguments, SourceArguments, BackendArguments), argv
+    from .build_common import HubArguments
+    from .publish_dataset import after_build
+
+    args, source_args, backend_args, hub = parse_recipe(
+        (MultiformatArguments, SourceArguments, BackendArguments, HubArguments), argv
     )
     stats = build_multiformat(args, source_args, backend_args)
+    after_build(args.output_dir, (args, source_args, backend_args), hub, "multiformat")
     emit({k: stats[k] for k in ("output", "rows", "rows_per_format", "dropped")})
     return 0

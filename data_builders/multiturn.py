@@ -258,7 +258,12 @@ def cmd_build_multiturn(argv: list[str]) -> int:
 
     from thrifty.recipes import parse_recipe
 
-    args, source_args, backend_args = parse_recipe((MultiturnArguments, SourceArguments, BackendArguments), argv)
+    from .build_common import HubArguments
+    from .publish_dataset import after_build
+
+    args, source_args, backend_args, hub = parse_recipe(
+        (MultiturnArguments, SourceArguments, BackendArguments, HubArguments), argv)
     stats = build_multiturn(args, source_args, backend_args)
+    after_build(args.output_dir, (args, source_args, backend_args), hub, "multiturn")
     emit({k: stats[k] for k in ("output", "rows", "turns_histogram", "dropped")})
     return 0

@@ -179,7 +179,11 @@ def cmd_build_preference_pairs(argv: list[str]) -> int:
 
     from thrifty.recipes import parse_recipe
 
-    args, judge_args = parse_recipe((PreferencePairArguments, JudgeArguments), argv)
+    from .build_common import HubArguments
+    from .publish_dataset import after_build
+
+    args, judge_args, hub = parse_recipe((PreferencePairArguments, JudgeArguments, HubArguments), argv)
     stats = build_preference_pairs(args, judge_args)
+    after_build(args.output_dir, (args, judge_args), hub, "preference-pairs")
     emit({k: stats[k] for k in ("output", "pairs", "dropped")})
     return 0

@@ -198,3 +198,89 @@ def test_folder_without_weights(tmp_path, caplog):
     with caplog.at_level(logging.ERROR):
         assert cmd_publish([str(tmp_path / "run"), "--repo-id", "someone/x", "--dry-run", str(tmp_path / "o")]) == 2
     assert "checkpoint-4" in caplog.text
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Eval results on the Hub: model-index, and --eval-only on an already published card
+# -------------------------------------------------------------------------------------------------------------
+def _results_by_key(card) -> dict:
+    return {(r.dataset_type, r.metric_config, r.metric_type): r for r in card.data.eval_results}
+
+
+def test_card_model_index_parses_back_with_the_runs_numbers(lora_run, tmp_path):
+    from huggingface_hub import ModelCard
+
+    out = tmp_path / "published"
+    assert cmd_publish([str(lora_run), "--repo-id", "someone/toy-lora", "--dry-run", str(out)]) == 0
+    card = ModelCard.load(out / "README.md")  # a local file: no network
+    assert card.data.model_name == "toy-lora"
+    summary = json.loads((lora_run / "eval" / "summary.json").read_text())
+    stats = summary["results"]["toy"]["adaptive"]
+    results = _results_by_key(card)
+    assert set(results) == {("thrifty/toy-world", "adaptive", "accuracy"),
+                            ("thrifty/toy-world", "adaptive", "mean_output_tokens")}
+    acc = results[("thrifty/toy-world", "adaptive", "accuracy")]
+    assert acc.task_type == "text-generation" and acc.dataset_split == "test" and acc.dataset_name
+    assert acc.metric_value == pytest.approx(stats["accuracy"], abs=1e-4)
+    assert results[("thrifty/toy-world", "adaptive", "mean_output_tokens")].metric_value == pytest.approx(
+        stats["mean_tokens"], abs=0.05)
+    meta = yaml.safe_load(out.joinpath("README.md").read_text().split("---")[1])
+    assert meta["model-index"][0]["results"][0]["dataset"]["type"] == "thrifty/toy-world"
+
+
+def test_eval_results_name_the_benchmarks_hub_dataset():
+    from thrifty.trainers.eval_card import eval_results
+
+    summary = {"results": {"math500": {"adaptive": {"accuracy": 0.5, "mean_tokens": 812.0}},
+                           "gsm8k": {"direct": {"accuracy": 0.25, "mean_tokens": None}}}}
+    got = {(r.dataset_type, r.dataset_config, r.dataset_split, r.metric_config, r.metric_type): r.metric_value
+           for r in eval_results(summary)}
+    assert got == {("HuggingFaceH4/MATH-500", None, "test", "adaptive", "accuracy"): 0.5,
+                   ("HuggingFaceH4/MATH-500", None, "test", "adaptive", "mean_output_tokens"): 812.0,
+                   ("openai/gsm8k", "main", "test", "direct", "accuracy"): 0.25}
+
+
+def test_eval_only_updates_the_published_card_and_keeps_the_rest(lora_run, tmp_path):
+    from huggingface_hub import ModelCard
+
+    from thrifty.eval.runner import EvalConfig, run_eval
+
+    out = tmp_path / "published"
+    assert cmd_publish([str(lora_run), "--repo-id", "someone/toy-lora", "--dry-run", str(out)]) == 0
+    card_path = out / "README.md"
+    card_path.write_text(card_path.read_text() + "\n## Notes\n\nHand-written notes that must survive.\n")
+    before = ModelCard.load(card_path)
+    weights = (out / "adapter_model.safetensors").read_bytes()
+
+    new_eval = tmp_path / "eval_direct"
+    run_eval(EvalConfig(model_name_or_path=str(lora_run), output_dir=str(new_eval), run_name="direct-mode",
+                        **{**EVAL_KW, "modes": ["direct"]}))
+    for _ in range(2):  # attaching the same report twice replaces its section, never duplicates it
+        assert cmd_publish(["--eval-only", str(new_eval), "--repo-id", "someone/toy-lora", "--dry-run", str(out)]) == 0
+
+    after = ModelCard.load(card_path)
+    text = card_path.read_text()
+    assert "Hand-written notes that must survive." in text
+    assert before.text.strip() in after.text  # the whole earlier card body is still there, unchanged
+    for key in ("base_model", "library_name", "license", "tags", "model_name"):
+        assert getattr(after.data, key) == getattr(before.data, key), key
+    results = _results_by_key(after)
+    new_stats = json.loads((new_eval / "summary.json").read_text())["results"]["toy"]["direct"]
+    assert results[("thrifty/toy-world", "direct", "accuracy")].metric_value == pytest.approx(
+        new_stats["accuracy"], abs=1e-4)
+    assert ("thrifty/toy-world", "adaptive", "accuracy") in results  # the earlier results are kept
+    assert len(after.data.eval_results) == 4
+    assert text.count("<!-- thrifty-eval:direct-mode -->") == 1 and "## Eval: direct-mode" in text
+    assert (out / "eval" / "direct-mode" / "summary.json").is_file()
+    assert "(eval/direct-mode/plots/accuracy_vs_tokens.png)" in text
+    assert (out / "eval" / "direct-mode" / "plots" / "accuracy_vs_tokens.png").is_file()
+    assert (out / "adapter_model.safetensors").read_bytes() == weights  # nothing else touched
+    assert (out / "eval" / "summary.json").is_file()
+
+
+def test_eval_only_without_a_card_is_a_clear_error(lora_run, tmp_path, caplog):
+    (tmp_path / "empty").mkdir()
+    with caplog.at_level(logging.ERROR):
+        rc = cmd_publish(["--eval-only", str(lora_run / "eval"), "--repo-id", "someone/x",
+                          "--dry-run", str(tmp_path / "empty")])
+    assert rc == 2 and "README.md does not exist" in caplog.text and "thrifty publish RUN_DIR" in caplog.text

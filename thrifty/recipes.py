@@ -110,7 +110,7 @@ def parse_recipe(dataclass_types: tuple[type, ...], argv: list[str] | None = Non
                 recipe_tokens += _to_tokens(key, value)
     for token in argv:
         if token.startswith("--"):
-            key = token[2:].split("=", 1)[0]
+            key = token[2:].split("=", 1)[0].replace("-", "_")  # HfArgumentParser takes --dry-run for dry_run
             if key not in valid:
                 raise RecipeError(f"command line: unknown option '--{key}'{_closest(key, valid)}")
     defaults, forced = [], []

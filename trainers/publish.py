@@ -336,7 +336,11 @@ def model_card(repo_id: str, metadata: dict, report: EvalReport, recipe: dict, r
                   "```yaml", yaml.safe_dump(recipe, sort_keys=False).rstrip(), "```", ""]
     else:
         parts += ["Not recorded (the run was not launched with `scripts/launch.sh`).", ""]
-    data = ModelCardData(**{k: v for k, v in metadata.items() if v is not None})
+    from .eval_card import eval_results
+
+    results = eval_results(summary)  # model-index: the Hub's eval-results widget
+    data = ModelCardData(**{k: v for k, v in metadata.items() if v is not None},
+                         **({"model_name": repo_id.split("/")[-1], "eval_results": results} if results else {}))
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(parts))
     return str(card)
 
@@ -493,7 +497,13 @@ def publish_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="thrifty publish",
                                 description="Publish a trained run (LoRA adapter or merged weights) with its eval "
                                 "report and recipe to the Hugging Face Hub.")
-    p.add_argument("run_dir", help="training output_dir (a LoRA adapter or full weights + tokenizer)")
+    p.add_argument("run_dir", nargs="?", default=None,
+                   help="training output_dir (a LoRA adapter or full weights + tokenizer), or a dataset folder "
+                        "written by `thrifty build` (published as a dataset repository with a dataset card)")
+    p.add_argument("--eval-only", metavar="EVAL_RUN", default=None,
+                   help="attach this `thrifty eval` report to the already published model --repo-id: its card gets "
+                        "the new model-index results and a section, everything else in it is kept")
+    p.add_argument("--eval-label", default=None, help="--eval-only: the section's label (default: the run's name)")
     p.add_argument("--repo-id", required=True, help="Hub repository, e.g. me/arm-qwen2.5-7b-lora")
     p.add_argument("--private", action="store_true", help="create the repository private")
     p.add_argument("--merge", action="store_true", help="merge the adapter into the base and publish full weights")
@@ -511,7 +521,13 @@ def publish_parser() -> argparse.ArgumentParser:
 def cmd_publish(argv: list[str]) -> int:
     """``thrifty publish RUN_DIR --repo-id ID [--private] [--merge] [--dry-run OUT] ...``: 0 on success, 2 for a
     user error (logged as one line saying what to do)."""
-    args = publish_parser().parse_args(argv)
+    parser = publish_parser()
+    args = parser.parse_args(argv)
+    from .publish_routes import route  # --eval-only EVAL_RUN, and dataset folders
+
+    routed = route(args, parser)
+    if routed is not None:
+        return routed
     opts = PublishOptions(
         run_dir=Path(args.run_dir), repo_id=args.repo_id, private=args.private, merge=args.merge,
         dry_run=Path(args.dry_run) if args.dry_run else None, eval_dir=Path(args.eval_dir) if args.eval_dir else None,
