@@ -4,6 +4,8 @@
   accuracy); multi-turn runs add their "after turn k" curve. Up and to the left is better.
 - :func:`plot_token_histograms`: output-token histograms of several runs/modes on one benchmark.
 - :func:`plot_format_mix_by_difficulty`: stacked bars of the formats chosen per difficulty (toy world).
+- :func:`plot_pareto`: one benchmark, every (run, mode) a point, the Pareto front of accuracy against tokens
+  (:func:`pareto_front`) drawn as a step line through its points (``thrifty report``).
 """
 
 from __future__ import annotations
@@ -109,5 +111,55 @@ def plot_format_mix_by_difficulty(by_difficulty: dict[str, dict], title: str, pa
     ax.set_xlabel("difficulty")
     ax.set_ylabel("share of samples / accuracy")
     ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return _save(fig, Path(path))
+
+
+def pareto_front(points: list[dict]) -> list[dict]:
+    """The points no other point dominates, by ascending tokens: ``q`` dominates ``p`` when it needs no more
+    mean output tokens and is at least as accurate, and is strictly better in one of the two. Points without
+    tokens are left out. (The efficient frontier of accuracy against cost, as in accuracy-vs-tokens plots of
+    ARM and MinD.)"""
+    pts = [p for p in points if p.get("mean_tokens") is not None and p.get("accuracy") is not None]
+    front = []
+    for p in pts:
+        dominated = any(q["mean_tokens"] <= p["mean_tokens"] and q["accuracy"] >= p["accuracy"]
+                        and (q["mean_tokens"] < p["mean_tokens"] or q["accuracy"] > p["accuracy"]) for q in pts)
+        if not dominated:
+            front.append(p)
+    return sorted(front, key=lambda p: (p["mean_tokens"], -p["accuracy"]))
+
+
+def plot_pareto(points: list[dict], benchmark: str, path: str | Path) -> Path:
+    """``points``: dicts of ``run, mode, mean_tokens, accuracy`` on one benchmark. Every run has its colour and
+    every mode its marker; the Pareto front is a dashed step line through ringed points."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    runs = list(dict.fromkeys(p["run"] for p in points))
+    modes = list(dict.fromkeys(p["mode"] for p in points))
+    cmap = plt.get_cmap("tab10")
+    markers = "osD^vP*Xh<>"
+    front = pareto_front(points)
+    for p in points:
+        if p.get("mean_tokens") is None:
+            continue
+        ax.scatter(p["mean_tokens"], p["accuracy"], color=cmap(runs.index(p["run"]) % 10),
+                   marker=markers[modes.index(p["mode"]) % len(markers)], s=55, zorder=3)
+        ax.annotate(f"{p['run']}/{p['mode']}", (p["mean_tokens"], p["accuracy"]), fontsize=7, xytext=(4, 3),
+                    textcoords="offset points")
+    if front:
+        ax.step([p["mean_tokens"] for p in front], [p["accuracy"] for p in front], where="post", color="black",
+                linestyle="--", alpha=0.6, label="Pareto front")
+        ax.scatter([p["mean_tokens"] for p in front], [p["accuracy"] for p in front], s=160, facecolors="none",
+                   edgecolors="black", zorder=4)
+    for i, run in enumerate(runs):
+        ax.scatter([], [], color=cmap(i % 10), marker="o", label=f"run: {run}")
+    for i, mode in enumerate(modes):
+        ax.scatter([], [], color="gray", marker=markers[i % len(markers)], label=f"mode: {mode}")
+    ax.set_title(f"{benchmark}: accuracy against output tokens")
+    ax.set_xlabel("mean output tokens per sample")
+    ax.set_ylabel("accuracy (pass@1)")
+    ax.set_ylim(-0.03, 1.03)
+    ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return _save(fig, Path(path))

@@ -3,8 +3,13 @@
 Per benchmark and mode a report gives accuracy (pass@1), pass@k and maj@k, mean/median output tokens, tokens
 per correct answer, truncation rate and format mix; multi-turn runs add the turn distribution and accuracy /
 tokens after turn k; consensus runs the fallback rate; the toy world accuracy, tokens and format mix by
-difficulty. The comparison also gives each run's token change against the first run on the same
-(benchmark, mode).
+difficulty.
+
+The comparison (``thrifty report``) gives, per benchmark: every run and mode side by side; one plot of accuracy
+against mean output tokens with every (run, mode) as a point and the Pareto front marked
+(:func:`thrifty.eval.plots.pareto_front`: the points no other point beats on both accuracy and tokens); and a
+table of deltas against the first run on the same mode: accuracy (points), mean output tokens and tokens per
+correct answer (absolute and relative).
 """
 
 from __future__ import annotations
@@ -15,7 +20,13 @@ from pathlib import Path
 
 from thrifty.jsonl import write_json, write_text
 
-from .plots import plot_accuracy_vs_tokens, plot_format_mix_by_difficulty, plot_token_histograms
+from .plots import (
+    pareto_front,
+    plot_accuracy_vs_tokens,
+    plot_format_mix_by_difficulty,
+    plot_pareto,
+    plot_token_histograms,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +155,60 @@ def write_run_report(out: str | Path, summary: dict, rows: list[dict], plots: bo
     return path
 
 
-def compare_markdown(labelled: list[tuple[str, dict]], plot_files: list[str] | None = None) -> str:
+def benchmark_points(labelled: list[tuple[str, dict]], bench: str) -> list[dict]:
+    """Every (run, mode) of one benchmark as ``run, mode, accuracy, mean_tokens`` (the comparison plot's points)."""
+    return [{"run": label, "mode": mode, "accuracy": g["accuracy"], "mean_tokens": g["mean_tokens"]}
+            for label, s in labelled for mode, g in s["results"].get(bench, {}).items()]
+
+
+def _delta(value, base) -> dict | None:
+    if value is None or base is None:
+        return None
+    return {"abs": value - base, "rel": (value / base - 1) if base else None}
+
+
+def comparison_deltas(labelled: list[tuple[str, dict]]) -> list[dict]:
+    """Each later run against the first run, per benchmark and mode both have: accuracy, mean output tokens and
+    tokens per correct answer, as ``{"abs": x - first, "rel": x / first - 1}`` (None where a value is missing)."""
+    if not labelled:
+        return []
+    first_label, first = labelled[0]
+    out = []
+    for label, s in labelled[1:]:
+        for bench, by_mode in s["results"].items():
+            for mode, g in by_mode.items():
+                base = first["results"].get(bench, {}).get(mode)
+                if base is None:
+                    continue
+                out.append({"benchmark": bench, "mode": mode, "run": label, "against": first_label,
+                            **{key: _delta(g.get(key), base.get(key))
+                               for key in ("accuracy", "mean_tokens", "tokens_per_correct")}})
+    return out
+
+
+def _fmt_delta(d: dict | None, points: bool = False) -> str:
+    if d is None:
+        return "-"
+    if points:
+        return f"{100 * d['abs']:+.1f} pts"
+    rel = f" ({d['rel']:+.1%})" if d["rel"] is not None else ""
+    return f"{d['abs']:+.1f}{rel}"
+
+
+def deltas_markdown(deltas: list[dict], bench: str, first_label: str) -> list[str]:
+    rows = [d for d in deltas if d["benchmark"] == bench]
+    if not rows:
+        return []
+    lines = [f"Deltas against `{first_label}` (same mode):", "",
+             "| run | mode | accuracy | mean tokens | tokens/correct |", "|---|---|---|---|---|"]
+    for d in rows:
+        lines.append(f"| {d['run']} | {d['mode']} | {_fmt_delta(d['accuracy'], points=True)} | "
+                     f"{_fmt_delta(d['mean_tokens'])} | {_fmt_delta(d['tokens_per_correct'])} |")
+    return lines + [""]
+
+
+def compare_markdown(labelled: list[tuple[str, dict]], plot_files: list[str] | None = None,
+                     pareto_files: dict[str, str] | None = None) -> str:
     """Runs side by side: per benchmark, one row per (run, mode), tokens compared with the first run."""
     lines = ["# Eval comparison", "", "Runs: " + ", ".join(f"`{label}` ({s['model']})" for label, s in labelled), "",
              "Token change is against the first run on the same benchmark and mode.", ""]
@@ -167,6 +231,14 @@ def compare_markdown(labelled: list[tuple[str, dict]], plot_files: list[str] | N
                              f"{_f(g['mean_tokens'], '{:.1f}')} | {change} | {_f(g['tokens_per_correct'], '{:.1f}')} | "
                              f"{_mix(g['format_mix'])} |")
         lines.append("")
+        front = pareto_front(benchmark_points(labelled, bench))
+        if front:
+            lines += ["Pareto front (no other run/mode is both more accurate and cheaper): "
+                      + ", ".join(f"`{p['run']}/{p['mode']}` ({p['accuracy']:.3f}, {p['mean_tokens']:.1f} tokens)"
+                                  for p in front) + ".", ""]
+        lines += deltas_markdown(comparison_deltas(labelled), bench, labelled[0][0])
+        if pareto_files and bench in pareto_files:
+            lines += [f"![{bench}: accuracy against tokens]({pareto_files[bench]})", ""]
     for name in plot_files or []:
         lines += [f"![{Path(name).stem}]({name})", ""]
     return "\n".join(lines) + "\n"
@@ -191,9 +263,18 @@ def write_comparison(run_dirs: list[str | Path], out: str | Path, names: list[st
         if label in seen:
             labelled[i] = (f"{label}#{i + 1}", summary, rows)
         seen[label] = i
+    pairs = [(label, s) for label, s, _ in labelled]
     files = _plots(out, labelled) if plots else []
-    write_json(out / "comparison.json", {label: s for label, s, _ in labelled})
+    benchmarks = list(dict.fromkeys(b for _, s in pairs for b in s["results"]))
+    pareto_files = {bench: str(plot_pareto(benchmark_points(pairs, bench), bench,
+                                           out / "plots" / f"pareto_{_safe(bench)}.png").relative_to(out))
+                    for bench in benchmarks} if plots else {}
+    write_json(out / "comparison.json", {
+        "runs": {label: s for label, s in pairs},
+        "pareto_front": {bench: pareto_front(benchmark_points(pairs, bench)) for bench in benchmarks},
+        "deltas": comparison_deltas(pairs),
+    })
     path = out / "report.md"
-    write_text(path, compare_markdown([(label, s) for label, s, _ in labelled], files))
+    write_text(path, compare_markdown(pairs, [f for f in files if f not in pareto_files.values()], pareto_files))
     logger.info("comparison of %d runs written to %s", len(labelled), path)
     return path

@@ -49,3 +49,19 @@ def toy_base_dir() -> Path:
     if not (TOY_BASE_DIR / "model.safetensors").exists():
         pytest.fail(f"the shipped toy base model is missing from {TOY_BASE_DIR}")
     return TOY_BASE_DIR
+
+
+@pytest.fixture(scope="session")
+def toy_eval_runs(tmp_path_factory, toy_base_dir, tiny_model_dir) -> list[Path]:
+    """Two real `thrifty eval` runs on the toy test split (2 problems per difficulty, greedy): the shipped toy base
+    in three modes, and the untrained tiny model in two of them (so every number differs between the runs)."""
+    from thrifty.eval.runner import EvalConfig, run_eval
+
+    root = tmp_path_factory.mktemp("toy_eval_runs")
+    runs = []
+    for name, model, modes in (("toy_base", toy_base_dir, ["adaptive", "direct", "short_cot"]),
+                               ("untrained", tiny_model_dir, ["adaptive", "short_cot"])):
+        runs.append(run_eval(EvalConfig(model_name_or_path=str(model), output_dir=str(root / name), run_name=name,
+                                        benchmarks=["toy"], modes=modes, toy_per_difficulty=2, max_new_tokens=48,
+                                        batch_size=64, chunk_size=64)))
+    return runs
