@@ -75,6 +75,9 @@ class EvalConfig:
     tensor_parallel_size: int = field(default=1, metadata={"help": "vllm backend"})
     gpu_memory_utilization: float = field(default=0.9, metadata={"help": "vllm backend"})
     max_model_len: int | None = field(default=None, metadata={"help": "vllm backend"})
+    report_to: list[str] = field(default_factory=lambda: ["none"], metadata={
+        "help": "wandb: log the summary, a table of samples and the plots (offline unless WANDB_MODE says)"})
+    wandb_project: str | None = field(default=None, metadata={"help": "wandb project (default $WANDB_PROJECT, else thrifty)"})
 
     def validate(self) -> None:
         if not self.model_name_or_path:
@@ -144,6 +147,7 @@ def run_eval(cfg: EvalConfig) -> Path:
     generator = None
     started = time.perf_counter()
     wanted: set[tuple[str, str, str]] = set()
+    texts: dict[tuple[str, str], str] = {}  # (benchmark, problem id) -> problem text, for the wandb table only
     with ResumableJsonlWriter(out / SAMPLES_FILE) as writer, AnswerChecker(timeout_s=cfg.verify_timeout_s) as checker:
         if writer.rows:
             logger.info("resuming: %d samples already in %s", len(writer.rows), out / SAMPLES_FILE)
@@ -151,6 +155,7 @@ def run_eval(cfg: EvalConfig) -> Path:
             problems = load_benchmark(benchmark, cfg.data_dir, seed=cfg.seed, limit=cfg.limit,
                                       toy_per_difficulty=cfg.toy_per_difficulty)
             bench_name = Path(benchmark).stem if benchmark not in BENCHMARK_NAMES else benchmark
+            texts.update({(bench_name, p.id): p.problem for p in problems})
             for mode in cfg.modes:
                 wanted.update((bench_name, mode, p.id) for p in problems)
                 todo = [p for p in problems if not all(
@@ -191,6 +196,10 @@ def run_eval(cfg: EvalConfig) -> Path:
     from .report import write_run_report
 
     write_run_report(out, summary, rows, plots=cfg.plots)
+    from .wandb_log import log_eval_run, wants_wandb
+
+    if wants_wandb(cfg.report_to):
+        log_eval_run(out, summary, rows, cfg.wandb_project, texts)
     logger.info("eval written to %s", out)
     return out
 

@@ -12,7 +12,8 @@
 
 Logged every step (all variants): ``format/<fmt>`` share, ``format/<fmt>/accuracy`` (when an ``accuracy``
 reward is used), ``format/<fmt>/tokens`` (mean completion tokens); ``ada/alpha_mean`` and ``ada/raw_reward``
-(ada); ``turns/mean`` and ``turns/<k>`` shares (mind). Completions are logged with their format, and with
+(ada); ``turns/mean`` and ``turns/<k>`` shares (mind); with wandb, the per-format numbers also as one
+``train/format_table`` table per logging step. Completions are logged with their format, and with
 their ``ada_alpha`` when training Ada-GRPO (``log_completions``; wandb runs offline unless ``WANDB_MODE`` says
 otherwise).
 """
@@ -32,6 +33,7 @@ from accelerate.utils import gather_object
 from trl import GRPOConfig, GRPOTrainer, ModelConfig, get_peft_config
 
 from thrifty.data import load_any, require_columns
+from thrifty.eval.wandb_log import log_format_table, wants_wandb
 from thrifty.formats import detect_format, last_boxed, split_turns
 from thrifty.jsonl import DataError
 from thrifty.recipes import RecipeError, parse_recipe
@@ -131,6 +133,11 @@ class ThriftyGRPOTrainer(GRPOTrainer):
             self._metrics[mode]["ada/raw_reward"].append(float(raw.mean()))
             rewards_per_func = rewards_per_func * alpha_t.unsqueeze(1)
         return rewards_per_func
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        super().log(logs, start_time)  # TRL averages this window's metrics into ``logs``
+        if self.accelerator.is_main_process and wants_wandb(self.args.report_to):
+            log_format_table(logs, int(self.state.global_step))  # the per-format numbers as one wandb table
 
     def _log_format_metrics(self, mode: str, rewards_per_func: torch.Tensor, formats: list[str], lengths: list[int]):
         metrics = self._metrics[mode]
