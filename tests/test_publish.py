@@ -284,3 +284,33 @@ def test_eval_only_without_a_card_is_a_clear_error(lora_run, tmp_path, caplog):
         rc = cmd_publish(["--eval-only", str(lora_run / "eval"), "--repo-id", "someone/x",
                           "--dry-run", str(tmp_path / "empty")])
     assert rc == 2 and "README.md does not exist" in caplog.text and "thrifty publish RUN_DIR" in caplog.text
+
+
+def test_eval_only_push_uploads_the_card_and_report_only(lora_run, tmp_path, monkeypatch):
+    """Without --dry-run the published card is fetched from the Hub, and only README.md and eval/LABEL/ are uploaded
+    (the upload adds files, so the repository's weights stay). The Hub calls are stubbed: no network here."""
+    import huggingface_hub
+
+    published = tmp_path / "published"
+    assert cmd_publish([str(lora_run), "--repo-id", "someone/toy-lora", "--dry-run", str(published)]) == 0
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token_0000")
+    calls = {}
+
+    def fake_download(repo_id, filename, repo_type=None):
+        calls["download"] = (repo_id, filename, repo_type)
+        return str(published / "README.md")
+
+    def fake_upload_folder(folder_path, repo_id, repo_type=None, commit_message=None, token=None):
+        root = Path(folder_path)
+        calls["upload"] = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+        calls["card"] = (root / "README.md").read_text()
+        return "https://huggingface.co/someone/toy-lora/commit/def"
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    monkeypatch.setattr(huggingface_hub, "create_repo", lambda *a, **k: None)
+    monkeypatch.setattr(huggingface_hub, "upload_folder", fake_upload_folder)
+    assert cmd_publish(["--eval-only", str(lora_run), "--repo-id", "someone/toy-lora", "--eval-label", "again"]) == 0
+    assert calls["download"] == ("someone/toy-lora", "README.md", "model")
+    assert "README.md" in calls["upload"] and "eval/again/summary.json" in calls["upload"]
+    assert all(p == "README.md" or p.startswith("eval/again/") for p in calls["upload"]), calls["upload"]
+    assert "## Eval: again" in calls["card"] and "## Usage" in calls["card"]

@@ -78,3 +78,24 @@ def test_push_to_hub_needs_an_owner(toy_traces, tmp_path, caplog):
     with caplog.at_level(logging.ERROR):
         rc = _build(toy_traces, tmp_path / "build", "--push_to_hub", "no-owner", "--dry-run", str(tmp_path / "repo"))
     assert rc == 2 and "OWNER/NAME" in caplog.text and not (tmp_path / "repo").exists()
+
+
+def test_push_uploads_a_dataset_repository(toy_traces, tmp_path, monkeypatch):
+    """The push itself (Hub calls stubbed, no network here): a dataset repository, the token from the environment."""
+    import huggingface_hub
+
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token_0000")
+    calls = {}
+    monkeypatch.setattr(huggingface_hub, "create_repo",
+                        lambda repo_id, private=False, exist_ok=False, repo_type=None, token=None:
+                        calls.update(create=(repo_id, private, repo_type, token)))
+
+    def fake_upload_folder(folder_path, repo_id, repo_type=None, commit_message=None, token=None):
+        root = Path(folder_path)
+        calls["upload"] = (repo_type, sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()))
+        return "https://huggingface.co/datasets/someone/toy-arm/commit/abc"
+
+    monkeypatch.setattr(huggingface_hub, "upload_folder", fake_upload_folder)
+    assert _build(toy_traces, tmp_path / "build", "--push_to_hub", "someone/toy-arm", "--hub_private", "true") == 0
+    assert calls["create"] == ("someone/toy-arm", True, "dataset", "hf_test_token_0000")
+    assert calls["upload"] == ("dataset", ["README.md", "build_recipe.yaml", "data/train.jsonl", "stats.json"])

@@ -13,10 +13,10 @@ logger = logging.getLogger(__name__)
 
 def route(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int | None:
     """The exit status when ``args`` ask for one of these, else None (publish the trained run as usual)."""
+    from thrifty.data_builders.publish_dataset import is_dataset_folder, publish_dataset
     from thrifty.jsonl import DataError
 
     from .publish import PublishError
-    from thrifty.data_builders.publish_dataset import is_dataset_folder, publish_dataset
 
     is_dataset = args.run_dir is not None and is_dataset_folder(Path(args.run_dir))
     if not (args.eval_only or args.run_dir is None or is_dataset):
