@@ -124,7 +124,9 @@ def cmd_eval_score(argv: list[str]) -> int:
 
 def cmd_report(argv: list[str]) -> int:
     """``thrifty report RUN_DIR [RUN_DIR ...] [--out DIR] [--names ...] [--no-plots]``."""
-    parser = argparse.ArgumentParser(prog="thrifty report", description="Put several `thrifty eval` runs side by side.")
+    parser = argparse.ArgumentParser(prog="thrifty report", description="Put several `thrifty eval` runs side by side: "
+                                     "per benchmark a table, an accuracy-against-tokens plot with the Pareto front "
+                                     "marked, and the deltas against the first run.")
     parser.add_argument("runs", nargs="+", help="run folders written by `thrifty eval`")
     parser.add_argument("--out", default="runs/report", help="output folder (default runs/report)")
     parser.add_argument("--names", nargs="+", default=None, help="labels for the runs, in order")

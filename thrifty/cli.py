@@ -93,12 +93,14 @@ RECIPE_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
 PLAIN_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "publish": (lazy("thrifty.trainers.publish:cmd_publish"),
                 "push a LoRA adapter (or merged weights) with a model card and the eval report: "
-                "thrifty publish RUN_DIR --repo-id ID [--private] [--merge] [--dry-run OUT]"),
+                "thrifty publish RUN_DIR --repo-id ID [--private] [--merge] [--dry-run OUT]; also "
+                "--eval-only EVAL_RUN (a new eval report on a published card) and a `thrifty build` folder"),
     "launch": (lazy("thrifty.trainers.launch:main"),
                "accelerate/DeepSpeed launch of a recipe (same as scripts/launch.sh): "
                "thrifty launch RECIPE [--accelerate zero2|zero3|ddp] [--num-processes N]"),
     "report": (lazy("thrifty.eval.commands:cmd_report"),
-               "put several eval runs side by side: thrifty report RUN_DIR [RUN_DIR ...]"),
+               "put several eval runs side by side (Pareto plot per benchmark, deltas against the first run): "
+               "thrifty report RUN_DIR [RUN_DIR ...]"),
 }
 
 #: ``thrifty build KIND --config RECIPE``: the SFT data builders.

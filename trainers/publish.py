@@ -496,7 +496,8 @@ def publish(opts: PublishOptions) -> Path | str:
 def publish_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="thrifty publish",
                                 description="Publish a trained run (LoRA adapter or merged weights) with its eval "
-                                "report and recipe to the Hugging Face Hub.")
+                                "report and recipe to the Hugging Face Hub; or attach a new eval report to a published "
+                                "model (--eval-only); or publish a `thrifty build` folder as a dataset.")
     p.add_argument("run_dir", nargs="?", default=None,
                    help="training output_dir (a LoRA adapter or full weights + tokenizer), or a dataset folder "
                         "written by `thrifty build` (published as a dataset repository with a dataset card)")
