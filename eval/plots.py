@@ -140,13 +140,20 @@ def plot_pareto(points: list[dict], benchmark: str, path: str | Path) -> Path:
     cmap = plt.get_cmap("tab10")
     markers = "osD^vP*Xh<>"
     front = pareto_front(points)
-    for p in points:
-        if p.get("mean_tokens") is None:
-            continue
+    shown = [p for p in points if p.get("mean_tokens") is not None]
+    span = max((max(p["mean_tokens"] for p in shown) - min(p["mean_tokens"] for p in shown)) if shown else 0, 1e-9)
+    labels: list[tuple[float, float, list[str]]] = []  # nearby points (10% of x, 0.05 of y) share a label
+    for p in shown:
         ax.scatter(p["mean_tokens"], p["accuracy"], color=cmap(runs.index(p["run"]) % 10),
                    marker=markers[modes.index(p["mode"]) % len(markers)], s=55, zorder=3)
-        ax.annotate(f"{p['run']}/{p['mode']}", (p["mean_tokens"], p["accuracy"]), fontsize=7, xytext=(4, 3),
-                    textcoords="offset points")
+        near = next((lab for lab in labels if abs(lab[0] - p["mean_tokens"]) <= 0.1 * span
+                     and abs(lab[1] - p["accuracy"]) <= 0.05), None)
+        if near is None:
+            labels.append((p["mean_tokens"], p["accuracy"], [f"{p['run']}/{p['mode']}"]))
+        else:
+            near[2].append(f"{p['run']}/{p['mode']}")
+    for x, y, names in labels:
+        ax.annotate("\n".join(names), (x, y), fontsize=7, xytext=(5, -3), textcoords="offset points", va="top")
     if front:
         ax.step([p["mean_tokens"] for p in front], [p["accuracy"] for p in front], where="post", color="black",
                 linestyle="--", alpha=0.6, label="Pareto front")

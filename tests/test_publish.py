@@ -270,6 +270,8 @@ def test_eval_only_updates_the_published_card_and_keeps_the_rest(lora_run, tmp_p
         new_stats["accuracy"], abs=1e-4)
     assert ("thrifty/toy-world", "adaptive", "accuracy") in results  # the earlier results are kept
     assert len(after.data.eval_results) == 4
+    assert results[("thrifty/toy-world", "direct", "accuracy")].metric_args == {
+        "temperature": 0.0, "top_p": 1.0, "num_samples": 1, "max_new_tokens": EVAL_KW["max_new_tokens"], "seed": 0}
     assert text.count("<!-- thrifty-eval:direct-mode -->") == 1 and "## Eval: direct-mode" in text
     assert (out / "eval" / "direct-mode" / "summary.json").is_file()
     assert "(eval/direct-mode/plots/accuracy_vs_tokens.png)" in text

@@ -9,18 +9,20 @@ two results on the same task and dataset:
 - ``accuracy``: pass@1 (unbiased, averaged over problems) as a fraction;
 - ``mean_output_tokens``: mean output tokens per sample, counted with the model's tokenizer;
 
-both with ``metric_config`` = the mode (``adaptive``, ``direct``, ...), so one dataset entry lists every mode.
+both with ``metric_config`` = the mode (``adaptive``, ``direct``, ...), so one dataset entry lists every mode,
+and ``metric_args`` = the decoding settings (temperature, top_p, samples per problem, max_new_tokens, seed).
 The dataset is the benchmark's Hub id, config and split from :data:`thrifty.eval.benchmarks.BENCHMARKS`; the toy
 world and user JSONL files are named by the benchmark's name.
 
 ``--eval-only`` updates a card in place: the new results replace the ones with the same (dataset, config, split,
-metric, mode) and every other result is kept; the card text gets (or, for the same run label, has replaced) one
+metric, mode, decoding settings), a measurement made again, and every other result is kept; the card text gets (or, for the same run label, has replaced) one
 section between ``<!-- thrifty-eval:LABEL -->`` markers; everything else in the card is left as it was. The eval
 report's files go to ``eval/LABEL/`` in the repository; nothing else is uploaded.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
@@ -34,6 +36,7 @@ TASK_TYPE = "text-generation"
 TOY_DATASET = "thrifty/toy-world"
 ACCURACY_METRIC = "accuracy"
 TOKENS_METRIC = "mean_output_tokens"
+DECODING_KEYS = ("temperature", "top_p", "num_samples", "max_new_tokens", "seed")
 
 
 def _dataset(benchmark: str) -> tuple[str, str, str | None, str | None]:
@@ -57,6 +60,8 @@ def eval_results(summary: dict[str, Any]) -> list:
     benchmark and mode (``metric_config`` = mode). Results with no value (no samples) are left out."""
     from huggingface_hub import EvalResult
 
+    cfg = summary.get("config") or {}
+    decoding = {k: cfg[k] for k in DECODING_KEYS if cfg.get(k) is not None} or None
     out = []
     for bench, by_mode in summary.get("results", {}).items():
         dataset_type, dataset_name, config, split = _dataset(bench)
@@ -70,13 +75,15 @@ def eval_results(summary: dict[str, Any]) -> list:
                     task_type=TASK_TYPE, task_name="Reasoning (accuracy against output tokens)",
                     dataset_type=dataset_type, dataset_name=dataset_name, dataset_config=config,
                     dataset_split=split, metric_type=metric, metric_name=f"{label}, {mode}", metric_config=mode,
+                    metric_args=decoding,
                     metric_value=round(float(value), 4 if metric == ACCURACY_METRIC else 1),
                 ))
     return out
 
 
 def _result_key(result) -> tuple:
-    return (*result.unique_identifier, result.metric_type, result.metric_config)
+    args = json.dumps(result.metric_args or {}, sort_keys=True)
+    return (*result.unique_identifier, result.metric_type, result.metric_config, args)
 
 
 def merge_eval_results(existing: list | None, new: list) -> list:
