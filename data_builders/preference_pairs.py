@@ -107,7 +107,8 @@ def build_preference_pairs(args: PreferencePairArguments, judge_args: JudgeArgum
     backend = make_judge(judge_args, out_dir / "judge_cache.jsonl") if use_judge else None
     flat = [(g, r) for g in groups for r in g.responses]
     try:
-        verdicts = (judge(backend, judge_args.judge_prompt, [g.prompt for g, _ in flat], [r for _, r in flat])
+        verdicts = (judge(backend, judge_args.prompt_text(), [g.prompt for g, _ in flat], [r for _, r in flat],
+                          max_attempts=judge_args.judge_max_attempts)
                     if backend is not None else [None] * len(flat))
         judge_stats = dict(backend.stats) if backend is not None else {}
     finally:
