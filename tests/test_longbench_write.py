@@ -242,7 +242,7 @@ def test_longwriter_recipes_parse(monkeypatch):
     assert cfg.subset == "longbench_write" and judge.judge_api_key_env == "OPENAI_API_KEY"
     for name in ("agentwrite_local.yaml", "agentwrite_openai.yaml"):
         args, backend = parse_recipe((AgentWriteArguments, BackendArguments), ["--config", str(RECIPES / name)])
-        assert backend.llm_backend == "openai" and args.max_plan_steps == 50
+        assert backend.llm_backend == "openai" and args.max_plan_steps == 50 and args.temperature == 1.0
     pairs, judge = parse_recipe((PreferencePairArguments, JudgeArguments),
                                 ["--config", str(RECIPES / "preference_pairs.yaml")])
     assert pairs.length_weight == pairs.quality_weight == 0.5
