@@ -50,7 +50,7 @@ from thrifty.jsonl import DataError, ResumableJsonlWriter, read_jsonl, write_jso
 from thrifty.longform import count_length
 
 from .backends import BackendArguments, LLMBackend, make_backend
-from .build_common import ResumableBuild, describe, drop_counts
+from .build_common import DecontaminationArguments, ResumableBuild, decontaminate_inputs, describe, drop_counts
 
 logger = logging.getLogger(__name__)
 
@@ -379,11 +379,15 @@ def load_instructions(args: AgentWriteArguments) -> tuple[list[_Job], int]:
     return (jobs[: args.limit] if args.limit else jobs), duplicates
 
 
-def build_agentwrite(args: AgentWriteArguments, backend_args: BackendArguments) -> dict:
-    """Run (or resume) an AgentWrite build; returns the stats written to ``stats.json``."""
+def build_agentwrite(args: AgentWriteArguments, backend_args: BackendArguments,
+                     decontamination: DecontaminationArguments | None = None) -> dict:
+    """Run (or resume) an AgentWrite build; returns the stats written to ``stats.json``. Instructions that
+    overlap a benchmark prompt (LongBench-Write's among them) are dropped first (on by default)."""
     from tqdm.auto import tqdm
 
     jobs, duplicates = load_instructions(args)
+    jobs, decon = decontaminate_inputs(jobs, [[j.instruction] for j in jobs], [j.id for j in jobs],
+                                       decontamination or DecontaminationArguments())
     with ResumableBuild(args.output_dir) as build:
         backend = make_backend(backend_args)  # replies are stored per (instruction, step) in steps.jsonl
         if backend is None:
@@ -405,6 +409,9 @@ def build_agentwrite(args: AgentWriteArguments, backend_args: BackendArguments) 
             steps.close()
             backend.close()
         stats = agentwrite_stats(build, args, duplicates, llm_stats)
+    stats["decontamination"] = decon
+    if decon.get("contaminated"):
+        stats["dropped"]["contaminated"] = decon["contaminated"]
     write_json(Path(args.output_dir) / "stats.json", stats)
     logger.info("agentwrite data in %s: %d rows, dropped %s", args.output_dir, stats["rows"], stats["dropped"])
     return stats
@@ -434,7 +441,8 @@ def cmd_build_agentwrite(argv: list[str]) -> int:
 
     from thrifty.recipes import parse_recipe
 
-    args, backend_args = parse_recipe((AgentWriteArguments, BackendArguments), argv)
-    stats = build_agentwrite(args, backend_args)
+    args, backend_args, decontamination = parse_recipe(
+        (AgentWriteArguments, BackendArguments, DecontaminationArguments), argv)
+    stats = build_agentwrite(args, backend_args, decontamination)
     emit({k: stats[k] for k in ("output", "rows", "dropped", "length_histogram")})
     return 0
