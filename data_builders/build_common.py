@@ -160,6 +160,10 @@ class DecontaminationArguments:
         metadata={"help": "benchmarks checked against (registered names, longbench_write, or problem JSONL files)"},
     )
     decontaminate_ngram_size: int = field(default=8, metadata={"help": "word n-gram size (open-r1: 8)"})
+    decontaminate_short_questions: bool = field(
+        default=False, metadata={"help": "also drop inputs holding a whole benchmark question shorter than n words "
+                                         "(thrifty's extension; open-r1's rule cannot see those)"}
+    )
     decontaminate_data_dir: str | None = field(
         default=None, metadata={"help": "benchmark folder laid out like ../shared/data (default $THRIFTY_DATA_DIR, "
                                         "else the Hub)"}
@@ -177,11 +181,13 @@ def decontaminate_inputs(items: list, texts: list[list[str]], ids: list[str],
     from thrifty.eval.contamination import build_index
 
     n = args.decontaminate_ngram_size
-    if not any(len(normalize_string(t).split()) >= n for ts in texts for t in ts):
+    if not args.decontaminate_short_questions and not any(
+            len(normalize_string(t).split()) >= n for ts in texts for t in ts):
         # no input has n words, so none can share an n-gram (the toy world's problems): no index needed
         report = ContaminationReport(n, list(args.decontaminate_benchmarks), checked=len(items))
         return items, {"enabled": True, **report.to_dict(), "note": f"no input has {n} words"}
-    index = build_index(args.decontaminate_benchmarks, args.decontaminate_data_dir, n)
+    index = build_index(args.decontaminate_benchmarks, args.decontaminate_data_dir, n,
+                        short_questions=args.decontaminate_short_questions)
     flags, report = check_rows(zip(ids, texts, strict=True), index)
     kept = [it for it, bad in zip(items, flags, strict=True) if not bad]
     if report.contaminated:

@@ -55,12 +55,13 @@ _INDEX_CACHE: dict[tuple, NgramIndex] = {}
 
 
 def build_index(benchmarks: list[str] | tuple[str, ...] = DEFAULT_BENCHMARKS, data_dir: str | None = None,
-                ngram_size: int = DEFAULT_NGRAM_SIZE, key: str = "decontaminate_benchmarks") -> NgramIndex:
+                ngram_size: int = DEFAULT_NGRAM_SIZE, key: str = "decontaminate_benchmarks",
+                short_questions: bool = False) -> NgramIndex:
     """The n-gram index of the benchmarks' questions (kept for the process: a build and its eval reuse it); a
     benchmark that cannot be loaded is a clear error naming the recipe ``key`` that lists it."""
     from .benchmarks import resolve_data_dir
 
-    cache_key = (tuple(benchmarks), str(resolve_data_dir(data_dir)), ngram_size)
+    cache_key = (tuple(benchmarks), str(resolve_data_dir(data_dir)), ngram_size, short_questions)
     if cache_key in _INDEX_CACHE:
         return _INDEX_CACHE[cache_key]
     texts = {}
@@ -70,19 +71,29 @@ def build_index(benchmarks: list[str] | tuple[str, ...] = DEFAULT_BENCHMARKS, da
         except DataError as err:
             raise DataError(f"decontamination against {name}: {err} (set the benchmark folder with data_dir / "
                             f"$THRIFTY_DATA_DIR, or leave {name} out of {key})") from None
-    _INDEX_CACHE[cache_key] = index = NgramIndex(texts, ngram_size)
+    _INDEX_CACHE[cache_key] = index = NgramIndex(texts, ngram_size, short_questions)
     return index
 
 
 # ---------------------------------------------------------------------------------------------------------
 # The evaluated model's training data
 # ---------------------------------------------------------------------------------------------------------
+def load_rows(source: str, split: str = "train") -> list[dict]:
+    """Every row of a dataset as a dict: JSONL files read line by line (rows keep their own keys), anything else
+    through :func:`thrifty.data.load_any`."""
+    from thrifty.data import load_any
+    from thrifty.jsonl import read_jsonl
+
+    path = Path(source)
+    if path.is_file() and path.suffix.lower() == ".jsonl":
+        return read_jsonl(path)
+    return list(load_any(source, split))
+
+
 def _dataset_rows(entry: dict) -> list[dict] | None:
     """Rows of a recorded training dataset, or None when it cannot be read here (logged)."""
-    from thrifty.data import load_any
-
     try:
-        return list(load_any(entry["dataset"], entry.get("split") or "train"))
+        return load_rows(entry["dataset"], entry.get("split") or "train")
     except Exception as err:  # noqa: BLE001 - a missing/remote dataset must not stop an eval
         logger.info("cannot read the training data %s to check contamination (%s)", entry["dataset"], err)
         return None
@@ -133,17 +144,19 @@ def decontaminate_parser() -> argparse.ArgumentParser:
     p.add_argument("--ngram-size", "--ngram_size", dest="ngram_size", type=int, default=DEFAULT_NGRAM_SIZE)
     p.add_argument("--data-dir", "--data_dir", dest="data_dir", default=None,
                    help="benchmark folder laid out like ../shared/data (default $THRIFTY_DATA_DIR, else the Hub)")
+    p.add_argument("--short-questions", "--short_questions", dest="short_questions", action="store_true",
+                   help="also flag rows holding a whole benchmark question of fewer than n words (thrifty's "
+                        "extension; open-r1's rule cannot see such questions)")
     p.add_argument("--out", default=None, help="write the rows that overlap no benchmark here (JSONL)")
     return p
 
 
 def cmd_decontaminate(argv: list[str]) -> int:
     """``thrifty decontaminate DATA [...]``: prints the report (JSON); exit code 0."""
-    from thrifty.data import load_any
-
     args = decontaminate_parser().parse_args(argv)
-    rows = list(load_any(args.dataset, args.split))
-    index = build_index(args.benchmarks, args.data_dir, args.ngram_size, key="--benchmarks")
+    rows = load_rows(args.dataset, args.split)
+    index = build_index(args.benchmarks, args.data_dir, args.ngram_size, key="--benchmarks",
+                        short_questions=args.short_questions)
     texts = [question_texts(r, args.question_field) for r in rows]
     if rows and not any(texts):
         raise DataError(f"{args.dataset}: no question found in its rows (fields {', '.join(rows[0])}); "

@@ -9,6 +9,12 @@ The method is open-r1's (huggingface/open-r1 ``scripts/decontaminate.py``, itsel
 - index the n-grams of every benchmark question (``build_ngram_lookup``), and flag a training question as
   contaminated by a benchmark when any one of its n-grams is in that benchmark's index.
 
+Extension (thrifty's, opt-in: ``short_questions=True``, recipe key ``decontaminate_short_questions``): a benchmark
+question of fewer than ``n`` words has no n-gram, so open-r1's rule can never flag a training copy of it (8 of
+the 90 closed, correct MATH-500 Sky-T1 traces are such problems, e.g. "Compute $\\dbinom{8}{4}$."). With the
+option, such a question's whole word sequence is indexed as one k-gram (k = its word count), so a training
+question that contains it verbatim (after normalisation) is flagged.
+
 Which benchmarks, and how their questions are loaded, is the caller's business (the eval loaders:
 :mod:`thrifty.eval.contamination`); this module is pure and has no dependency beyond the standard library.
 :func:`question_texts` takes the question(s) out of a training row of any shape thrifty reads or writes
@@ -47,16 +53,22 @@ def ngram_set(text: str, n: int = DEFAULT_NGRAM_SIZE) -> set[str]:
 class NgramIndex:
     """The n-grams of every benchmark's questions, and which benchmarks (and questions) hold each one."""
 
-    def __init__(self, benchmarks: Mapping[str, Sequence[str]], ngram_size: int = DEFAULT_NGRAM_SIZE):
+    def __init__(self, benchmarks: Mapping[str, Sequence[str]], ngram_size: int = DEFAULT_NGRAM_SIZE,
+                 short_questions: bool = False):
         if ngram_size < 1:
             raise ValueError(f"ngram_size must be at least 1, got {ngram_size}")
         self.ngram_size = ngram_size
+        self.short_questions = short_questions
         self.sizes = {name: len(texts) for name, texts in benchmarks.items()}
         self._lookup: dict[str, set[tuple[str, int]]] = defaultdict(set)
+        self._short: dict[int, dict[str, set[tuple[str, int]]]] = defaultdict(lambda: defaultdict(set))
         for name, texts in benchmarks.items():
             for i, text in enumerate(texts):
                 for gram in ngram_set(text, ngram_size):
                     self._lookup[gram].add((name, i))
+                words = normalize_string(text).split()
+                if short_questions and 0 < len(words) < ngram_size:
+                    self._short[len(words)][" ".join(words)].add((name, i))
 
     @property
     def benchmarks(self) -> list[str]:
@@ -68,6 +80,10 @@ class NgramIndex:
         for gram in ngram_set(text, self.ngram_size):
             for name, i in self._lookup.get(gram, ()):
                 found[name].add(i)
+        for k, lookup in self._short.items():  # the opt-in extension (module docstring)
+            for gram in ngram_set(text, k):
+                for name, i in lookup.get(gram, ()):
+                    found[name].add(i)
         return dict(found)
 
     def overlaps(self, texts: Iterable[str]) -> list[str]:
