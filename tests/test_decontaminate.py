@@ -193,3 +193,14 @@ def test_eval_warns_when_the_training_data_overlaps(tiny_model_dir, shared_data,
     # the two problems evaluated (held-out idx 1 and 3 = MATH-500 rows 1 and 3) are two of the eight trained on
     assert overlap["heldout"][0]["benchmark_questions_hit"] == 2 and overlap["heldout"][0]["rows_overlapping"] >= 2
     assert "not a held-out score" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["math_r1_rule.yaml", "math_r1_openai.yaml"])
+def test_mind_data_recipes_build_from_training_problems(name):
+    from thrifty.paths import REPO_ROOT
+    from thrifty.recipes import parse_recipe
+
+    args, source, _, decon = parse_recipe((MultiturnArguments, SourceArguments, BackendArguments,
+                                           DecontaminationArguments), ["--config", str(REPO_ROOT / "recipes" / "mind" / name)])
+    assert source.source == "open-r1/OpenR1-Math-220k" and source.trace_field == "generations[0]"
+    assert decon.decontaminate and decon.decontaminate_ngram_size == 8 and "math500" in decon.decontaminate_benchmarks
