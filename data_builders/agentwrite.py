@@ -23,6 +23,7 @@ line) the same way). Instructions advance in batches, one step at a time, so the
 serve several instructions at once.
 
 Dropped (and counted by reason in ``stats.json``): ``plan_failed`` / ``write_failed`` (the backend gave up),
+``write_empty`` (an empty reply to a step, which ends the item in ``write.py`` too),
 ``plan_unparseable`` (an empty plan, or no ``Paragraph N`` line with ``plan_steps: paragraph_lines``),
 ``plan_too_long``, ``duplicate`` (an instruction seen before), and thrifty's own cleaning, off with 0 / false:
 ``paragraph_too_short`` (a step under ``min_paragraph_length``), ``too_short`` (the output under
@@ -322,6 +323,9 @@ class AgentWriter:
             for job, reply in zip(same, self._replies(same, step, prompts), strict=True):
                 if reply is None:
                     job.dropped = "write_failed"
+                    continue
+                if not reply.strip():  # write.py: an empty response ends the item, which is skipped
+                    job.dropped = "write_empty"
                     continue
                 paragraph = strip_markers(reply) if a.strip_paragraph_markers else reply.strip()
                 if count_length(paragraph) < a.min_paragraph_length:

@@ -240,6 +240,10 @@ def test_longwriter_recipes_parse(monkeypatch):
     monkeypatch.chdir(RECIPES.parents[1])
     cfg, judge = parse_recipe((LongBenchWriteConfig, JudgeArguments), ["--config", str(RECIPES / "eval_longbench_write.yaml")])
     assert cfg.subset == "longbench_write" and judge.judge_api_key_env == "OPENAI_API_KEY"
+    # evaluation/pred.py samples at 0.5 with up to 32768 new tokens; eval_quality.py judges at 0.5, 1024 tokens
+    for c, j in ((cfg, judge), (LongBenchWriteConfig(), JudgeArguments())):
+        assert (c.temperature, c.max_new_tokens, j.judge_temperature, j.judge_max_tokens) == (0.5, 32768, 0.5, 1024)
+        assert j.judge_max_attempts == 5
     for name in ("agentwrite_local.yaml", "agentwrite_openai.yaml"):
         args, backend = parse_recipe((AgentWriteArguments, BackendArguments), ["--config", str(RECIPES / name)])
         assert backend.llm_backend == "openai" and args.max_plan_steps == 50 and args.temperature == 1.0

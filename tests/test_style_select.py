@@ -155,6 +155,8 @@ def test_sppl_layout_is_one_user_turn_word_for_word():
         initial_prediction_of_another_question_2="<ANSWER>\n4\n</ANSWER>")
     assert got == [prompt[0], {"role": "user", "content": expected}]
     assert sppl_prompt(prompt, []) == prompt
+    # SPPL's script runs icppl_calculation.py --num_of_incontext_examples 3 (script/calculate_metric_scores_phoenix.sh)
+    assert StyleSelectArguments().n_style_examples == 3
 
 
 def test_perplexity_is_sppl_mean_of_per_example_perplexities(tiny_model_dir):
