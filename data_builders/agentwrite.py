@@ -51,7 +51,13 @@ from thrifty.jsonl import DataError, ResumableJsonlWriter, read_jsonl, write_jso
 from thrifty.longform import count_length
 
 from .backends import BackendArguments, LLMBackend, make_backend
-from .build_common import DecontaminationArguments, ResumableBuild, decontaminate_inputs, describe, drop_counts
+from .build_common import (
+    DecontaminationArguments,
+    ResumableBuild,
+    decontaminate_inputs,
+    describe,
+    drop_counts,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,14 @@ from thrifty.data_builders.backends import BackendArguments
 from thrifty.data_builders.build_common import DecontaminationArguments
 from thrifty.data_builders.multiturn import MultiturnArguments, build_multiturn
 from thrifty.data_builders.sources import SourceArguments
-from thrifty.decontaminate import NgramIndex, check_rows, ngram_set, normalize_string, question_texts, word_ngrams
+from thrifty.decontaminate import (
+    NgramIndex,
+    check_rows,
+    ngram_set,
+    normalize_string,
+    question_texts,
+    word_ngrams,
+)
 from thrifty.eval.contamination import cmd_decontaminate
 from thrifty.jsonl import DataError, read_jsonl, write_jsonl
 
