@@ -99,12 +99,30 @@ def _dataset_rows(entry: dict) -> list[dict] | None:
         return None
 
 
+def _recipe_record(model: str) -> list[dict]:
+    """The dataset named by ``MODEL/thrifty_recipe.yaml`` (written by ``scripts/launch.sh`` and ``thrifty demo``),
+    for runs that predate ``thrifty_training_data.json``."""
+    path = Path(model) / "thrifty_recipe.yaml"
+    if not path.is_file():
+        return []
+    import yaml
+
+    try:
+        recipe = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError:
+        return []
+    if not isinstance(recipe, dict) or not recipe.get("dataset_name"):
+        return []
+    return [{"stage": "recipe", "dataset": str(recipe["dataset_name"]), "split": recipe.get("dataset_split", "train"),
+             "question_field": recipe.get("prompt_column")}]
+
+
 def warn_if_trained_on(model: str | None, benchmark: str, questions: list[str],
                        ngram_size: int = DEFAULT_NGRAM_SIZE) -> list[dict]:
     """Check the training data recorded with ``model`` against one benchmark's questions; logs a warning per
     overlapping dataset and returns ``[{"dataset", "stage", "rows_overlapping", "benchmark_questions_hit"}]``."""
     found = []
-    record = read_training_record(model) if model else []
+    record = (read_training_record(model) or _recipe_record(model)) if model else []
     if not record:
         return found
     index = NgramIndex({benchmark: questions}, ngram_size)

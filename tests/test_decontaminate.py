@@ -211,3 +211,17 @@ def test_mind_data_recipes_build_from_training_problems(name):
                                            DecontaminationArguments), ["--config", str(REPO_ROOT / "recipes" / "mind" / name)])
     assert source.source == "open-r1/OpenR1-Math-220k" and source.trace_field == "generations[0]"
     assert decon.decontaminate and decon.decontaminate_ngram_size == 8 and "math500" in decon.decontaminate_benchmarks
+
+
+def test_eval_check_falls_back_to_the_launch_recipe(shared_data, tmp_path):
+    from thrifty.eval.contamination import warn_if_trained_on
+
+    math500 = read_jsonl(shared_data / "math500.jsonl")
+    data = tmp_path / "train.jsonl"
+    write_jsonl(data, [{"problem": math500[10]["problem"], "answer": "x"}, {"problem": "Add 2 and 3.", "answer": "5"}])
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "thrifty_recipe.yaml").write_text(f"dataset_name: {data}\nprompt_column: problem\n")
+    found = warn_if_trained_on(str(run), "math500", [p["problem"] for p in math500])
+    assert found == [{"dataset": str(data), "stage": "recipe", "rows_overlapping": 1, "benchmark_questions_hit": 1}]
+    assert warn_if_trained_on(str(tmp_path / "nothing"), "math500", ["a b c d e f g h"]) == []
