@@ -68,7 +68,7 @@ def build_index(benchmarks: list[str] | tuple[str, ...] = DEFAULT_BENCHMARKS, da
     for name in benchmarks:
         try:
             texts[name] = benchmark_questions(name, data_dir)
-        except DataError as err:
+        except Exception as err:  # noqa: BLE001 - a Hub/network failure too: one clear line with what to do
             raise DataError(f"decontamination against {name}: {err} (set the benchmark folder with data_dir / "
                             f"$THRIFTY_DATA_DIR, or leave {name} out of {key})") from None
     _INDEX_CACHE[cache_key] = index = NgramIndex(texts, ngram_size, short_questions)
