@@ -91,7 +91,12 @@ def load_rows(source: str, split: str = "train") -> list[dict]:
 
 
 def _dataset_rows(entry: dict) -> list[dict] | None:
-    """Rows of a recorded training dataset, or None when it cannot be read here (logged)."""
+    """Rows of a recorded training dataset, or None when it cannot be read here (logged). Hub ids are not
+    fetched at eval time (a training set can be large): check those with ``thrifty decontaminate ID``."""
+    if not Path(entry["dataset"]).exists():
+        logger.info("training data %s is not a local file or folder: not checked for overlap (run thrifty "
+                    "decontaminate on it)", entry["dataset"])
+        return None
     try:
         return load_rows(entry["dataset"], entry.get("split") or "train")
     except Exception as err:  # noqa: BLE001 - a missing/remote dataset must not stop an eval
