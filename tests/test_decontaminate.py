@@ -228,3 +228,27 @@ def test_eval_check_falls_back_to_the_launch_recipe(shared_data, tmp_path):
     found = warn_if_trained_on(str(run), "math500", [p["problem"] for p in math500])
     assert found == [{"dataset": str(data), "stage": "recipe", "rows_overlapping": 1, "benchmark_questions_hit": 1}]
     assert warn_if_trained_on(str(tmp_path / "nothing"), "math500", ["a b c d e f g h"]) == []
+
+
+def test_longwriter_builders_drop_benchmark_prompts(shared_data, tmp_path):
+    """AgentWrite instructions and preference-pair prompts copied from LongBench-Write are dropped before any LLM
+    call, and counted."""
+    from thrifty.data_builders.agentwrite import AgentWriteArguments, build_agentwrite
+    from thrifty.data_builders.preference_pairs import PreferencePairArguments, build_preference_pairs
+    from thrifty.data_builders.quality_judge import JudgeArguments
+
+    bench = read_jsonl(shared_data / "longbench_write" / "longbench_write_en.jsonl")
+    leaked = bench[0]["prompt"]
+    instructions = tmp_path / "instr.jsonl"
+    write_jsonl(instructions, [{"prompt": leaked}])
+    stats = build_agentwrite(AgentWriteArguments(instructions=str(instructions), output_dir=str(tmp_path / "aw")),
+                             BackendArguments(llm_backend="openai", llm_model="m", llm_base_url="http://127.0.0.1:9/v1"))
+    assert stats["rows"] == 0 and stats["dropped"] == {"contaminated": 1}
+    assert stats["decontamination"]["contaminated_by_benchmark"] == {"longbench_write": 1}
+    assert not stats["llm"].get("requests_ok") and not stats["llm"].get("requests_failed")  # no request was sent
+    own = "Write a 300-word letter to a friend about the first snow of the winter in your village."
+    cands = tmp_path / "cands.jsonl"
+    write_jsonl(cands, [{"prompt": p, "length": 300, "responses": ["word " * 300, "word " * 20]} for p in (leaked, own)])
+    pairs = build_preference_pairs(PreferencePairArguments(candidates=str(cands), output_dir=str(tmp_path / "pp"),
+                                                           quality_weight=0.0), JudgeArguments(judge_backend="none"))
+    assert pairs["prompts"] == 1 and pairs["pairs"] == 1 and pairs["dropped"] == {"prompt:contaminated": 1}
