@@ -22,7 +22,8 @@ folder is set. Generation uses the eval backends (:func:`thrifty.eval.generation
 transformers or vLLM) with the model's chat template; or score outputs made elsewhere with
 ``predictions: FILE`` (JSONL of ``id``, ``response``). Outputs are appended to ``outputs.jsonl`` per chunk and
 judge replies are cached in ``judge_cache.jsonl``, so an interrupted run resumes and a rerun costs nothing.
-Files: ``outputs.jsonl``, ``scored.jsonl``, ``summary.json``, ``report.md``, ``ruler.png``.
+Files: ``outputs.jsonl``, ``scored.jsonl``, ``summary.json``, ``report.md``, ``ruler.png``. As ``thrifty eval``
+does, the model's recorded training data is checked against the prompts (``training_data_overlap``, a warning).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from thrifty.jsonl import DataError, ResumableJsonlWriter, read_jsonl, write_jso
 from thrifty.longform import bucket_label, bucket_labels, count_length, length_score
 
 from .benchmarks import resolve_data_dir
+from .contamination import warn_if_trained_on
 
 logger = logging.getLogger(__name__)
 
@@ -309,6 +311,7 @@ def run_longbench_write(cfg: LongBenchWriteConfig, judge_args: JudgeArguments) -
     out_dir = Path(cfg.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     items = load_longbench_write(cfg.subset, cfg.data_dir, cfg.dataset, cfg.hub_dataset, cfg.limit)
+    overlap = warn_if_trained_on(cfg.model_name_or_path, cfg.subset, [it["prompt"] for it in items])
     if cfg.predictions:
         outputs = read_predictions(cfg.predictions, items)
     else:
@@ -324,7 +327,7 @@ def run_longbench_write(cfg: LongBenchWriteConfig, judge_args: JudgeArguments) -
                              Path(cfg.predictions or "predictions").stem)
     summary = {"run": title, "subset": cfg.dataset or cfg.subset, "judge": judge_args.judge_model
                if judge_backend is not None else None, **summarize(rows), "judge_calls": judge_stats,
-               "judge_dropped": judge_stats.get("judge_dropped", 0)}
+               "judge_dropped": judge_stats.get("judge_dropped", 0), "training_data_overlap": overlap}
     write_jsonl(out_dir / SCORED_FILE, rows)
     write_json(out_dir / SUMMARY_FILE, summary)
     write_text(out_dir / REPORT_FILE, render_report(summary, title))

@@ -250,3 +250,26 @@ def test_longwriter_recipes_parse(monkeypatch):
     pairs, judge = parse_recipe((PreferencePairArguments, JudgeArguments),
                                 ["--config", str(RECIPES / "preference_pairs.yaml")])
     assert pairs.length_weight == pairs.quality_weight == 0.5
+
+
+def test_eval_longwrite_warns_when_the_training_data_holds_its_prompts(shared_data, tmp_path, caplog):
+    import logging
+
+    from thrifty.decontaminate import write_training_record
+
+    items = load_longbench_write("longbench_write_en", data_dir=shared_data)[:2]
+    train = tmp_path / "sft.jsonl"
+    train.write_text(json.dumps({"messages": [{"role": "user", "content": items[1]["prompt"]},
+                                              {"role": "assistant", "content": "text"}]}) + "\n")
+    model = tmp_path / "model"
+    model.mkdir()
+    write_training_record(model, stage="sft", dataset=str(train))
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text("".join(json.dumps({"id": it["id"], "response": "word " * 50}) + "\n" for it in items))
+    cfg = LongBenchWriteConfig(subset="longbench_write_en", data_dir=str(shared_data), limit=2,
+                               predictions=str(preds), model_name_or_path=str(model), output_dir=str(tmp_path / "r"))
+    with caplog.at_level(logging.WARNING, logger="thrifty.eval.contamination"):
+        summary = run_longbench_write(cfg, JudgeArguments(judge_backend="none"))
+    assert summary["training_data_overlap"] == [{"dataset": str(train.resolve()), "stage": "sft",
+                                                 "rows_overlapping": 1, "benchmark_questions_hit": 1}]
+    assert "not a held-out score" in caplog.text
