@@ -122,6 +122,21 @@ def _recipe_record(model: str) -> list[dict]:
              "question_field": recipe.get("prompt_column")}]
 
 
+_QUESTIONS_CACHE: dict[tuple, list[list[str]] | None] = {}
+
+
+def _training_questions(entry: dict) -> list[list[str]] | None:
+    """The question texts of a recorded training dataset, read once per process (an eval checks it against
+    every benchmark); None when it cannot be read here."""
+    path = Path(entry["dataset"])
+    key = (entry["dataset"], entry.get("split"), entry.get("question_field"),
+           path.stat().st_mtime if path.exists() else None)
+    if key not in _QUESTIONS_CACHE:
+        rows = _dataset_rows(entry)
+        _QUESTIONS_CACHE[key] = None if rows is None else [question_texts(r, entry.get("question_field")) for r in rows]
+    return _QUESTIONS_CACHE[key]
+
+
 def warn_if_trained_on(model: str | None, benchmark: str, questions: list[str],
                        ngram_size: int = DEFAULT_NGRAM_SIZE) -> list[dict]:
     """Check the training data recorded with ``model`` against one benchmark's questions; logs a warning per
@@ -132,11 +147,10 @@ def warn_if_trained_on(model: str | None, benchmark: str, questions: list[str],
         return found
     index = NgramIndex({benchmark: questions}, ngram_size)
     for entry in record:
-        rows = _dataset_rows(entry)
-        if rows is None:
+        texts = _training_questions(entry)
+        if texts is None:
             continue
-        _, report = check_rows(((str(i), question_texts(r, entry.get("question_field"))) for i, r in enumerate(rows)),
-                               index)
+        _, report = check_rows(((str(i), t) for i, t in enumerate(texts)), index)
         hit = report.to_dict()["benchmark_questions_overlapped"].get(benchmark, 0)
         if report.contaminated:
             logger.warning("%s was trained (%s) on %s, whose questions share %d-grams with %d of the %d %s "
