@@ -1,29 +1,41 @@
 """AgentWrite long-output SFT data: ``thrifty build agentwrite --config RECIPE``.
 
-AgentWrite (LongWriter, Bai et al. 2024, section 3; DESIGN.md 4.4) makes an LLM whose single replies are short
-write texts of 10,000+ words, in two stages:
+AgentWrite (LongWriter, Bai et al. 2024, section 3; DESIGN.md 4.4; official code THUDM/LongWriter
+``agentwrite/plan.py``, ``agentwrite/write.py``) makes an LLM whose single replies are short write texts of
+10,000+ words, in two stages:
 
 1. **Plan.** The LLM breaks the writing instruction into paragraphs, one line each:
    ``Paragraph N - Main Point: ... - Word Count: ...`` (200-1000 words per paragraph).
-2. **Write.** For each plan line in order, the LLM gets the instruction, the whole plan, everything written
-   so far and the current step, and writes only that paragraph. The paragraphs, joined, are the output.
+2. **Write.** Every line of the plan is a step, as in ``write.py``: ``plan.strip().replace('\n\n', '\n')
+   .split('\n')`` (``plan_steps: lines``; ``plan_steps: paragraph_lines`` keeps only the lines that parse as
+   ``Paragraph N - Main Point: ... - Word Count: ...``, a thrifty option). For each step in order, the LLM gets
+   the instruction, the whole plan (``plan.strip()``), everything written so far (the earlier replies joined by
+   blank lines; empty at the first step) and the step's line, and writes only that paragraph; it may open it
+   with a small subtitle, must not repeat the text already written, and leaves out open-ended conclusions
+   (the text goes on). The paragraphs, joined by blank lines, are the output.
 
-Every LLM reply is kept in ``steps.jsonl`` keyed by ``(instruction id, step)`` (step 0 is the plan), flushed
-as it arrives, so a build killed at any point resumes from the last finished step of every instruction and
-never pays twice for a reply. Instructions advance in batches, one step at a time, so the backend's
-concurrent requests serve several instructions at once.
+Both stages sample at ``temperature`` 1.0 by default (``get_response_gpt4``'s default in both official
+scripts); plans of more than ``max_plan_steps`` (50) steps are skipped, and an instruction whose step gets no
+reply is dropped, as in ``write.py``. Every LLM reply is kept in ``steps.jsonl`` keyed by ``(instruction id,
+step)`` (step 0 is the plan), flushed as it arrives, so a build killed at any point resumes from the last
+finished step of every instruction and never pays twice for a reply (``write.py`` caches per (prompt, step
+line) the same way). Instructions advance in batches, one step at a time, so the backend's concurrent requests
+serve several instructions at once.
 
 Dropped (and counted by reason in ``stats.json``): ``plan_failed`` / ``write_failed`` (the backend gave up),
-``plan_unparseable`` (no plan line), ``plan_too_long`` (more than ``max_plan_steps`` steps, 50 by default),
+``write_empty`` (an empty reply to a step, which ends the item in ``write.py`` too),
+``plan_unparseable`` (an empty plan, or no ``Paragraph N`` line with ``plan_steps: paragraph_lines``),
+``plan_too_long``, ``duplicate`` (an instruction seen before), and thrifty's own cleaning, off with 0 / false:
 ``paragraph_too_short`` (a step under ``min_paragraph_length``), ``too_short`` (the output under
-``min_output_ratio`` of the planned total or under ``min_output_length``), ``duplicate`` (an instruction
-seen before). ``Paragraph N`` markers the LLM echoes are stripped from every paragraph.
+``min_output_ratio`` of the planned total or under ``min_output_length``), and ``Paragraph N`` markers the LLM
+echoes stripped from every paragraph (``strip_paragraph_markers``).
 
-Lengths are :func:`thrifty.longform.count_length` (English words + CJK characters). Output in
-``output_dir``: ``train.jsonl`` (``id``, ``messages``, ``length``, ``plan_steps``, ``planned_length``),
-``stats.json`` (rows, drops, length statistics and a words-per-output histogram, LLM call counts) and the
-resumability files of :mod:`thrifty.data_builders.build_common`. The prompts are our own; both can be
-replaced from the recipe (``plan_prompt``, ``write_prompt``; placeholders below).
+Lengths are :func:`thrifty.longform.count_length` (LongBench-Write's rule). Output in ``output_dir``:
+``train.jsonl`` (``id``, ``messages``, ``length``, ``plan_steps``, ``planned_length``), ``stats.json`` (rows,
+drops, length statistics and a words-per-output histogram, LLM call counts) and the resumability files of
+:mod:`thrifty.data_builders.build_common`. The prompts are thrifty's own wording of the official ones; both can
+be replaced from the recipe (``plan_prompt``, ``write_prompt``; ``{name}`` placeholders below, or the official
+files' ``$INST$``, ``$PLAN$``, ``$TEXT$``, ``$STEP$``).
 """
 
 from __future__ import annotations
@@ -39,24 +51,37 @@ from thrifty.jsonl import DataError, ResumableJsonlWriter, read_jsonl, write_jso
 from thrifty.longform import count_length
 
 from .backends import BackendArguments, LLMBackend, make_backend
-from .build_common import ResumableBuild, describe, drop_counts
+from .build_common import (
+    DecontaminationArguments,
+    ResumableBuild,
+    decontaminate_inputs,
+    describe,
+    drop_counts,
+)
 
 logger = logging.getLogger(__name__)
 
-#: Placeholders: ``{instruction}``.
-PLAN_PROMPT = """You are preparing to write a long text. Split the writing task below into a plan of \
-paragraphs (sections). Give each paragraph exactly one line, in this form:
-Paragraph N - Main Point: [what the paragraph says, specific enough to write it] - Word Count: [a number \
-between 200 and 1000]
-Choose the word counts so that they add up to the length the task asks for; if it asks for no length, choose \
-a length that suits the task. Write nothing but the plan lines.
+#: Placeholders: ``{instruction}`` (or ``$INST$``). Same content as the official ``agentwrite/prompts/plan.txt``.
+PLAN_PROMPT = """Help me split the long writing task below into subtasks, one per paragraph of the text. Each \
+subtask says what its paragraph covers and how long it must be.
 
 Writing task:
-{instruction}"""
+{instruction}
+
+Write one line per subtask, in this form:
+Paragraph 1 - Main Point: [what the paragraph covers, in detail] - Word Count: [its length, e.g. 400 words]
+Paragraph 2 - Main Point: [what the paragraph covers, in detail] - Word Count: [its length, e.g. 1000 words]
+...
+
+Make every subtask clear and specific, and let the subtasks together cover the whole task. Do not split too \
+finely: each paragraph should be between 200 and 1000 words long. Write nothing but the subtask lines."""
 
 #: Placeholders: ``{instruction}``, ``{plan}``, ``{text}`` (written so far), ``{step}`` (number),
-#: ``{step_plan}`` (this step's plan line), ``{words}`` (its word count).
-WRITE_PROMPT = """You are writing a long text one paragraph at a time.
+#: ``{step_plan}`` (this step's plan line), ``{words}`` (its word count, 0 if the line states none); or the
+#: official ``$INST$``, ``$PLAN$``, ``$TEXT$``, ``$STEP$`` (= ``{step_plan}``). Same content as the official
+#: ``agentwrite/prompts/write.txt``.
+WRITE_PROMPT = """You are a skilled writing assistant. Below are a writing task, the plan of steps for writing \
+it, and the text written so far. Write the next paragraph, in keeping with all three.
 
 Writing task:
 {instruction}
@@ -70,10 +95,13 @@ Text written so far:
 Now write paragraph {step}, following this line of the plan:
 {step_plan}
 
-Continue the text naturally from where it stops. Write only this paragraph, about {words} words long. Do not \
-repeat earlier text, do not add a heading, a paragraph number or any remark about the plan."""
+You may open the paragraph with a short subtitle if it helps. Write only this paragraph: do not repeat the text \
+already written. The text is not finished yet, so do not end with an open-ended conclusion or any other \
+rhetorical hook."""
 
-NOTHING_YET = "(nothing yet: this is the first paragraph)"
+#: The official placeholders and their thrifty names.
+OFFICIAL_PLACEHOLDERS = {"$INST$": "instruction", "$PLAN$": "plan", "$TEXT$": "text", "$STEP$": "step_plan"}
+_WORD_COUNT = re.compile(r"(?:Word Count|字数要求|字数)\s*\**\s*[:\uff1a]\s*\D*?(\d+)", re.IGNORECASE)
 
 _PLAN_LINE = re.compile(
     r"^\W*(?:Paragraph|Section|段落|第)\s*(\d+)\s*段?\s*\**\s*[-\u2013\u2014:\uff1a.]\s*"
@@ -98,13 +126,27 @@ class AgentWriteArguments:
     id_field: str | None = field(default=None, metadata={"help": "field holding a row id (default: hash of the text)"})
     output_dir: str = field(default="runs/agentwrite", metadata={"help": "output folder (resumable)"})
     limit: int | None = field(default=None, metadata={"help": "first N instructions only"})
+    temperature: float = field(
+        default=1.0, metadata={"help": "sampling temperature of the plan and write calls (official: 1.0)"}
+    )
+    plan_steps: str = field(
+        default="lines", metadata={"help": "lines: every plan line is a step (official write.py) | paragraph_lines: "
+                                           "only 'Paragraph N - Main Point: ... - Word Count: ...' lines"}
+    )
     plan_prompt: str = field(default=PLAN_PROMPT, metadata={"help": "plan prompt; {instruction}"})
     write_prompt: str = field(
         default=WRITE_PROMPT, metadata={"help": "write prompt; {instruction} {plan} {text} {step} {step_plan} {words}"}
     )
     max_plan_steps: int = field(default=50, metadata={"help": "skip plans with more steps"})
-    min_paragraph_length: int = field(default=20, metadata={"help": "drop the instruction if a step is shorter"})
-    min_output_ratio: float = field(default=0.5, metadata={"help": "drop outputs under this share of the plan"})
+    min_paragraph_length: int = field(
+        default=20, metadata={"help": "drop the instruction if a step is shorter (thrifty; 0 = official)"}
+    )
+    strip_paragraph_markers: bool = field(
+        default=True, metadata={"help": "strip echoed 'Paragraph N' lines and prefixes (thrifty; false = official)"}
+    )
+    min_output_ratio: float = field(
+        default=0.5, metadata={"help": "drop outputs under this share of the plan (thrifty; 0 = official)"}
+    )
     min_output_length: int = field(default=0, metadata={"help": "drop outputs shorter than this (words)"})
     batch_size: int = field(default=16, metadata={"help": "instructions advanced together, one step at a time"})
     system_prompt: str | None = field(default=None, metadata={"help": "optional system message of every row"})
@@ -128,7 +170,11 @@ class PlanStep:
 # Pure helpers
 # ---------------------------------------------------------------------------------------------------------
 def fill(template: str, **values: object) -> str:
-    """Replace ``{name}`` placeholders (other braces stay literal, so templates may contain JSON)."""
+    """Replace ``{name}`` placeholders and the official ``$INST$``-style ones (other braces stay literal, so
+    templates may contain JSON)."""
+    for official, name in OFFICIAL_PLACEHOLDERS.items():
+        if name in values:
+            template = template.replace(official, str(values[name]))
     for name, value in values.items():
         template = template.replace("{" + name + "}", str(value))
     return template
@@ -136,7 +182,8 @@ def fill(template: str, **values: object) -> str:
 
 def check_template(template: str, required: tuple[str, ...], key: str) -> None:
     """Raise a :class:`DataError` naming the recipe key when a required placeholder is missing."""
-    missing = [name for name in required if "{" + name + "}" not in template]
+    official = {v: k for k, v in OFFICIAL_PLACEHOLDERS.items()}
+    missing = [name for name in required if "{" + name + "}" not in template and official.get(name, "\0") not in template]
     if missing:
         raise DataError(f"recipe key {key}: the prompt lacks placeholder(s) {', '.join('{' + m + '}' for m in missing)}")
 
@@ -148,6 +195,20 @@ def parse_plan(text: str) -> list[PlanStep]:
         m = _PLAN_LINE.match(raw.strip())
         if m:
             steps.append(PlanStep(int(m.group(1)), m.group(2).strip(), int(m.group(3)), raw.strip()))
+    return steps
+
+
+def plan_lines(text: str) -> list[PlanStep]:
+    """Every line of a plan is a step, exactly as THUDM/LongWriter ``agentwrite/write.py`` splits it:
+    ``plan.strip().replace('\\n\\n', '\\n').split('\\n')``. A line's word count is read when it states one
+    (``Word Count: 400``), else 0. An empty plan has no step."""
+    plan = text.strip().replace("\n\n", "\n")
+    if not plan:
+        return []
+    steps = []
+    for i, line in enumerate(plan.split("\n"), 1):
+        m = _WORD_COUNT.search(line)
+        steps.append(PlanStep(i, line.strip(), int(m.group(1)) if m else 0, line))
     return steps
 
 
@@ -222,6 +283,8 @@ class AgentWriter:
     def __init__(self, args: AgentWriteArguments, backend: LLMBackend, steps: StepStore):
         check_template(args.plan_prompt, ("instruction",), "plan_prompt")
         check_template(args.write_prompt, ("instruction", "plan", "text", "step_plan"), "write_prompt")
+        if args.plan_steps not in ("lines", "paragraph_lines"):
+            raise DataError(f"recipe key plan_steps: {args.plan_steps!r}; use lines or paragraph_lines")
         self.args, self.backend, self.steps = args, backend, steps
 
     @staticmethod
@@ -234,7 +297,8 @@ class AgentWriter:
         out: list[str | None] = [self.steps.get(k) for k in keys]
         todo = [i for i, text in enumerate(out) if text is None]
         if todo:
-            fresh = self.backend.generate([[{"role": "user", "content": prompts[i]}] for i in todo])
+            fresh = self.backend.generate([[{"role": "user", "content": prompts[i]}] for i in todo],
+                                          temperature=self.args.temperature)
             for i, text in zip(todo, fresh, strict=True):
                 out[i] = text
                 if text is not None:
@@ -249,8 +313,8 @@ class AgentWriter:
             if plan_text is None:
                 job.dropped = "plan_failed"
                 continue
-            job.plan = parse_plan(plan_text)
-            job.plan_text = "\n".join(s.line for s in job.plan)
+            job.plan = plan_lines(plan_text) if a.plan_steps == "lines" else parse_plan(plan_text)
+            job.plan_text = plan_text.strip()
             if not job.plan:
                 job.dropped = "plan_unparseable"
             elif len(job.plan) > a.max_plan_steps:
@@ -266,7 +330,10 @@ class AgentWriter:
                 if reply is None:
                     job.dropped = "write_failed"
                     continue
-                paragraph = strip_markers(reply)
+                if not reply.strip():  # write.py: an empty response ends the item, which is skipped
+                    job.dropped = "write_empty"
+                    continue
+                paragraph = strip_markers(reply) if a.strip_paragraph_markers else reply.strip()
                 if count_length(paragraph) < a.min_paragraph_length:
                     job.dropped = "paragraph_too_short"
                     continue
@@ -277,9 +344,9 @@ class AgentWriter:
 
     def _write_prompt(self, job: _Job, step: int) -> str:
         current = job.plan[step - 1]
-        text = "\n\n".join(job.paragraphs) or NOTHING_YET
+        text = "\n\n".join(job.paragraphs).strip()  # write.py: text.strip(), empty at the first step
         return fill(self.args.write_prompt, instruction=job.instruction, plan=job.plan_text, text=text,
-                    step=step, step_plan=current.line, words=current.words)
+                    step=step, step_plan=current.line.strip(), words=current.words)
 
     def _finish(self, job: _Job) -> None:
         a = self.args
@@ -322,11 +389,15 @@ def load_instructions(args: AgentWriteArguments) -> tuple[list[_Job], int]:
     return (jobs[: args.limit] if args.limit else jobs), duplicates
 
 
-def build_agentwrite(args: AgentWriteArguments, backend_args: BackendArguments) -> dict:
-    """Run (or resume) an AgentWrite build; returns the stats written to ``stats.json``."""
+def build_agentwrite(args: AgentWriteArguments, backend_args: BackendArguments,
+                     decontamination: DecontaminationArguments | None = None) -> dict:
+    """Run (or resume) an AgentWrite build; returns the stats written to ``stats.json``. Instructions that
+    overlap a benchmark prompt (LongBench-Write's among them) are dropped first (on by default)."""
     from tqdm.auto import tqdm
 
     jobs, duplicates = load_instructions(args)
+    jobs, decon = decontaminate_inputs(jobs, [[j.instruction] for j in jobs], [j.id for j in jobs],
+                                       decontamination or DecontaminationArguments())
     with ResumableBuild(args.output_dir) as build:
         backend = make_backend(backend_args)  # replies are stored per (instruction, step) in steps.jsonl
         if backend is None:
@@ -348,6 +419,9 @@ def build_agentwrite(args: AgentWriteArguments, backend_args: BackendArguments) 
             steps.close()
             backend.close()
         stats = agentwrite_stats(build, args, duplicates, llm_stats)
+    stats["decontamination"] = decon
+    if decon.get("contaminated"):
+        stats["dropped"]["contaminated"] = decon["contaminated"]
     write_json(Path(args.output_dir) / "stats.json", stats)
     logger.info("agentwrite data in %s: %d rows, dropped %s", args.output_dir, stats["rows"], stats["dropped"])
     return stats
@@ -380,8 +454,9 @@ def cmd_build_agentwrite(argv: list[str]) -> int:
     from .build_common import HubArguments
     from .publish_dataset import after_build
 
-    args, backend_args, hub = parse_recipe((AgentWriteArguments, BackendArguments, HubArguments), argv)
-    stats = build_agentwrite(args, backend_args)
-    after_build(args.output_dir, (args, backend_args), hub, "agentwrite")
+    args, backend_args, decontamination, hub = parse_recipe(
+        (AgentWriteArguments, BackendArguments, DecontaminationArguments, HubArguments), argv)
+    stats = build_agentwrite(args, backend_args, decontamination)
+    after_build(args.output_dir, (args, backend_args, decontamination), hub, "agentwrite")
     emit({k: stats[k] for k in ("output", "rows", "dropped", "length_histogram")})
     return 0

@@ -52,7 +52,7 @@ class LLMBackend(Protocol):
     model: str
     stats: Counter
 
-    def generate(self, chats: list[Messages], **sampling: Any) -> list[str | None]: ...
+    def generate(self, chats: list[Messages], cache_salt: str | None = None, **sampling: Any) -> list[str | None]: ...
 
     def close(self) -> None: ...
 
@@ -60,13 +60,16 @@ class LLMBackend(Protocol):
 # ---------------------------------------------------------------------------------------------------------
 # Disk cache
 # ---------------------------------------------------------------------------------------------------------
-def cache_key(model: str, messages: Messages, sampling: dict[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of (model, messages, sampling); no credentials ever enter it."""
-    payload = json.dumps(
-        {"model": model, "messages": messages, "sampling": {k: v for k, v in sampling.items() if v is not None}},
-        sort_keys=True,
-        ensure_ascii=False,
-    )
+def cache_key(model: str, messages: Messages, sampling: dict[str, Any], salt: str | None = None) -> str:
+    """SHA-256 of the canonical JSON of (model, messages, sampling[, salt]); no credentials ever enter it.
+
+    ``salt`` tells apart repeated draws of the same request (a judge's retry after a malformed reply); it is
+    never sent to the server."""
+    body: dict[str, Any] = {"model": model, "messages": messages,
+                            "sampling": {k: v for k, v in sampling.items() if v is not None}}
+    if salt is not None:
+        body["salt"] = salt
+    payload = json.dumps(body, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -113,10 +116,12 @@ class _CachedBackend:
         merged = {**self.default_sampling, **{k: v for k, v in sampling.items() if v is not None}}
         return {k: v for k, v in merged.items() if v is not None}
 
-    def generate(self, chats: list[Messages], **sampling: Any) -> list[str | None]:
-        """One completion per chat (None where it failed); cached completions are not requested again."""
+    def generate(self, chats: list[Messages], cache_salt: str | None = None, **sampling: Any) -> list[str | None]:
+        """One completion per chat (None where it failed); cached completions are not requested again.
+
+        ``cache_salt`` makes a fresh draw of requests already cached (see :func:`cache_key`)."""
         params = self._sampling(sampling)
-        keys = [cache_key(self.model, chat, params) for chat in chats]
+        keys = [cache_key(self.model, chat, params, cache_salt) for chat in chats]
         out: list[str | None] = [self.cache.get(k) if self.cache else None for k in keys]
         todo = [i for i, text in enumerate(out) if text is None]
         self.stats["cache_hits"] += len(chats) - len(todo)

@@ -139,6 +139,63 @@ class TokenCounter:
         return [len(ids) for ids in enc]
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Decontamination (every builder): drop inputs that share word n-grams with a benchmark
+# ---------------------------------------------------------------------------------------------------------
+def _default_benchmarks() -> list[str]:
+    from thrifty.eval.contamination import DEFAULT_BENCHMARKS
+
+    return list(DEFAULT_BENCHMARKS)
+
+
+@dataclass
+class DecontaminationArguments:
+    """Recipe keys of the decontamination every builder runs on its inputs (open-r1's n-gram overlap,
+    :mod:`thrifty.decontaminate`); ``decontaminate: false`` opts out."""
+
+    decontaminate: bool = field(default=True, metadata={"help": "drop inputs whose question shares an n-gram with "
+                                                                "a benchmark question (counted in stats.json)"})
+    decontaminate_benchmarks: list[str] = field(
+        default_factory=_default_benchmarks,
+        metadata={"help": "benchmarks checked against (registered names, longbench_write, or problem JSONL files)"},
+    )
+    decontaminate_ngram_size: int = field(default=8, metadata={"help": "word n-gram size (open-r1: 8)"})
+    decontaminate_short_questions: bool = field(
+        default=False, metadata={"help": "also drop inputs holding a whole benchmark question shorter than n words "
+                                         "(thrifty's extension; open-r1's rule cannot see those)"}
+    )
+    decontaminate_data_dir: str | None = field(
+        default=None, metadata={"help": "benchmark folder laid out like ../shared/data (default $THRIFTY_DATA_DIR, "
+                                        "else the Hub)"}
+    )
+
+
+def decontaminate_inputs(items: list, texts: list[list[str]], ids: list[str],
+                         args: DecontaminationArguments) -> tuple[list, dict]:
+    """Keep the items whose question texts overlap no benchmark; returns them and the report for ``stats.json``
+    (``{"enabled": false}`` when switched off)."""
+    if not args.decontaminate:
+        logger.warning("decontamination is off (decontaminate: false): inputs are not checked against benchmarks")
+        return items, {"enabled": False}
+    from thrifty.decontaminate import ContaminationReport, check_rows, normalize_string
+    from thrifty.eval.contamination import build_index
+
+    n = args.decontaminate_ngram_size
+    if not args.decontaminate_short_questions and not any(
+            len(normalize_string(t).split()) >= n for ts in texts for t in ts):
+        # no input has n words, so none can share an n-gram (the toy world's problems): no index needed
+        report = ContaminationReport(n, list(args.decontaminate_benchmarks), checked=len(items))
+        return items, {"enabled": True, **report.to_dict(), "note": f"no input has {n} words"}
+    index = build_index(args.decontaminate_benchmarks, args.decontaminate_data_dir, n,
+                        short_questions=args.decontaminate_short_questions)
+    flags, report = check_rows(zip(ids, texts, strict=True), index)
+    kept = [it for it, bad in zip(items, flags, strict=True) if not bad]
+    if report.contaminated:
+        logger.warning("decontamination: dropped %d of %d inputs that share %d-grams with %s", report.contaminated,
+                       report.checked, index.ngram_size, dict(report.by_benchmark))
+    return kept, {"enabled": True, **report.to_dict()}
+
+
 @dataclass
 class HubArguments:
     """Publishing the built data as a Hub dataset with a dataset card (every builder; see

@@ -32,7 +32,15 @@ from thrifty.jsonl import DataError, write_json
 
 from .answers import program_output, stated_answer
 from .backends import BackendArguments, LLMBackend, make_backend
-from .build_common import ResumableBuild, TokenCounter, build_in_batches, describe, drop_counts
+from .build_common import (
+    DecontaminationArguments,
+    ResumableBuild,
+    TokenCounter,
+    build_in_batches,
+    decontaminate_inputs,
+    describe,
+    drop_counts,
+)
 from .sources import SourceArguments, SourceItem, load_source
 
 logger = logging.getLogger(__name__)
@@ -248,14 +256,18 @@ class MultiformatBuilder:
 # Driver
 # ---------------------------------------------------------------------------------------------------------
 def build_multiformat(
-    args: MultiformatArguments, source_args: SourceArguments, backend_args: BackendArguments
+    args: MultiformatArguments, source_args: SourceArguments, backend_args: BackendArguments,
+    decontamination: DecontaminationArguments | None = None,
 ) -> dict:
-    """Run (or resume) a multi-format build; returns the stats written to ``stats.json``."""
+    """Run (or resume) a multi-format build; returns the stats written to ``stats.json``. Problems whose question
+    overlaps a benchmark are dropped first (``decontamination``, on by default)."""
 
     from thrifty.answer_check import AnswerChecker
 
     with AnswerChecker(timeout_s=source_args.verify_timeout_s) as checker, ResumableBuild(args.output_dir) as build:
         items, report = load_source(source_args, label=LONG_COT in args.formats, checker=checker)
+        items, decon = decontaminate_inputs(items, [[it.question] for it in items], [it.id for it in items],
+                                            decontamination or DecontaminationArguments())
         backend = make_backend(backend_args, default_cache=build.dir / "llm_cache.jsonl")
         try:
             builder = MultiformatBuilder(args, backend, checker, source_args.answer_kind)
@@ -265,6 +277,9 @@ def build_multiformat(
             if backend is not None:
                 backend.close()
         stats = multiformat_stats(build, args, report.to_dict(), llm_stats)
+    stats["decontamination"] = decon
+    if decon.get("contaminated"):
+        stats["dropped"]["contaminated"] = decon["contaminated"]
     write_json(build.dir / "stats.json", stats)
     logger.info("multiformat data in %s: %s rows %s", build.dir, stats["rows"], stats["rows_per_format"])
     return stats
@@ -300,10 +315,10 @@ def cmd_build_multiformat(argv: list[str]) -> int:
     from .build_common import HubArguments
     from .publish_dataset import after_build
 
-    args, source_args, backend_args, hub = parse_recipe(
-        (MultiformatArguments, SourceArguments, BackendArguments, HubArguments), argv
+    args, source_args, backend_args, decontamination, hub = parse_recipe(
+        (MultiformatArguments, SourceArguments, BackendArguments, DecontaminationArguments, HubArguments), argv
     )
-    stats = build_multiformat(args, source_args, backend_args)
-    after_build(args.output_dir, (args, source_args, backend_args), hub, "multiformat")
+    stats = build_multiformat(args, source_args, backend_args, decontamination)
+    after_build(args.output_dir, (args, source_args, backend_args, decontamination), hub, "multiformat")
     emit({k: stats[k] for k in ("output", "rows", "rows_per_format", "dropped")})
     return 0

@@ -34,7 +34,15 @@ from thrifty.formats import Trace, Turn, TurnDelimiters, extract_final_answer, l
 from thrifty.jsonl import write_json
 
 from .backends import BackendArguments, LLMBackend, make_backend
-from .build_common import ResumableBuild, TokenCounter, build_in_batches, describe, drop_counts
+from .build_common import (
+    DecontaminationArguments,
+    ResumableBuild,
+    TokenCounter,
+    build_in_batches,
+    decontaminate_inputs,
+    describe,
+    drop_counts,
+)
 from .segment import (
     SEGMENT_PROMPT,
     SegmentationError,
@@ -198,8 +206,10 @@ class MultiturnBuilder:
         }
 
 
-def build_multiturn(args: MultiturnArguments, source_args: SourceArguments, backend_args: BackendArguments) -> dict:
-    """Run (or resume) a multi-turn build; returns the stats written to ``stats.json``."""
+def build_multiturn(args: MultiturnArguments, source_args: SourceArguments, backend_args: BackendArguments,
+                    decontamination: DecontaminationArguments | None = None) -> dict:
+    """Run (or resume) a multi-turn build; returns the stats written to ``stats.json``. Traces whose question
+    overlaps a benchmark are dropped first (``decontamination``, on by default)."""
 
     from thrifty.answer_check import AnswerChecker
 
@@ -211,6 +221,8 @@ def build_multiturn(args: MultiturnArguments, source_args: SourceArguments, back
             require_correct=args.require_correct,
             checker=checker,
         )
+        items, decon = decontaminate_inputs(items, [[it.question] for it in items], [it.id for it in items],
+                                            decontamination or DecontaminationArguments())
         backend = make_backend(backend_args, default_cache=build.dir / "llm_cache.jsonl")
         try:
             builder = MultiturnBuilder(args, backend, checker, source_args.answer_kind)
@@ -220,6 +232,9 @@ def build_multiturn(args: MultiturnArguments, source_args: SourceArguments, back
             if backend is not None:
                 backend.close()
         stats = multiturn_stats(build, args, report.to_dict(), extra, items)
+    stats["decontamination"] = decon
+    if decon.get("contaminated"):
+        stats["dropped"]["contaminated"] = decon["contaminated"]
     write_json(build.dir / "stats.json", stats)
     logger.info("multiturn data in %s: %d rows, turns %s", build.dir, stats["rows"], stats["turns_histogram"])
     return stats
@@ -261,9 +276,9 @@ def cmd_build_multiturn(argv: list[str]) -> int:
     from .build_common import HubArguments
     from .publish_dataset import after_build
 
-    args, source_args, backend_args, hub = parse_recipe(
-        (MultiturnArguments, SourceArguments, BackendArguments, HubArguments), argv)
-    stats = build_multiturn(args, source_args, backend_args)
-    after_build(args.output_dir, (args, source_args, backend_args), hub, "multiturn")
+    args, source_args, backend_args, decontamination, hub = parse_recipe(
+        (MultiturnArguments, SourceArguments, BackendArguments, DecontaminationArguments, HubArguments), argv)
+    stats = build_multiturn(args, source_args, backend_args, decontamination)
+    after_build(args.output_dir, (args, source_args, backend_args, decontamination), hub, "multiturn")
     emit({k: stats[k] for k in ("output", "rows", "turns_histogram", "dropped")})
     return 0

@@ -34,6 +34,7 @@ from thrifty.console import emit
 from thrifty.jsonl import DataError, read_jsonl, write_json, write_jsonl
 from thrifty.longform import count_length, length_score
 
+from .build_common import DecontaminationArguments, decontaminate_inputs
 from .quality_judge import JudgeArguments, judge, make_judge
 
 logger = logging.getLogger(__name__)
@@ -96,18 +97,23 @@ def load_candidates(args: PreferencePairArguments) -> list[_Group]:
     return list(groups.values())
 
 
-def build_preference_pairs(args: PreferencePairArguments, judge_args: JudgeArguments) -> dict:
-    """Score every candidate, pair them per prompt, write the files; returns the stats."""
+def build_preference_pairs(args: PreferencePairArguments, judge_args: JudgeArguments,
+                           decontamination: DecontaminationArguments | None = None) -> dict:
+    """Score every candidate, pair them per prompt, write the files; returns the stats. Prompts that overlap a
+    benchmark prompt are dropped first (``decontamination``, on by default)."""
     if args.pairs_per_prompt < 1:
         raise DataError("recipe key pairs_per_prompt must be at least 1")
     groups = load_candidates(args)
+    groups, decon = decontaminate_inputs(groups, [[g.prompt] for g in groups], [g.id for g in groups],
+                                         decontamination or DecontaminationArguments())
     out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     use_judge = args.quality_weight > 0 and (judge_args.judge_backend or "none").lower() != "none"
     backend = make_judge(judge_args, out_dir / "judge_cache.jsonl") if use_judge else None
     flat = [(g, r) for g in groups for r in g.responses]
     try:
-        verdicts = (judge(backend, judge_args.judge_prompt, [g.prompt for g, _ in flat], [r for _, r in flat])
+        verdicts = (judge(backend, judge_args.prompt_text(), [g.prompt for g, _ in flat], [r for _, r in flat],
+                          max_attempts=judge_args.judge_max_attempts)
                     if backend is not None else [None] * len(flat))
         judge_stats = dict(backend.stats) if backend is not None else {}
     finally:
@@ -141,6 +147,8 @@ def build_preference_pairs(args: PreferencePairArguments, judge_args: JudgeArgum
         for k, worst in enumerate(losers[: args.pairs_per_prompt]):
             pairs.append(_pair(args, group, best, worst, k))
             margins.append(best["score"] - worst["score"])
+    if decon.get("contaminated"):
+        dropped["prompt:contaminated"] += decon["contaminated"]
     write_jsonl(out_dir / "scored.jsonl", scored)
     write_jsonl(out_dir / "pairs.jsonl", pairs)
     stats = {
@@ -153,6 +161,7 @@ def build_preference_pairs(args: PreferencePairArguments, judge_args: JudgeArgum
         "weights": {"length": args.length_weight, "quality": args.quality_weight if backend is not None else 0.0},
         "judge": judge_args.judge_model if backend is not None else None,
         "judge_calls": judge_stats,
+        "decontamination": decon,
     }
     write_json(out_dir / "stats.json", stats)
     logger.info("preference pairs in %s: %d pairs from %d prompts, dropped %s", out_dir, len(pairs), len(groups),
@@ -182,8 +191,9 @@ def cmd_build_preference_pairs(argv: list[str]) -> int:
     from .build_common import HubArguments
     from .publish_dataset import after_build
 
-    args, judge_args, hub = parse_recipe((PreferencePairArguments, JudgeArguments, HubArguments), argv)
-    stats = build_preference_pairs(args, judge_args)
-    after_build(args.output_dir, (args, judge_args), hub, "preference-pairs")
+    args, judge_args, decontamination, hub = parse_recipe(
+        (PreferencePairArguments, JudgeArguments, DecontaminationArguments, HubArguments), argv)
+    stats = build_preference_pairs(args, judge_args, decontamination)
+    after_build(args.output_dir, (args, judge_args, decontamination), hub, "preference-pairs")
     emit({k: stats[k] for k in ("output", "pairs", "dropped")})
     return 0

@@ -16,19 +16,26 @@ multi-turn, a rewrite, another LLM's answers ...). On a seeded subset of ``subse
      samples for the same input, averaged over the m pairs and over inputs. Higher = closer in style;
    - **alignment_correct** (a variant): the same, with only the target's *correct* samples as references
      (inputs where none is correct are skipped), i.e. closeness to the way the target writes when it succeeds;
-   - **perplexity** (the baseline): ``exp`` of the token-weighted mean NLL of the candidate outputs (end-of-turn
-     token included) given the prompt. Lower = more familiar;
-   - **self-aligned perplexity**: the same, with ``n_style_examples`` of the target's own *correct* outputs on
-     *other* subset inputs shown first as earlier chat turns (in-context style examples), so that the score
-     measures fit to the style the target would use rather than to its prior over styles. Lower = better.
-     The earliest examples are dropped when the sequence would exceed ``max_length``; with too few correct
-     samples, any of the target's samples serve (the report says so). It assumes a target that reads
-     multi-turn context; the toy base model, trained on single-turn chats only, does not (see the bench).
+   - **perplexity** (the baseline): per input, ``exp`` of the mean NLL of the candidate output's tokens given
+     the prompt (no end-of-turn token), then the mean of these per-example perplexities over the inputs, as
+     SPPL computes it (XuanRen4470/SPPL, ``utils/in_context_perplexity_measurement_function.py``,
+     ``calculate_perplexity``: ``exp(loss)`` per example with the question masked, averaged in
+     ``Mix_Score_Ranking_Calculation/icppl_calculation.py``). Lower = more familiar;
+   - **self-aligned perplexity** (SPPL, Ren et al. 2025): the same, with ``n_style_examples`` of the target's
+     own *correct* outputs on *other* subset inputs laid out in the one user turn, in SPPL's words
+     (:data:`SPPL_TEMPLATE`: the question, then "inference example: ..." per example, then "now, according to
+     the inference examples, please solve the problem."), so that the score measures fit to the style the
+     target would use rather than to its prior over styles. Lower = better. The earliest examples are dropped
+     when the sequence would exceed ``max_length``; with too few correct samples, any of the target's samples
+     serve (the report says so).
 
    A target sample is correct when its final answer (:func:`thrifty.formats.extract_final_answer`) verifies
    against the row's ``answer_key`` column, or else against the candidates' own final answer.
 
-3. rank the strategies by each score and choose the best by ``selection_score``.
+3. rank the strategies by each score and choose the best by ``selection_score``: ``perplexity`` by default, the
+   score that predicted post-SFT accuracy best on the toy world (Spearman +0.93 over seven strategies, against
+   +0.59 for self-aligned perplexity and +0.30 for alignment; ``scripts/bench_style_select.py``,
+   ``docs/methods/style_selection.md``).
 
 Outputs in ``output_dir``: ``target_samples.jsonl`` (reused on a rerun with the same subset, m, seed and
 sampling), ``selection.json`` (scores, rankings, chosen strategy, config), ``report.md`` and
@@ -61,6 +68,13 @@ HIGHER_IS_BETTER = {"alignment": True, "alignment_correct": True, "perplexity": 
                     "self_aligned_perplexity": False}
 SAMPLES_FILE = "target_samples.jsonl"
 
+#: SPPL's in-context layout, word for word (XuanRen4470/SPPL, ``Mix_Score_Ranking_Calculation/icppl_calculation.py``):
+#: the question, then one ``inference example:`` paragraph per example, in one user turn.
+SPPL_HEAD = ("Question: {question}\n\nWe have inference examples below to show you how to solve the problem. "
+             "please follow the inference style and solve the problem\n\n")
+SPPL_EXAMPLE = "inference example: {example}\n\n"
+SPPL_TAIL = "now, according to the inference examples, please solve the problem. \n\n\n"
+
 
 # ---------------------------------------------------------------------------------------------------------
 # Recipe
@@ -83,12 +97,15 @@ class StyleSelectArguments:
     top_p: float = field(default=1.0, metadata={"help": "nucleus sampling of the target's samples"})
     max_new_tokens: int = field(default=256, metadata={"help": "max tokens of a target sample"})
     n_style_examples: int = field(
-        default=2, metadata={"help": "target's own correct outputs shown first for self-aligned perplexity"}
+        default=3, metadata={"help": "target's own correct outputs in the user turn for self-aligned perplexity "
+                                     "(SPPL's script uses 3)"}
     )
     batch_size: int = field(default=16, metadata={"help": "sequences per forward pass / generate call"})
     max_length: int = field(default=1024, metadata={"help": "max tokens of a scored sequence (context included)"})
     selection_score: str = field(
-        default="alignment", metadata={"help": "score that picks the strategy: " + ", ".join(SCORES)}
+        default="perplexity",
+        metadata={"help": "score that picks the strategy: " + ", ".join(SCORES) + " (default: the best predictor of "
+                          "post-SFT accuracy in scripts/bench_style_select.py; docs/methods/style_selection.md)"},
     )
     id_key: str | None = field(
         default=None, metadata={"help": "column joining the strategies (default: problem_id if present, else id)"}
@@ -199,6 +216,17 @@ class Scored:
     nll_sum: float
     n_tokens: int
 
+    @property
+    def perplexity(self) -> float:
+        """``exp`` of the mean NLL over the output's tokens (SPPL's per-example perplexity); NaN when empty."""
+        return math.exp(self.nll_sum / self.n_tokens) if self.n_tokens else float("nan")
+
+
+def mean_perplexity(scored: list[Scored]) -> float:
+    """The mean over examples of the per-example perplexities (SPPL), empty outputs left out."""
+    values = [s.perplexity for s in scored if s.n_tokens]
+    return sum(values) / len(values) if values else float("nan")
+
 
 class TargetModel:
     """The target model and tokenizer: sampling (``sample``) and teacher-forced scoring (``score``)."""
@@ -221,30 +249,19 @@ class TargetModel:
     def prompt_text(self, messages: list[dict]) -> str:
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
-    def end_of_turn(self, messages: list[dict]) -> str:
-        """What the chat template writes after an assistant output (e.g. ``<|im_end|>``), trailing space cut."""
-        probe = "\x00probe\x00"
-        prompt = self.prompt_text(messages)
-        full = self.tokenizer.apply_chat_template(
-            [*messages, {"role": "assistant", "content": probe}], tokenize=False
-        )
-        if full.startswith(prompt) and probe in full:
-            return full[len(prompt):].split(probe, 1)[1].rstrip()
-        return self.tokenizer.eos_token or ""
-
     def encode(self, messages: list[dict], output: str) -> tuple[list[int], int, int]:
-        """Token ids of prompt + output + end of turn; (ids, output start, output end without end-of-turn).
+        """Token ids of prompt + output; (ids, output start, output end).
 
-        Prompt and output are tokenized separately, so the output's tokens are exactly its own. Too long a
-        sequence is cut at ``max_length`` from the right.
+        No end-of-turn token follows the output: SPPL scores the answer tokens only. Prompt and output are
+        tokenized separately, so the output's tokens are exactly its own. Too long a sequence is cut at
+        ``max_length`` from the right.
         """
         tok = self.tokenizer
         prompt_ids = tok(self.prompt_text(messages), add_special_tokens=False)["input_ids"]
         out_ids = tok(output, add_special_tokens=False)["input_ids"]
-        end_ids = tok(self.end_of_turn(messages), add_special_tokens=False)["input_ids"]
-        ids = (prompt_ids + out_ids + end_ids)[: self.max_length]
+        ids = (prompt_ids + out_ids)[: self.max_length]
         start = min(len(prompt_ids), len(ids))
-        return ids, start, min(start + len(out_ids), len(ids))
+        return ids, start, len(ids)
 
     # -- sampling -------------------------------------------------------------------------------------------
     def sample(self, prompts: list[list[dict]], m: int, temperature: float, top_p: float, max_new_tokens: int,
@@ -266,7 +283,7 @@ class TargetModel:
     def score(self, items: list[tuple[list[dict], str]], embed: bool = True, desc: str = "score") -> list[Scored]:
         """Teacher-forced forward passes over (prompt messages, output) pairs, batched by length.
 
-        Per item: the output's NLL summed over its tokens and the end-of-turn token(s) (with the count), and
+        Per item: the output's NLL summed over its tokens (with the count), and
         with ``embed`` the hidden states of the output tokens mean-pooled over tokens, then averaged over the
         transformer layers (the embedding layer is left out).
         """
@@ -366,9 +383,8 @@ def _target_samples(target: TargetModel, args: StyleSelectArguments, ids: list[s
     return samples
 
 
-def _style_examples(ids: list[str], prompts: dict[str, list[dict]], samples: dict[str, list[dict]],
-                    k: int, seed: int) -> tuple[dict[str, list[dict]], bool]:
-    """Per id, ``k`` of the target's correct outputs on *other* ids as earlier chat turns.
+def _style_examples(ids: list[str], samples: dict[str, list[dict]], k: int, seed: int) -> tuple[dict[str, list[str]], bool]:
+    """Per id, ``k`` of the target's correct outputs on *other* ids (one per id), as SPPL's in-context examples.
 
     Falls back to any of the target's outputs when fewer than ``k`` are correct (returned flag False).
     """
@@ -378,7 +394,7 @@ def _style_examples(ids: list[str], prompts: dict[str, list[dict]], samples: dic
         logger.warning("fewer than %d inputs with a correct target sample: style examples use any sample", k + 1)
         pool = [(i, s["text"]) for i in ids for s in samples[i] if s["text"].strip()]
     rng = random.Random(seed)
-    out: dict[str, list[dict]] = {}
+    out: dict[str, list[str]] = {}
     for key in ids:
         others = [p for p in pool if p[0] != key]
         chosen, seen = [], set()
@@ -386,22 +402,34 @@ def _style_examples(ids: list[str], prompts: dict[str, list[dict]], samples: dic
             if i in seen:
                 continue
             seen.add(i)
-            chosen.append((i, text))
+            chosen.append(text)
             if len(chosen) == k:
                 break
-        turns: list[dict] = []
-        for i, text in chosen:
-            turns += [*prompts[i], {"role": "assistant", "content": text}]
-        out[key] = turns
+        out[key] = chosen
     return out, all_correct
 
 
-def _fit(target: TargetModel, examples: list[dict], prompt: list[dict], output: str) -> list[dict]:
-    """``examples + prompt``, dropping the earliest example turns until the sequence fits ``max_length``."""
-    while examples and len(target.encode(examples + prompt, output)[0]) >= target.max_length:
-        cut = next((i for i in range(1, len(examples)) if examples[i]["role"] == "assistant"), len(examples) - 1)
-        examples = examples[cut + 1 :]
-    return examples + prompt
+def sppl_prompt(prompt: list[dict], examples: list[str]) -> list[dict]:
+    """``prompt`` with its last user turn rewritten in SPPL's in-context layout around ``examples``.
+
+    No examples: the prompt unchanged (self-aligned perplexity is then plain perplexity). Other messages (a
+    system prompt, earlier turns) are kept as they are.
+    """
+    if not examples:
+        return prompt
+    last = max((i for i, m in enumerate(prompt) if m.get("role") == "user"), default=None)
+    if last is None:
+        raise DataError("a candidate's prompt has no user message to hold the style examples")
+    text = (SPPL_HEAD.format(question=prompt[last]["content"])
+            + "".join(SPPL_EXAMPLE.format(example=e) for e in examples) + SPPL_TAIL)
+    return [*prompt[:last], {**prompt[last], "content": text}, *prompt[last + 1 :]]
+
+
+def _fit(target: TargetModel, examples: list[str], prompt: list[dict], output: str) -> list[dict]:
+    """:func:`sppl_prompt`, dropping the earliest examples until the sequence fits ``max_length``."""
+    while examples and len(target.encode(sppl_prompt(prompt, examples), output)[0]) >= target.max_length:
+        examples = examples[1:]
+    return sppl_prompt(prompt, examples)
 
 
 def select_style(args: StyleSelectArguments, target: TargetModel | None = None) -> dict:
@@ -434,7 +462,7 @@ def select_style(args: StyleSelectArguments, target: TargetModel | None = None) 
     own_emb = {k: [own[i * args.num_samples + j].embedding for j in range(args.num_samples)]
                for i, k in enumerate(ids)}
     own_ok = {k: [bool(s["correct"]) for s in samples[k]] for k in ids}
-    examples, examples_correct = _style_examples(ids, prompts, samples, args.n_style_examples, args.seed)
+    examples, examples_correct = _style_examples(ids, samples, args.n_style_examples, args.seed)
 
     scores: dict[str, dict[str, float]] = {}
     for name, rows in strategies.items():
@@ -451,8 +479,8 @@ def select_style(args: StyleSelectArguments, target: TargetModel | None = None) 
             "alignment": mean_cos,
             "alignment_std": math.sqrt(sum((c - mean_cos) ** 2 for c in cos) / len(cos)),
             "alignment_correct": sum(cos_ok) / len(cos_ok) if cos_ok else float("nan"),
-            "perplexity": math.exp(sum(s.nll_sum for s in plain) / max(n_tok, 1)),
-            "self_aligned_perplexity": math.exp(sum(s.nll_sum for s in aligned) / max(sum(s.n_tokens for s in aligned), 1)),
+            "perplexity": mean_perplexity(plain),
+            "self_aligned_perplexity": mean_perplexity(aligned),
             "mean_output_tokens": n_tok / len(ids),
         }
     rankings = {s: rank(scores, s) for s in SCORES}

@@ -6,7 +6,9 @@ LongBench-Write (LongWriter, Bai et al. 2024, section 2; DESIGN.md 4.4) asks for
 - the length score S_l (:func:`thrifty.longform.length_score`; lengths are English words + CJK characters,
   :func:`thrifty.longform.count_length`), averaged over all outputs;
 - the quality score S_q from an LLM judge on six dimensions, 1-5 each mapped to ``(s - 1) * 25``
-  (:mod:`thrifty.data_builders.quality_judge`), averaged over the judged outputs;
+  (:mod:`thrifty.data_builders.quality_judge`: temperature 0.5, up to 5 draws per item until its reply holds
+  the six scores, as THUDM/LongWriter ``evaluation/eval_quality.py``), averaged over the judged outputs; items
+  the judge never scored are dropped from S_q and counted (``judge_dropped`` in ``summary.json``);
 - S = (S_l + S_q) / 2, computed from the two averages (per row too, where the row was judged).
 
 Results come overall, by required-length bucket ([0,500), [500,2k), [2k,4k), [4k,20k)) and by type. The
@@ -20,7 +22,8 @@ folder is set. Generation uses the eval backends (:func:`thrifty.eval.generation
 transformers or vLLM) with the model's chat template; or score outputs made elsewhere with
 ``predictions: FILE`` (JSONL of ``id``, ``response``). Outputs are appended to ``outputs.jsonl`` per chunk and
 judge replies are cached in ``judge_cache.jsonl``, so an interrupted run resumes and a rerun costs nothing.
-Files: ``outputs.jsonl``, ``scored.jsonl``, ``summary.json``, ``report.md``, ``ruler.png``.
+Files: ``outputs.jsonl``, ``scored.jsonl``, ``summary.json``, ``report.md``, ``ruler.png``. As ``thrifty eval``
+does, the model's recorded training data is checked against the prompts (``training_data_overlap``, a warning).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from thrifty.jsonl import DataError, ResumableJsonlWriter, read_jsonl, write_jso
 from thrifty.longform import bucket_label, bucket_labels, count_length, length_score
 
 from .benchmarks import resolve_data_dir
+from .contamination import warn_if_trained_on
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +189,8 @@ def read_predictions(path: str | os.PathLike, items: list[dict]) -> dict[str, di
 # ---------------------------------------------------------------------------------------------------------
 # Scoring and aggregation
 # ---------------------------------------------------------------------------------------------------------
-def score_rows(items: list[dict], outputs: dict[str, dict], judge_backend, judge_prompt: str) -> list[dict]:
+def score_rows(items: list[dict], outputs: dict[str, dict], judge_backend, judge_prompt: str,
+               judge_max_attempts: int = 5) -> list[dict]:
     """One scored row per prompt: produced length, S_l, judge scores and S_q (None when not judged), S."""
     rows = []
     for it in items:
@@ -197,7 +202,7 @@ def score_rows(items: list[dict], outputs: dict[str, dict], judge_backend, judge
                      "S_l": length_score(it["length"], produced), "scores": None, "S_q": None, "S": None})
     if judge_backend is not None:
         verdicts = judge(judge_backend, judge_prompt, [it["prompt"] for it in items],
-                         [outputs[it["id"]]["response"] for it in items])
+                         [outputs[it["id"]]["response"] for it in items], max_attempts=judge_max_attempts)
         for row, verdict in zip(rows, verdicts, strict=True):
             if verdict is not None:
                 row.update(scores=verdict["scores"], S_q=verdict["S_q"], S=(row["S_l"] + verdict["S_q"]) / 2)
@@ -306,13 +311,14 @@ def run_longbench_write(cfg: LongBenchWriteConfig, judge_args: JudgeArguments) -
     out_dir = Path(cfg.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     items = load_longbench_write(cfg.subset, cfg.data_dir, cfg.dataset, cfg.hub_dataset, cfg.limit)
+    overlap = warn_if_trained_on(cfg.model_name_or_path, cfg.subset, [it["prompt"] for it in items])
     if cfg.predictions:
         outputs = read_predictions(cfg.predictions, items)
     else:
         outputs = generate_outputs(cfg, items, out_dir)
     judge_backend = make_judge(judge_args, out_dir / "judge_cache.jsonl")
     try:
-        rows = score_rows(items, outputs, judge_backend, judge_args.judge_prompt)
+        rows = score_rows(items, outputs, judge_backend, judge_args.prompt_text(), judge_args.judge_max_attempts)
         judge_stats = dict(judge_backend.stats) if judge_backend is not None else {}
     finally:
         if judge_backend is not None:
@@ -320,7 +326,8 @@ def run_longbench_write(cfg: LongBenchWriteConfig, judge_args: JudgeArguments) -
     title = cfg.run_name or (Path(cfg.model_name_or_path).name if cfg.model_name_or_path else
                              Path(cfg.predictions or "predictions").stem)
     summary = {"run": title, "subset": cfg.dataset or cfg.subset, "judge": judge_args.judge_model
-               if judge_backend is not None else None, **summarize(rows), "judge_calls": judge_stats}
+               if judge_backend is not None else None, **summarize(rows), "judge_calls": judge_stats,
+               "judge_dropped": judge_stats.get("judge_dropped", 0), "training_data_overlap": overlap}
     write_jsonl(out_dir / SCORED_FILE, rows)
     write_json(out_dir / SUMMARY_FILE, summary)
     write_text(out_dir / REPORT_FILE, render_report(summary, title))

@@ -8,6 +8,10 @@ finished one only rebuilds its reports. Then it writes ``summary.json`` (:mod:`t
 ``report.md`` and ``plots/*.png`` (:mod:`thrifty.eval.report`). The settings that decide what a sample is
 (model, decoding, prompt) are kept in ``eval_config.json``; resuming with different ones is refused.
 
+Before generating, the training data recorded with the model (``thrifty_training_data.json``, written by the
+trainers) is checked against each benchmark's questions (:mod:`thrifty.eval.contamination`, open-r1's 8-gram
+overlap): an overlap is logged as a warning and listed in ``summary.json`` under ``training_data_overlap``.
+
 Rows hold ids, gold answers, predictions and completions but never the problem text (GPQA's questions must
 not be written out).
 """
@@ -27,6 +31,7 @@ from thrifty.jsonl import DataError, ResumableJsonlWriter, read_jsonl, write_jso
 from thrifty.recipes import RecipeError, recipe_dict
 
 from .benchmarks import BENCHMARK_NAMES, Problem, load_benchmark
+from .contamination import warn_if_trained_on
 from .generation import BACKENDS, SamplingParams, make_generator
 from .modes import generate_mode, validate_modes
 from .scoring import score_completions
@@ -148,6 +153,7 @@ def run_eval(cfg: EvalConfig) -> Path:
     started = time.perf_counter()
     wanted: set[tuple[str, str, str]] = set()
     texts: dict[tuple[str, str], str] = {}  # (benchmark, problem id) -> problem text, for the wandb table only
+    contamination: dict[str, list[dict]] = {}  # benchmark -> training datasets of the model that overlap it
     with ResumableJsonlWriter(out / SAMPLES_FILE) as writer, AnswerChecker(timeout_s=cfg.verify_timeout_s) as checker:
         if writer.rows:
             logger.info("resuming: %d samples already in %s", len(writer.rows), out / SAMPLES_FILE)
@@ -156,6 +162,9 @@ def run_eval(cfg: EvalConfig) -> Path:
                                       toy_per_difficulty=cfg.toy_per_difficulty)
             bench_name = Path(benchmark).stem if benchmark not in BENCHMARK_NAMES else benchmark
             texts.update({(bench_name, p.id): p.problem for p in problems})
+            overlap = warn_if_trained_on(cfg.model_name_or_path, bench_name, [p.problem for p in problems])
+            if overlap:
+                contamination[bench_name] = overlap
             for mode in cfg.modes:
                 wanted.update((bench_name, mode, p.id) for p in problems)
                 todo = [p for p in problems if not all(
@@ -191,6 +200,7 @@ def run_eval(cfg: EvalConfig) -> Path:
         "results": summarize(rows),
         "answer_check": checker_stats,
         "seconds": round(time.perf_counter() - started, 2),
+        "training_data_overlap": contamination,
     }
     write_json(out / SUMMARY_FILE, summary)
     from .report import write_run_report

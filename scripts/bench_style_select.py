@@ -149,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         accs, toks = [], []
         for seed in args.sft_seeds:
             model_dir = finetune(base, data_dir / f"{s}.jsonl", out / "sft" / s / f"seed{seed}", args, seed)
-            summary = evaluate_toy_model(model_dir, test, out / "eval" / s / f"seed{seed}", modes=("adaptive",),
-                                         max_new_tokens=200, batch_size=64)
+            summary = evaluate_toy_model(model_dir, out / "eval" / s / f"seed{seed}", args.per_difficulty,
+                                         seed=args.seed, max_new_tokens=200, modes=("adaptive",))
             accs.append(summary["adaptive"]["all"]["accuracy"])
             toks.append(summary["adaptive"]["all"]["mean_tokens"])
         per_seed[s] = accs

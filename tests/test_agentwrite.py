@@ -18,8 +18,10 @@ from _llm_server import FakeLLMServer
 from thrifty.data_builders.agentwrite import (
     AgentWriteArguments,
     build_agentwrite,
+    fill,
     histogram,
     parse_plan,
+    plan_lines,
     strip_markers,
 )
 from thrifty.data_builders.backends import BackendArguments
@@ -36,14 +38,14 @@ def responder_factory(errors: list[str]):
     step 2 three words long. Checks the write prompt carries the whole plan and exactly the text so far."""
 
     def respond(prompt: str) -> str:
-        if prompt.startswith("You are preparing to write a long text"):
+        if "Now write paragraph" not in prompt:  # a plan request
             task = prompt.split("Writing task:\n", 1)[1]
             if "[noplan]" in task:
-                return "Sure! I would write an introduction, then a body, then a conclusion."
+                return "  \n "
             n = int(re.search(r"\[steps(\d+)\]", task).group(1)) if "[steps" in task else 3
             if re.search(r"[\u4e00-\u9fff]", task):
                 return "\n".join(f"段落{i} - 主要内容：第{i}部分 - 字数要求：{WORDS_PER_STEP}字" for i in range(1, n + 1))
-            return "Here is the plan:\n" + "\n".join(
+            return "\n".join(
                 f"Paragraph {i} - Main Point: part {i} of the text - Word Count: {WORDS_PER_STEP} words"
                 for i in range(1, n + 1))
         step = int(re.search(r"Now write paragraph (\d+)", prompt).group(1))
@@ -102,6 +104,11 @@ def test_agentwrite_end_to_end_with_faults(tmp_path, errors):
         stats = build_agentwrite(args, backend_args(server))
         n_requests = len(server.requests)
         assert not errors, errors
+        # the paper's sampling temperature (get_response_gpt4's default in plan.py and write.py), every call
+        assert {r["body"]["temperature"] for r in server.requests} == {1.0}
+        first_write = next(r["body"]["messages"][0]["content"] for r in server.requests
+                           if "Now write paragraph 1," in r["body"]["messages"][0]["content"])
+        assert "Text written so far:\n\n\nNow write paragraph 1" in first_write  # write.py: empty text at step 1
         rows = read_jsonl(tmp_path / "out" / "train.jsonl")
         assert stats["rows"] == len(rows) == 4
         assert stats["dropped"] == {"duplicate": 1, "paragraph_too_short": 1, "plan_failed": 1,
@@ -110,10 +117,10 @@ def test_agentwrite_end_to_end_with_faults(tmp_path, errors):
         story = by_prompt["Write a 1000-word story about a lighthouse. [steps5]"]["messages"][1]["content"]
         assert re.findall(r"\bS\d\b", story) == ["S1", "S2", "S3", "S4", "S5"]
         assert "Paragraph" not in story and "Main Point" not in story  # markers stripped
-        assert count_length(story) == 5 * WORDS_PER_STEP
+        assert count_length(story) == 5 * (WORDS_PER_STEP - 1)  # "S1" is no word for LongBench-Write's counter
         chinese = by_prompt["写一篇600字的关于长城的文章"]
-        assert "第" not in chinese["messages"][1]["content"] and chinese["length"] == 3 * WORDS_PER_STEP
-        assert stats["length_histogram"]["[500,1000)"] == 3 and stats["length_histogram"]["[1000,2000)"] == 1
+        assert "第" not in chinese["messages"][1]["content"] and chinese["length"] == 3 * (WORDS_PER_STEP - 1)
+        assert stats["length_histogram"]["[500,1000)"] == 4
         assert stats["llm"]["retry_http_500"] >= 4 and stats["llm"]["requests_failed"] == 1
         # a finished build reruns for free and changes nothing
         again = build_agentwrite(args, backend_args(server))
@@ -189,3 +196,37 @@ def test_pure_helpers():
     assert strip_markers("Paragraph 3 - Main Point: x - Word Count: 200\n\nParagraph 3: The text.") == "The text."
     assert strip_markers("**Paragraph 2**\nBody stays.") == "Body stays."
     assert histogram([0, 499, 500, 20000], [0, 500, 20000]) == {"[0,500)": 2, "[500,20000)": 1, ">=20000": 1}
+
+
+def official_steps(plan: str) -> list[str]:
+    """THUDM/LongWriter agentwrite/write.py: ``plan = item['plan'].strip().replace('\\n\\n', '\\n')``;
+    ``steps = plan.split('\\n')``."""
+    plan = plan.strip().replace('\n\n', '\n')
+    steps = plan.split('\n')
+    return steps
+
+
+@pytest.mark.parametrize("plan", [
+    "Paragraph 1 - Main Point: intro - Word Count: 300 words\nParagraph 2 - Main Point: body - Word Count: 700",
+    "Here is the plan:\n\nParagraph 1 - Main Point: intro - Word Count: 300 words\n\nParagraph 2 - Main Point: "
+    "end - Word Count: 200 words\n",
+    "Paragraph 1 - Main Point: a - Word Count: 400\n\n\nParagraph 2 - Main Point: b - Word Count: 400",  # -> '' step
+    "段落1 - 主要内容：开头 - 字数要求：300字\n段落2 - 主要内容：结尾 - 字数要求：500字",
+])
+def test_plan_steps_are_the_official_lines(plan):
+    steps = plan_lines(plan)
+    assert [s.line for s in steps] == official_steps(plan)
+    assert [s.number for s in steps] == list(range(1, len(steps) + 1))
+    assert sum(s.words for s in steps) in (1000, 500, 800)  # the stated word counts, 0 for other lines
+
+
+# THUDM/LongWriter agentwrite/prompts/write.txt at 3fcfdff (Apache-2.0), verbatim
+OFFICIAL_WRITE_TXT = 'You are an excellent writing assistant. I will give you an original writing instruction and my planned writing steps. I will also provide you with the text I have already written. Please help me continue writing the next paragraph based on the writing instruction, writing steps, and the already written text.\n\nWriting instruction:\n\n$INST$\n\nWriting steps:\n\n$PLAN$\n\nAlready written text:\n\n$TEXT$\n\nPlease integrate the original writing instruction, writing steps, and the already written text, and now continue writing $STEP$. If needed, you can add a small subtitle at the beginning. Remember to only output the paragraph you write, without repeating the already written text. As this is an ongoing work, omit open-ended conclusions or other rhetorical hooks.\n'
+
+
+def test_official_prompt_placeholders_are_filled():
+    filled = fill(OFFICIAL_WRITE_TXT, instruction="Write about owls.", plan="P1\nP2", text="Owls hoot.",
+                  step=2, step_plan="P2", words=0)
+    assert "$" not in filled
+    assert "Writing instruction:\n\nWrite about owls.\n\nWriting steps:\n\nP1\nP2\n\n" in filled
+    assert "Already written text:\n\nOwls hoot.\n\n" in filled and "now continue writing P2." in filled

@@ -8,7 +8,7 @@ import pytest
 from thrifty.cli import BUILD_COMMANDS, main
 
 EXPECTED_COMMANDS = ["sft", "grpo", "dpo", "eval", "eval-longwrite", "report", "publish", "launch", "build", "demo",
-                     "toy", "select-style"]
+                     "toy", "select-style", "decontaminate"]
 EXPECTED_BUILDERS = ["multiformat", "multiturn", "agentwrite", "preference-pairs"]
 
 

@@ -38,10 +38,34 @@ def test_length_score_edges(required, produced, expected):
     assert length_score(required, produced) == pytest.approx(expected)
 
 
-def test_count_length_and_buckets():
-    assert count_length("The well-known river, don't you think? 2024") == 7
-    assert count_length("长城很长。Great Wall") == 4 + 2
+def official_count_words(text):
+    """THUDM/LongWriter evaluation/pred.py, count_words, copied verbatim (the reference)."""
+    chinese_characters = re.findall(r'[\u4e00-\u9fff]', text)
+    english_words = re.findall(r'\b[a-zA-Z]+\b', text)
+
+    chinese_char_count = len(chinese_characters)
+    english_word_count = len(english_words)
+
+    total_count = chinese_char_count + english_word_count
+
+    return total_count
+
+
+def test_count_length_is_the_official_count_words(shared_data):
+    # worked by hand from \b[a-zA-Z]+\b: The | well | known | river | don | t | you | think; "2024" is no word
+    assert count_length("The well-known river, don't you think? 2024") == 8
+    # a token mixing letters with digits or accents has no word boundary inside: 3rd, GPT4, café count 0
+    assert count_length("café 3rd GPT4 naïve") == 0
+    assert count_length("长城很长。Great Wall") == 4 + 2  # CJK punctuation counts nothing
+    assert count_length("ひらがな") == 0  # kana are outside U+4E00-U+9FFF
     assert count_length("") == 0 and count_length(None) == 0
+    texts = [it["prompt"] for sub in ("longbench_write", "longwrite_ruler")
+             for it in load_longbench_write(sub, data_dir=shared_data)]
+    assert len(texts) == 168 and any(re.search("[\u4e00-\u9fff]", t) for t in texts)
+    assert [count_length(t) for t in texts] == [official_count_words(t) for t in texts]
+
+
+def test_length_buckets():
     assert [bucket_label(x) for x in (0, 499, 500, 1999, 2000, 3999, 4000, 19999, 20000)] == [
         "[0,500)", "[0,500)", "[500,2000)", "[500,2000)", "[2000,4000)", "[2000,4000)", "[4000,20000)",
         "[4000,20000)", ">=20000"]
@@ -57,12 +81,23 @@ def test_judge_reply_parsing():
     assert parse_judge_reply(json.dumps({**full, "Clarity": 6})) is None  # out of range
     assert parse_judge_reply(json.dumps({d: 3 for d in DIMENSIONS[:5]})) is None  # a dimension missing
     assert parse_judge_reply("no scores here") is None and parse_judge_reply(None) is None
+    # the official judge.txt's reply format: one object, the analysis first, newlines inside it (eval_quality.py
+    # removes them before json.loads), braces inside the analysis; a non-integer score is a number like any other
+    official = '{"Analysis": "Clear {mostly}.\nGood.", "Relevance": 5, "Accuracy": 4, "Coherence": 4,\n' \
+               '"Clarity": 3, "Breadth and Depth": 3.5, "Reading Experience": 4}'
+    assert parse_judge_reply(official) == dict(zip(DIMENSIONS, [5, 4, 4, 3, 3.5, 4], strict=True))
+    assert parse_judge_reply("```json\n" + official + "\n```") == parse_judge_reply(official)
+
+
+_DRAWS: dict[str, int] = {}
 
 
 def judge_responder(prompt: str) -> str:
-    """Scores 4 everywhere, but Clarity 2 for answers containing 'murky'; 'GARBAGE' answers get no JSON."""
+    """Scores 4 everywhere, but Clarity 2 for answers containing 'murky'; 'GARBAGE' answers never get JSON, and
+    'GLITCH' answers get no JSON on their first two draws."""
     answer = prompt.split("[Answer]\n", 1)[1]
-    if "GARBAGE" in answer:
+    _DRAWS[prompt] = _DRAWS.get(prompt, 0) + 1
+    if "GARBAGE" in answer or ("GLITCH" in answer and _DRAWS[prompt] <= 2):
         return "I refuse to give numbers."
     scores = {d: 4 for d in DIMENSIONS}
     if "murky" in answer:
@@ -80,8 +115,8 @@ def judge_args(server, **kw) -> JudgeArguments:
 def test_scoring_end_to_end_with_local_judge(shared_data, tmp_path):
     items = load_longbench_write("longbench_write_en", data_dir=shared_data)
     assert len(items) == 60 and {"prompt", "type", "length"} <= set(items[0])
-    chosen = [items[i] for i in (0, 5, 20, 40, 59)]  # spread over the length buckets
-    factors = [1.0, 0.5, 2.0, 1 / 3, 0.0]
+    chosen = [items[i] for i in (0, 5, 20, 40, 59, 30)]  # spread over the length buckets
+    factors = [1.0, 0.5, 2.0, 1 / 3, 0.0, 1.0]
     preds = []
     for k, (it, f) in enumerate(zip(chosen, factors, strict=True)):
         n = round(it["length"] * f)
@@ -90,6 +125,8 @@ def test_scoring_end_to_end_with_local_judge(shared_data, tmp_path):
             text += " [malformedx1]"  # the judge's first reply to it is broken: retried
         if k == 4:
             text = "GARBAGE"  # the judge returns no JSON for it
+        if k == 5:
+            text += " GLITCH"  # no JSON on the first two draws, then scores
         preds.append({"id": it["id"], "response": text})
     subset = tmp_path / "subset.jsonl"
     subset.write_text("".join(json.dumps({k: it[k] for k in ("id", "prompt", "type", "length")}) + "\n"
@@ -98,10 +135,21 @@ def test_scoring_end_to_end_with_local_judge(shared_data, tmp_path):
     pred_file.write_text("".join(json.dumps(p) + "\n" for p in preds))
     cfg = LongBenchWriteConfig(dataset=str(subset), predictions=str(pred_file), output_dir=str(tmp_path / "run"),
                                run_name="canned")
+    _DRAWS.clear()
     with FakeLLMServer(judge_responder) as server:
         summary = run_longbench_write(cfg, judge_args(server))
         n_requests = len(server.requests)
-        again = run_longbench_write(cfg, judge_args(server))  # judge replies come from the cache
+        # official eval_quality.py: temperature 0.5, max_tokens 1024, one user turn holding the filled prompt
+        assert {r["body"]["temperature"] for r in server.requests} == {0.5}
+        assert {r["body"]["max_tokens"] for r in server.requests} == {1024}
+        def draws(response: str) -> int:
+            return sum(f"[Answer]\n{response}\n" in r["body"]["messages"][-1]["content"] for r in server.requests)
+
+        assert draws(preds[4]["response"]) == 5  # GARBAGE: 5 draws, then dropped
+        assert draws(preds[5]["response"]) == 3  # GLITCH: two malformed replies, the third counts
+        assert draws(preds[3]["response"]) == 2  # one broken HTTP body (retried by the backend), then scores
+        assert summary["judge_dropped"] == 1 and summary["judge_calls"]["judge_malformed_replies"] == 5 + 2
+        again = run_longbench_write(cfg, judge_args(server))  # judge replies (retries too) come from the cache
         assert len(server.requests) == n_requests and again["overall"] == summary["overall"]
     rows = {r["id"]: r for r in read_jsonl(tmp_path / "run" / "scored.jsonl")}
     lengths = [count_length(p["response"]) for p in preds]
@@ -109,19 +157,52 @@ def test_scoring_end_to_end_with_local_judge(shared_data, tmp_path):
     assert [rows[it["id"]]["S_l"] for it in chosen] == pytest.approx(expected_sl)
     assert expected_sl[0] == 100.0 and expected_sl[1] == pytest.approx(50.0, abs=0.5)
     o = summary["overall"]
-    assert o["n"] == 5 and o["n_judged"] == 4  # GARBAGE's reply is unparseable
-    assert o["S_l"] == pytest.approx(sum(expected_sl) / 5, abs=0.01)
+    assert o["n"] == 6 and o["n_judged"] == 5  # GARBAGE's replies are unparseable
+    assert o["S_l"] == pytest.approx(sum(expected_sl) / 6, abs=0.01)
     murky_sq = (5 * 75 + 25) / 6  # Clarity 2 -> 25; the other five 4 -> 75
     assert rows[chosen[2]["id"]]["S_q"] == pytest.approx(murky_sq)
-    assert o["S_q"] == pytest.approx((3 * 75 + murky_sq) / 4, abs=0.01)
+    assert o["S_q"] == pytest.approx((4 * 75 + murky_sq) / 5, abs=0.01)
     assert o["S"] == pytest.approx((o["S_l"] + o["S_q"]) / 2, abs=0.01)
     assert rows[chosen[4]["id"]]["S_q"] is None and rows[chosen[0]["id"]]["S"] == pytest.approx((100 + 75) / 2)
     assert list(summary["by_length"]) == sorted(summary["by_length"], key=lambda b: int(re.findall(r"\d+", b)[0]))
-    assert sum(g["n"] for g in summary["by_length"].values()) == 5
+    assert sum(g["n"] for g in summary["by_length"].values()) == 6
     assert set(summary["by_type"]) == {it["type"] for it in chosen}
     report = (tmp_path / "run" / "report.md").read_text()
     assert "## By required length" in report and "## By type" in report
     assert (tmp_path / "run" / "ruler.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# THUDM/LongWriter evaluation/judge.txt at 3fcfdff (Apache-2.0), verbatim: the official judge prompt
+OFFICIAL_JUDGE_TXT = 'You are an expert in evaluating text quality. Please evaluate the quality of an AI assistant\'s response to a user\'s writing request. Be as strict as possible.\n\nYou need to evaluate across the following six dimensions, with scores ranging from 1 to 5. The scoring criteria from 5 to 1 for each dimension are as follows:\n\n1. Relevance: From content highly relevant and fully applicable to the user\'s request to completely irrelevant or inapplicable.\n\n2. Accuracy: From content completely accurate with no factual errors or misleading information to content with numerous errors and highly misleading.\n\n3. Coherence: From clear structure with smooth logical connections to disorganized structure with no coherence.\n\n4. Clarity: From clear language, rich in detail, and easy to understand to confusing expression with minimal details.\n\n5. Breadth and Depth: From both broad and deep content with a lot of information to seriously lacking breadth and depth with minimal information.\n\n6. Reading Experience: From excellent reading experience, engaging and easy to understand content to very poor reading experience, boring and hard to understand content.\n\nPlease evaluate the quality of the following response to a user\'s request according to the above requirements.\n\n<User Request>\n\n$INST$\n\n</User Request>\n\n<Response>\n\n$RESPONSE$\n\n</Response>\n\nPlease evaluate the quality of the response. You must first provide a brief analysis of its quality, then give a comprehensive analysis with scores for each dimension. The output must strictly follow the JSON format: {"Analysis": ..., "Relevance": ..., "Accuracy": ..., "Coherence": ..., "Clarity": ..., "Breadth and Depth": ..., "Reading Experience": ...}. You do not need to consider whether the response meets the user\'s length requirements in your evaluation. Ensure that only one integer between 1 and 5 is output for each dimension score.'
+
+
+def test_official_judge_prompt_file(tmp_path):
+    prompt_file = tmp_path / "judge.txt"
+    prompt_file.write_text(OFFICIAL_JUDGE_TXT, encoding="utf-8")
+    subset = tmp_path / "subset.jsonl"
+    subset.write_text(json.dumps({"id": "a", "prompt": "Write a poem about rivers.", "type": "poem",
+                                  "length": 10}) + "\n")
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text(json.dumps({"id": "a", "response": "Rivers run and rivers bend, rivers never reach an end."})
+                     + "\n")
+
+    def official_judge(prompt: str) -> str:  # the reply format judge.txt asks for
+        assert "$INST$" not in prompt and "$RESPONSE$" not in prompt
+        assert "<User Request>\n\nWrite a poem about rivers.\n\n</User Request>" in prompt
+        assert "Rivers run and rivers bend" in prompt
+        return ('{"Analysis": "A short, tidy poem.", "Relevance": 5, "Accuracy": 5, "Coherence": 4, '
+                '"Clarity": 4, "Breadth and Depth": 2, "Reading Experience": 3}')
+
+    cfg = LongBenchWriteConfig(dataset=str(subset), predictions=str(preds), output_dir=str(tmp_path / "run"))
+    with FakeLLMServer(official_judge) as server:
+        summary = run_longbench_write(cfg, judge_args(server, judge_prompt_file=str(prompt_file)))
+        assert server.requests[0]["body"]["messages"][0]["content"].startswith("You are an expert in evaluating")
+    assert summary["overall"]["S_q"] == pytest.approx((4 + 4 + 3 + 3 + 1 + 2) * 25 / 6, abs=0.01)
+    with pytest.raises(DataError, match="judge_prompt_file: .*does not exist"):
+        run_longbench_write(cfg, judge_args(server, judge_prompt_file=str(tmp_path / "missing.txt")))
+    prompt_file.write_text("Rate this: $RESPONSE$", encoding="utf-8")
+    with pytest.raises(DataError, match=r"judge_prompt_file: the prompt lacks the placeholder \{instruction\}"):
+        run_longbench_write(cfg, judge_args(server, judge_prompt_file=str(prompt_file)))
 
 
 def test_generation_with_tiny_model_resumes(tiny_model_dir, shared_data, tmp_path, monkeypatch):
@@ -159,9 +240,36 @@ def test_longwriter_recipes_parse(monkeypatch):
     monkeypatch.chdir(RECIPES.parents[1])
     cfg, judge = parse_recipe((LongBenchWriteConfig, JudgeArguments), ["--config", str(RECIPES / "eval_longbench_write.yaml")])
     assert cfg.subset == "longbench_write" and judge.judge_api_key_env == "OPENAI_API_KEY"
+    # evaluation/pred.py samples at 0.5 with up to 32768 new tokens; eval_quality.py judges at 0.5, 1024 tokens
+    for c, j in ((cfg, judge), (LongBenchWriteConfig(), JudgeArguments())):
+        assert (c.temperature, c.max_new_tokens, j.judge_temperature, j.judge_max_tokens) == (0.5, 32768, 0.5, 1024)
+        assert j.judge_max_attempts == 5
     for name in ("agentwrite_local.yaml", "agentwrite_openai.yaml"):
         args, backend = parse_recipe((AgentWriteArguments, BackendArguments), ["--config", str(RECIPES / name)])
-        assert backend.llm_backend == "openai" and args.max_plan_steps == 50
+        assert backend.llm_backend == "openai" and args.max_plan_steps == 50 and args.temperature == 1.0
     pairs, judge = parse_recipe((PreferencePairArguments, JudgeArguments),
                                 ["--config", str(RECIPES / "preference_pairs.yaml")])
     assert pairs.length_weight == pairs.quality_weight == 0.5
+
+
+def test_eval_longwrite_warns_when_the_training_data_holds_its_prompts(shared_data, tmp_path, caplog):
+    import logging
+
+    from thrifty.decontaminate import write_training_record
+
+    items = load_longbench_write("longbench_write_en", data_dir=shared_data)[:2]
+    train = tmp_path / "sft.jsonl"
+    train.write_text(json.dumps({"messages": [{"role": "user", "content": items[1]["prompt"]},
+                                              {"role": "assistant", "content": "text"}]}) + "\n")
+    model = tmp_path / "model"
+    model.mkdir()
+    write_training_record(model, stage="sft", dataset=str(train))
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text("".join(json.dumps({"id": it["id"], "response": "word " * 50}) + "\n" for it in items))
+    cfg = LongBenchWriteConfig(subset="longbench_write_en", data_dir=str(shared_data), limit=2,
+                               predictions=str(preds), model_name_or_path=str(model), output_dir=str(tmp_path / "r"))
+    with caplog.at_level(logging.WARNING, logger="thrifty.eval.contamination"):
+        summary = run_longbench_write(cfg, JudgeArguments(judge_backend="none"))
+    assert summary["training_data_overlap"] == [{"dataset": str(train.resolve()), "stage": "sft",
+                                                 "rows_overlapping": 1, "benchmark_questions_hit": 1}]
+    assert "not a held-out score" in caplog.text

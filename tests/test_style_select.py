@@ -119,14 +119,67 @@ def test_spearman_and_rank():
 
 
 def test_style_examples_dropped_to_fit_max_length(tiny_model_dir):
-    from thrifty.data_builders.style_select import _fit
+    from thrifty.data_builders.style_select import _fit, sppl_prompt
 
     model, tok = load_model_and_tokenizer(str(tiny_model_dir))
     target = TargetModel(model, tok, max_length=1024)
-    example = [{"role": "user", "content": "1 2 3 _ _ _"}, {"role": "assistant", "content": "<ANSWER>\n6\n</ANSWER>"}]
+    examples = ["<ANSWER>\n6\n</ANSWER>", "<ANSWER>\n7\n</ANSWER>", "<ANSWER>\n8\n</ANSWER>"]
     prompt, output = [{"role": "user", "content": "1 2 _ _ _ _"}], "<ANSWER>\n3\n</ANSWER>"
-    assert _fit(target, example * 3, prompt, output) == example * 3 + prompt
-    target.max_length = len(target.encode(example + prompt, output)[0]) + 1
-    assert _fit(target, example * 3, prompt, output) == example + prompt  # whole turns dropped, earliest first
+    assert _fit(target, examples, prompt, output) == sppl_prompt(prompt, examples)
+    target.max_length = len(target.encode(sppl_prompt(prompt, examples[2:]), output)[0]) + 1
+    assert _fit(target, examples, prompt, output) == sppl_prompt(prompt, examples[2:])  # earliest dropped first
     target.max_length = 5
-    assert _fit(target, example * 3, prompt, output) == prompt
+    assert _fit(target, examples, prompt, output) == prompt
+
+
+# SPPL's in-context question for num_of_incontext_examples == 2, copied from XuanRen4470/SPPL
+# Mix_Score_Ranking_Calculation/icppl_calculation.py (the f-string, with its trailing space and blank lines)
+SPPL_TWO_EXAMPLES = """Question: {original_question}
+
+We have inference examples below to show you how to solve the problem. please follow the inference style and solve the problem
+
+inference example: {initial_prediction_of_another_question_1}
+
+inference example: {initial_prediction_of_another_question_2}
+
+now, according to the inference examples, please solve the problem. \n\n\n"""
+
+
+def test_sppl_layout_is_one_user_turn_word_for_word():
+    from thrifty.data_builders.style_select import sppl_prompt
+
+    prompt = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "3 8 5 _ _ _"}]
+    got = sppl_prompt(prompt, ["<COT>\n3 1 6\n</COT>", "<ANSWER>\n4\n</ANSWER>"])
+    expected = SPPL_TWO_EXAMPLES.format(
+        original_question="3 8 5 _ _ _", initial_prediction_of_another_question_1="<COT>\n3 1 6\n</COT>",
+        initial_prediction_of_another_question_2="<ANSWER>\n4\n</ANSWER>")
+    assert got == [prompt[0], {"role": "user", "content": expected}]
+    assert sppl_prompt(prompt, []) == prompt
+    # SPPL's script runs icppl_calculation.py --num_of_incontext_examples 3 (script/calculate_metric_scores_phoenix.sh)
+    assert StyleSelectArguments().n_style_examples == 3
+
+
+def test_perplexity_is_sppl_mean_of_per_example_perplexities(tiny_model_dir):
+    """SPPL's calculate_perplexity: labels = the sequence with the question masked (-100), no end-of-turn token,
+    ppl = exp(model loss) per example; the score is the plain mean over examples (not one corpus-level exp)."""
+    from thrifty.data_builders.style_select import mean_perplexity
+
+    model, tok = load_model_and_tokenizer(str(tiny_model_dir))
+    target = TargetModel(model, tok, batch_size=4)
+    items = [([{"role": "user", "content": "1 2 _ _ _ _"}], "<ANSWER>\n3\n</ANSWER>"),
+             ([{"role": "user", "content": "4 4 4 _ _ _"}], "<LONG_COT>\nstart 4 . 4 + 4 = 8 so 8 .\n</LONG_COT>")]
+    reference = []
+    for messages, output in items:
+        q = tok(target.prompt_text(messages), add_special_tokens=False)["input_ids"]
+        a = tok(output, add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([q + a])
+        labels = ids.clone()
+        labels[:, : len(q)] = -100
+        with torch.no_grad():
+            reference.append(math.exp(model(input_ids=ids, labels=labels).loss.item()))
+    scored = target.score(items, embed=False)
+    assert [s.n_tokens for s in scored] == [len(tok(o, add_special_tokens=False)["input_ids"]) for _, o in items]
+    assert [s.perplexity for s in scored] == pytest.approx(reference, rel=1e-4)
+    assert mean_perplexity(scored) == pytest.approx(sum(reference) / 2, rel=1e-4)
+    corpus = math.exp(sum(s.nll_sum for s in scored) / sum(s.n_tokens for s in scored))
+    assert abs(mean_perplexity(scored) - corpus) > 1e-3  # the two aggregations differ on this case

@@ -98,6 +98,9 @@ PLAIN_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "launch": (lazy("thrifty.trainers.launch:main"),
                "accelerate/DeepSpeed launch of a recipe (same as scripts/launch.sh): "
                "thrifty launch RECIPE [--accelerate zero2|zero3|ddp] [--num-processes N]"),
+    "decontaminate": (lazy("thrifty.eval.contamination:cmd_decontaminate"),
+                      "n-gram overlap of a dataset's questions with the benchmarks (open-r1's 8-grams): "
+                      "thrifty decontaminate DATA [--benchmarks ...] [--ngram-size 8] [--out CLEAN.jsonl]"),
     "report": (lazy("thrifty.eval.commands:cmd_report"),
                "put several eval runs side by side (Pareto plot per benchmark, deltas against the first run): "
                "thrifty report RUN_DIR [RUN_DIR ...]"),

@@ -22,12 +22,18 @@ def resolve_resume(resume: str | bool | None, output_dir: str) -> str | None:
     return str(resume)
 
 
-def train_and_save(trainer) -> str:
+def train_and_save(trainer, training_data: dict | None = None) -> str:
     """Train (resuming per ``args.resume_from_checkpoint``), then save the model or adapter and the tokenizer to
-    ``args.output_dir``; returns ``output_dir``."""
+    ``args.output_dir``; returns ``output_dir``. ``training_data`` (the keyword arguments of
+    :func:`thrifty.decontaminate.write_training_record`) records the dataset, so ``thrifty eval`` can warn when
+    it overlaps a benchmark."""
     args = trainer.args
     trainer.train(resume_from_checkpoint=resolve_resume(args.resume_from_checkpoint, args.output_dir))
     trainer.save_model(args.output_dir)
     if trainer.accelerator.is_main_process:
         trainer.processing_class.save_pretrained(args.output_dir)
+        if training_data and training_data.get("dataset"):
+            from thrifty.decontaminate import write_training_record
+
+            write_training_record(args.output_dir, **training_data)
     return args.output_dir

@@ -102,7 +102,9 @@ def build_dpo_trainer(data_args: DPODataArguments, training_args: ThriftyDPOConf
 
 def run_dpo(data_args: DPODataArguments, training_args: ThriftyDPOConfig, model_args: ModelConfig) -> str:
     """Train and save the adapter (or model) and tokenizer to ``output_dir``; returns ``output_dir``."""
-    return train_and_save(build_dpo_trainer(data_args, training_args, model_args))
+    return train_and_save(build_dpo_trainer(data_args, training_args, model_args), training_data=dict(
+        stage="dpo", dataset=data_args.dataset_name, split=data_args.dataset_split,
+        base_model=model_args.model_name_or_path))
 
 
 def parse_dpo_args(argv: list[str]) -> tuple[DPODataArguments, ThriftyDPOConfig, ModelConfig]:

@@ -246,7 +246,9 @@ def build_grpo_trainer(
 
 def run_grpo(data_args: GRPODataArguments, training_args: ThriftyGRPOConfig, model_args: ModelConfig) -> str:
     """Train, save the model (or adapter) and tokenizer to ``output_dir``, and return it."""
-    return train_and_save(build_grpo_trainer(data_args, training_args, model_args))
+    return train_and_save(build_grpo_trainer(data_args, training_args, model_args), training_data=dict(
+        stage="grpo", dataset=data_args.dataset_name, split=data_args.dataset_split,
+        question_field=data_args.prompt_column, base_model=model_args.model_name_or_path))
 
 
 def parse_grpo_args(argv: list[str]) -> tuple[GRPODataArguments, ThriftyGRPOConfig, ModelConfig]:

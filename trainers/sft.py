@@ -135,4 +135,6 @@ def build_sft_trainer(
 
 def run_sft(data_args: DataArguments, training_args: ThriftySFTConfig, model_args: ModelConfig) -> str:
     """Train and save the model (or adapter) and tokenizer to ``output_dir``; returns ``output_dir``."""
-    return train_and_save(build_sft_trainer(data_args, training_args, model_args))
+    return train_and_save(build_sft_trainer(data_args, training_args, model_args), training_data=dict(
+        stage="sft", dataset=data_args.dataset_name, split=data_args.dataset_split,
+        base_model=model_args.model_name_or_path))

@@ -1,0 +1,205 @@
+"""Test-set decontamination by word n-gram overlap (the core of ``thrifty decontaminate``).
+
+The method is open-r1's (huggingface/open-r1 ``scripts/decontaminate.py``, itself s1's
+``data/decontaminate_util.py``), kept exactly:
+
+- normalise a text: lower-case, strip, collapse every run of whitespace to one space (``normalize_string``);
+- its word n-grams: the ``n`` consecutive whitespace-separated words at every position (``word_ngrams``;
+  ``n = 8`` by default); a text of fewer than ``n`` words has none, so it can never be flagged;
+- index the n-grams of every benchmark question (``build_ngram_lookup``), and flag a training question as
+  contaminated by a benchmark when any one of its n-grams is in that benchmark's index.
+
+Extension (thrifty's, opt-in: ``short_questions=True``, recipe key ``decontaminate_short_questions``): a benchmark
+question of fewer than ``n`` words has no n-gram, so open-r1's rule can never flag a training copy of it (8 of
+the 90 closed, correct MATH-500 Sky-T1 traces are such problems, e.g. "Compute $\\dbinom{8}{4}$."). With the
+option, such a question's whole word sequence is indexed as one k-gram (k = its word count), so a training
+question that contains it verbatim (after normalisation) is flagged.
+
+Which benchmarks, and how their questions are loaded, is the caller's business (the eval loaders:
+:mod:`thrifty.eval.contamination`); this module is pure and has no dependency beyond the standard library.
+:func:`question_texts` takes the question(s) out of a training row of any shape thrifty reads or writes
+(``messages``, ``prompt``, ``problem``/``question``/``instruction``), so the same check runs on SFT, GRPO
+and DPO data.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+DEFAULT_NGRAM_SIZE = 8
+
+#: Row fields that hold the question, tried in order when no field is named.
+QUESTION_FIELDS = ("messages", "prompt", "problem", "question", "instruction")
+
+
+def normalize_string(text: str) -> str:
+    """open-r1's normalisation: lower-case, strip, and one space between words."""
+    return " ".join(text.lower().strip().split())
+
+
+def word_ngrams(text: str, n: int) -> list[str]:
+    """The word n-grams of an (already normalised) text, in order; none when it has fewer than ``n`` words."""
+    words = text.split()
+    return [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
+
+
+def ngram_set(text: str, n: int = DEFAULT_NGRAM_SIZE) -> set[str]:
+    """The set of word n-grams of ``text`` after normalisation (open-r1's ``build_ngram_single``)."""
+    return set(word_ngrams(normalize_string(text), n))
+
+
+class NgramIndex:
+    """The n-grams of every benchmark's questions, and which benchmarks (and questions) hold each one."""
+
+    def __init__(self, benchmarks: Mapping[str, Sequence[str]], ngram_size: int = DEFAULT_NGRAM_SIZE,
+                 short_questions: bool = False):
+        if ngram_size < 1:
+            raise ValueError(f"ngram_size must be at least 1, got {ngram_size}")
+        self.ngram_size = ngram_size
+        self.short_questions = short_questions
+        self.sizes = {name: len(texts) for name, texts in benchmarks.items()}
+        self._lookup: dict[str, set[tuple[str, int]]] = defaultdict(set)
+        self._short: dict[int, dict[str, set[tuple[str, int]]]] = defaultdict(lambda: defaultdict(set))
+        for name, texts in benchmarks.items():
+            for i, text in enumerate(texts):
+                for gram in ngram_set(text, ngram_size):
+                    self._lookup[gram].add((name, i))
+                words = normalize_string(text).split()
+                if short_questions and 0 < len(words) < ngram_size:
+                    self._short[len(words)][" ".join(words)].add((name, i))
+
+    @property
+    def benchmarks(self) -> list[str]:
+        return list(self.sizes)
+
+    def matches(self, text: str) -> dict[str, set[int]]:
+        """Per benchmark, the indices of its questions that share at least one n-gram with ``text``."""
+        found: dict[str, set[int]] = defaultdict(set)
+        for gram in ngram_set(text, self.ngram_size):
+            for name, i in self._lookup.get(gram, ()):
+                found[name].add(i)
+        for k, lookup in self._short.items():  # the opt-in extension (module docstring)
+            for gram in ngram_set(text, k):
+                for name, i in lookup.get(gram, ()):
+                    found[name].add(i)
+        return dict(found)
+
+    def overlaps(self, texts: Iterable[str]) -> list[str]:
+        """The benchmarks (sorted) that any of ``texts`` shares an n-gram with."""
+        names: set[str] = set()
+        for text in texts:
+            names.update(self.matches(text))
+        return sorted(names)
+
+
+@dataclass
+class ContaminationReport:
+    """What a check found: rows checked and flagged, per benchmark the rows flagged and the benchmark questions
+    they touch, and the ids of the first flagged rows."""
+
+    ngram_size: int
+    benchmarks: list[str]
+    checked: int = 0
+    contaminated: int = 0
+    by_benchmark: Counter = field(default_factory=Counter)
+    benchmark_questions_hit: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    example_ids: list[str] = field(default_factory=list)
+    max_examples: int = 20
+
+    def add(self, row_id: str, matches: Mapping[str, set[int]]) -> bool:
+        """Record one row's matches; True when it is contaminated."""
+        self.checked += 1
+        if not matches:
+            return False
+        self.contaminated += 1
+        for name, hit in matches.items():
+            self.by_benchmark[name] += 1
+            self.benchmark_questions_hit[name].update(hit)
+        if len(self.example_ids) < self.max_examples:
+            self.example_ids.append(str(row_id))
+        return True
+
+    def to_dict(self) -> dict:
+        return {
+            "ngram_size": self.ngram_size,
+            "benchmarks": self.benchmarks,
+            "checked": self.checked,
+            "contaminated": self.contaminated,
+            "contaminated_by_benchmark": dict(sorted(self.by_benchmark.items())),
+            "benchmark_questions_overlapped": {k: len(v) for k, v in sorted(self.benchmark_questions_hit.items())},
+            "example_ids": self.example_ids,
+        }
+
+
+def _user_texts(messages) -> list[str]:
+    if isinstance(messages, str):
+        return [messages]
+    if isinstance(messages, list):
+        return [m["content"] for m in messages
+                if isinstance(m, dict) and m.get("role") == "user" and isinstance(m.get("content"), str)]
+    return []
+
+
+def question_texts(row: Mapping, question_field: str | None = None) -> list[str]:
+    """The question text(s) of a training row: the named field, else the first of :data:`QUESTION_FIELDS`
+    present (chat fields give their user turns). Empty when the row holds none."""
+    names = (question_field,) if question_field else QUESTION_FIELDS
+    for name in names:
+        value = row.get(name)
+        if value is None:
+            continue
+        texts = _user_texts(value) if name in ("messages", "prompt") or isinstance(value, list) else [str(value)]
+        if texts:
+            return texts
+    return []
+
+
+def check_rows(rows: Iterable[tuple[str, Sequence[str]]], index: NgramIndex) -> tuple[list[bool], ContaminationReport]:
+    """Flag each ``(row id, question texts)``; returns the per-row flags and the report."""
+    report = ContaminationReport(index.ngram_size, index.benchmarks)
+    flags = []
+    for row_id, texts in rows:
+        matches: dict[str, set[int]] = defaultdict(set)
+        for text in texts:
+            for name, hit in index.matches(text).items():
+                matches[name] |= hit
+        flags.append(report.add(row_id, matches))
+    return flags, report
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The training data a model saw (written by the trainers, read by ``thrifty eval``)
+# ---------------------------------------------------------------------------------------------------------
+TRAINING_RECORD = "thrifty_training_data.json"
+
+
+def read_training_record(model_dir) -> list[dict]:
+    """The datasets recorded in ``model_dir/thrifty_training_data.json`` (empty when there is none)."""
+    import json
+    from pathlib import Path
+
+    path = Path(str(model_dir)) / TRAINING_RECORD
+    if not path.is_file():
+        return []
+    try:
+        return list(json.loads(path.read_text(encoding="utf-8")).get("datasets", []))
+    except (ValueError, AttributeError):
+        return []
+
+
+def write_training_record(output_dir, stage: str, dataset: str, split: str = "train",
+                          question_field: str | None = None, base_model: str | None = None) -> None:
+    """Record that a model in ``output_dir`` was trained (``stage``) on ``dataset``, after the datasets recorded
+    with its base model (so SFT -> GRPO -> eval sees both). Local paths are written absolute."""
+    from pathlib import Path
+
+    from thrifty.jsonl import write_json
+
+    local = Path(dataset)
+    entry = {"stage": stage, "dataset": str(local.resolve()) if local.exists() else dataset, "split": split,
+             "question_field": question_field}
+    inherited = read_training_record(base_model) if base_model else []
+    datasets = [e for e in inherited if e != entry] + [entry]
+    write_json(Path(output_dir) / TRAINING_RECORD, {"datasets": datasets})
