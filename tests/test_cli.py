@@ -29,6 +29,7 @@ def test_help_lists_every_subcommand():
 
 
 HUB = "thrifty.data_builders.build_common:HubArguments"
+DECON = "thrifty.data_builders.build_common:DecontaminationArguments"
 #: command -> the dataclasses its recipe fills ("module:Class"); the help must list every field of each, grouped.
 RECIPE_DATACLASSES = {
     "sft": ["thrifty.trainers.sft:DataArguments", "thrifty.trainers.sft:ThriftySFTConfig", "trl:ModelConfig"],
@@ -40,14 +41,14 @@ RECIPE_DATACLASSES = {
     "select-style": ["thrifty.data_builders.style_select:StyleSelectArguments"],
     "build multiformat": ["thrifty.data_builders.multiformat:MultiformatArguments",
                           "thrifty.data_builders.sources:SourceArguments",
-                          "thrifty.data_builders.backends:BackendArguments", HUB],
+                          "thrifty.data_builders.backends:BackendArguments", DECON, HUB],
     "build multiturn": ["thrifty.data_builders.multiturn:MultiturnArguments",
                         "thrifty.data_builders.sources:SourceArguments",
-                        "thrifty.data_builders.backends:BackendArguments", HUB],
+                        "thrifty.data_builders.backends:BackendArguments", DECON, HUB],
     "build agentwrite": ["thrifty.data_builders.agentwrite:AgentWriteArguments",
-                         "thrifty.data_builders.backends:BackendArguments", HUB],
+                         "thrifty.data_builders.backends:BackendArguments", DECON, HUB],
     "build preference-pairs": ["thrifty.data_builders.preference_pairs:PreferencePairArguments",
-                               "thrifty.data_builders.quality_judge:JudgeArguments", HUB],
+                               "thrifty.data_builders.quality_judge:JudgeArguments", DECON, HUB],
 }
 SFT_RECIPE = RECIPE_DATACLASSES["sft"]
 

@@ -49,7 +49,9 @@ def test_build_push_to_hub_dry_run_writes_a_dataset_repo_with_its_card(toy_trace
     long_cot = stats["tokens_per_format"]["long_cot"]
     assert f"| long_cot | {long_cot['count']} | {long_cot['mean']} | {long_cot['median']} |" in card.text
     assert "toy_base tokenizer" in card.text
-    assert "## Decontamination\n\nNot run" in card.text
+    decon = stats["decontamination"]  # the builders decontaminate by default; the card reports what they found
+    assert decon["enabled"] is True and "## Decontamination\n\nFrom the build's `stats.json`" in card.text
+    assert f"- checked: {decon['checked']}" in card.text
     assert "short_cot_source: toy" in card.text and "`toy`" in card.text  # recipe and source
 
     import datasets  # the pushed layout loads like the Hub would read it
