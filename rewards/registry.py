@@ -31,10 +31,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from thrifty.errors import UserInputError
+
 logger = logging.getLogger(__name__)
 
 
-class RewardError(ValueError):
+class RewardError(UserInputError):
     """A reward name, import path or keyword argument in the recipe is wrong."""
 
 

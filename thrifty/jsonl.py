@@ -10,8 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from thrifty.errors import UserInputError
 
-class DataError(ValueError):
+
+class DataError(UserInputError):
     """Bad user data; the message names the file and, where it applies, the line and key."""
 
 

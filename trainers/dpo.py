@@ -112,10 +112,6 @@ def parse_dpo_args(argv: list[str]) -> tuple[DPODataArguments, ThriftyDPOConfig,
 
 def cmd_dpo(argv: list[str]) -> int:
     """``thrifty dpo --config RECIPE [--key value ...]``; returns the exit status (2 for a user error)."""
-    try:
-        out = run_dpo(*parse_dpo_args(argv))
-    except (RecipeError, DataError) as err:
-        logger.error("%s", err)
-        return 2
+    out = run_dpo(*parse_dpo_args(argv))  # user errors: one line, exit 2 (thrifty.cli)
     logger.info("DPO model written to %s", out)
     return 0

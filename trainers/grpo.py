@@ -249,11 +249,7 @@ def parse_grpo_args(argv: list[str]) -> tuple[GRPODataArguments, ThriftyGRPOConf
 
 def cmd_grpo(argv: list[str]) -> int:
     """``thrifty grpo --config RECIPE [--key value ...]``: returns the exit status (2 for a user error)."""
-    try:
-        data_args, training_args, model_args = parse_grpo_args(argv)
-        out = run_grpo(data_args, training_args, model_args)
-    except (RecipeError, RewardError, DataError) as err:
-        logger.error("%s", err)
-        return 2
+    data_args, training_args, model_args = parse_grpo_args(argv)  # user errors: one line, exit 2 (thrifty.cli)
+    out = run_grpo(data_args, training_args, model_args)
     logger.info("GRPO model written to %s", out)
     return 0

@@ -40,6 +40,7 @@ from typing import Any
 
 import yaml
 
+from thrifty.errors import UserInputError, report_user_error
 from thrifty.jsonl import atomic_open
 from thrifty.paths import RECIPES_DIR, REPO_ROOT
 from thrifty.recipes import load_yaml
@@ -55,7 +56,7 @@ RECIPE_COPY = "thrifty_recipe.yaml"
 _DIRECTIVE = re.compile(r"^\s*#\s*(stage|accelerate)\s*:\s*(\S+)\s*$")
 
 
-class LaunchError(ValueError):
+class LaunchError(UserInputError):
     """A launch the user asked for cannot work; the message says what to change."""
 
 
@@ -272,8 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         plan, _, _ = plan_launch(argv)
     except LaunchError as err:
-        logger.error("%s", err)
-        return 2
+        return report_user_error(err, "scripts/launch.sh")
     env = {k: os.environ.get(k, v) for k, v in plan.env.items()}  # the caller's values win
     logger.info("stage %s, accelerate config %s%s", plan.stage, plan.accelerate_config, " (CPU)" if plan.on_cpu else "")
     if dry_run:

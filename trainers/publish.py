@@ -31,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from thrifty.errors import UserInputError
 from thrifty.jsonl import atomic_open, write_text
 from thrifty.recipes import load_yaml
 
@@ -48,7 +49,7 @@ FULL_WEIGHT_PATTERNS = ("config.json", "model*.safetensors", "model.safetensors.
 DEFAULT_TAGS = ("thrifty", "efficient-reasoning")
 
 
-class PublishError(ValueError):
+class PublishError(UserInputError):
     """A run cannot be published as asked; the message says what to do."""
 
 
@@ -519,13 +520,8 @@ def cmd_publish(argv: list[str]) -> int:
         tags=tuple(args.tag), commit_message=args.commit_message,
     )
     if "/" not in opts.repo_id:
-        logger.error("--repo-id %r: use the form OWNER/NAME", opts.repo_id)
-        return 2
-    try:
-        result = publish(opts)
-    except PublishError as err:
-        logger.error("%s", err)
-        return 2
+        raise PublishError(f"--repo-id {opts.repo_id!r}: use the form OWNER/NAME")
+    result = publish(opts)  # user errors: one line, exit 2 (thrifty.cli)
     logger.info("published: %s", result)
     return 0
 
