@@ -42,7 +42,7 @@ class BatchedJsonlWriter(ResumableJsonlWriter):
         self._fh.flush()
         os.fsync(self._fh.fileno())
         for r in fresh:
-            self._done[str(r[self.key])] = r
+            self._done.add(str(r[self.key]))
 
 
 class ResumableBuild:
@@ -53,8 +53,8 @@ class ResumableBuild:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.rows = BatchedJsonlWriter(self.dir / "train.jsonl", key="id")
         self.ledger = BatchedJsonlWriter(self.dir / "progress.jsonl", key="id")
-        if self.ledger.rows:
-            logger.info("resuming %s: %d problems already done", self.dir, len(self.ledger.rows))
+        if len(self.ledger):
+            logger.info("resuming %s: %d problems already done", self.dir, len(self.ledger))
 
     def done(self, problem_id: str) -> bool:
         return self.ledger.done(problem_id)

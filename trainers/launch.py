@@ -44,6 +44,7 @@ from thrifty.errors import UserInputError, report_user_error
 from thrifty.jsonl import atomic_open
 from thrifty.paths import RECIPES_DIR, REPO_ROOT
 from thrifty.recipes import load_yaml
+from thrifty.redact import redact_argv, redact_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +175,8 @@ def overrides_dict(overrides: list[str]) -> dict[str, Any]:
 
 
 def write_recipe_copy(recipe: Path, overrides: list[str], command: list[str]) -> Path | None:
-    """Write ``OUTPUT_DIR/thrifty_recipe.yaml`` (recipe + overrides) when ``output_dir`` is known."""
+    """Write ``OUTPUT_DIR/thrifty_recipe.yaml`` (recipe + overrides) when ``output_dir`` is known; secret values
+    (``hub_token``, ``*_api_key``, ``hf_...``: :mod:`thrifty.redact`) are written as ``<redacted>``."""
     merged = {k: v for k, v in _recipe_keys(recipe).items() if k != "env"}
     merged.update(overrides_dict(overrides))
     output_dir = merged.get("output_dir")
@@ -182,8 +184,9 @@ def write_recipe_copy(recipe: Path, overrides: list[str], command: list[str]) ->
         return None
     path = Path(str(output_dir)) / RECIPE_COPY
     with atomic_open(path) as fh:
-        fh.write(f"# effective recipe: {recipe} with command-line overrides\n# command: {shlex.join(command)}\n")
-        yaml.safe_dump(merged, fh, sort_keys=False)
+        fh.write(f"# effective recipe: {recipe} with command-line overrides\n"
+                 f"# command: {shlex.join(redact_argv(command))}\n")
+        yaml.safe_dump(redact_mapping(merged), fh, sort_keys=False)
     path.chmod(0o644)
     return path
 
@@ -277,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     env = {k: os.environ.get(k, v) for k, v in plan.env.items()}  # the caller's values win
     logger.info("stage %s, accelerate config %s%s", plan.stage, plan.accelerate_config, " (CPU)" if plan.on_cpu else "")
     if dry_run:
-        sys.stdout.write("".join(f"{k}={shlex.quote(v)} " for k, v in env.items()) + shlex.join(plan.command) + "\n")
+        sys.stdout.write("".join(f"{k}={shlex.quote(v)} " for k, v in env.items())
+                         + shlex.join(redact_argv(plan.command)) + "\n")  # a secret is shown as <redacted>
         return 0
     Path(env["TORCH_EXTENSIONS_DIR"]).mkdir(parents=True, exist_ok=True)
     os.environ.update(env)

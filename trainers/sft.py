@@ -53,9 +53,21 @@ class ThriftySFTConfig(SFTConfig):
     report_to: str | list[str] = field(default="none", metadata={"help": "none, wandb, tensorboard, ..."})
 
     def __post_init__(self):
-        if self.loss_averaging not in ("token", "sequence"):
-            raise ValueError(f"loss_averaging must be 'token' or 'sequence', not {self.loss_averaging!r}")
+        validate_loss_averaging(self.loss_averaging, self.packing)
         super().__post_init__()
+
+
+def validate_loss_averaging(loss_averaging: str, packing: bool) -> None:
+    """Refuse what ``loss_averaging`` cannot do: an unknown value, and ``sequence`` with ``packing``, where one
+    packed row holds several examples, so the per-row mean would weigh examples by their share of the row
+    instead of equally."""
+    from thrifty.recipes import RecipeError
+
+    if loss_averaging not in ("token", "sequence"):
+        raise RecipeError(f"loss_averaging must be 'token' or 'sequence', not {loss_averaging!r}")
+    if loss_averaging == "sequence" and packing:
+        raise RecipeError("loss_averaging: sequence with packing: true would average per packed row, not per "
+                          "example; set packing: false, or loss_averaging: token")
 
 
 def sequence_mean_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
