@@ -50,6 +50,7 @@ class ResumableBuild:
 
     def __init__(self, output_dir: str | Path):
         self.dir = Path(output_dir)
+        self._created = not self.dir.exists()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.rows = BatchedJsonlWriter(self.dir / "train.jsonl", key="id")
         self.ledger = BatchedJsonlWriter(self.dir / "progress.jsonl", key="id")
@@ -77,8 +78,14 @@ class ResumableBuild:
     def __enter__(self) -> ResumableBuild:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
         self.close()
+        from thrifty.errors import UserInputError
+
+        if isinstance(exc, UserInputError) and self._created and not len(self.ledger):
+            import shutil  # refused before any problem was done: leave nothing behind
+
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def build_in_batches(build: ResumableBuild, items: list, make_rows, batch_size: int, desc: str, unit: str) -> None:

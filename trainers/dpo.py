@@ -75,10 +75,9 @@ def build_dpo_trainer(data_args: DPODataArguments, training_args: ThriftyDPOConf
     """The trainer: model from ``model_args``; LoRA + frozen base as reference when ``use_peft``."""
     from transformers import AutoModelForCausalLM
 
-    from thrifty.models import load_tokenizer
+    from thrifty.models import check_model_source, load_tokenizer
 
-    if not model_args.model_name_or_path:
-        raise RecipeError("model_name_or_path is required (the SFT model to align)")
+    check_model_source(model_args.model_name_or_path)
     train, evaluation = load_pairs(data_args)
     model = AutoModelForCausalLM.from_pretrained(
         model_args.model_name_or_path,

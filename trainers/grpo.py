@@ -215,10 +215,9 @@ def build_grpo_trainer(
     data_args: GRPODataArguments, training_args: ThriftyGRPOConfig, model_args: ModelConfig, trainer_cls=None
 ) -> GRPOTrainer:
     """The trainer for a parsed recipe (model from ``model_args``; LoRA when ``use_peft``)."""
-    from thrifty.models import load_tokenizer
+    from thrifty.models import check_model_source, load_tokenizer
 
-    if not model_args.model_name_or_path:
-        raise RecipeError("model_name_or_path is required")
+    check_model_source(model_args.model_name_or_path)
     if "wandb" in (training_args.report_to or []):
         os.environ.setdefault("WANDB_MODE", "offline")
     reward_funcs = build_reward_funcs(list(training_args.reward_funcs), training_args.reward_kwargs)

@@ -136,9 +136,22 @@ def resolve_accelerate_config(recipe: str | Path, explicit: str | None = None) -
     )
 
 
+def read_accelerate_config(config: Path) -> dict[str, Any]:
+    """An accelerate config file as a mapping; a :class:`LaunchError` naming the file when it is not one."""
+    try:
+        data = yaml.safe_load(config.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise LaunchError(f"{config}: not a valid accelerate config (YAML error: {str(err).splitlines()[0]}); fix it "
+                          "or make one with `accelerate config --config_file FILE`") from None
+    if not isinstance(data, dict):
+        raise LaunchError(f"{config}: an accelerate config must be a YAML mapping (make one with "
+                          "`accelerate config --config_file FILE`)")
+    return data
+
+
 def cpu_accelerate_config(config: Path, num_processes: int) -> Path:
     """A copy of ``config`` for CPU: ``use_cpu``, no mixed precision, ``num_processes``; returns its path."""
-    data = yaml.safe_load(config.read_text()) or {}
+    data = read_accelerate_config(config)
     data.update(use_cpu=True, mixed_precision="no", num_processes=num_processes)
     data.pop("gpu_ids", None)
     if data.get("distributed_type") == "MULTI_CPU":  # silently starts one process without mpirun (FIELD-NOTES)
@@ -244,8 +257,8 @@ def plan_launch(argv: list[str]) -> tuple[LaunchPlan, list[str], Path]:
     num_processes = args.num_processes
     if on_cpu:
         config = cpu_accelerate_config(config, num_processes or CPU_DEFAULT_PROCESSES)
-    per_node = num_processes or (yaml.safe_load(config.read_text()) or {}).get("num_processes") or 1
-    machines = args.num_machines or (yaml.safe_load(config.read_text()) or {}).get("num_machines") or 1
+    per_node = num_processes or read_accelerate_config(config).get("num_processes") or 1
+    machines = args.num_machines or read_accelerate_config(config).get("num_machines") or 1
     cores = os.cpu_count() or 1
     env = {
         "OMP_NUM_THREADS": str(max(1, cores * int(machines) // max(int(per_node), 1))),

@@ -101,12 +101,20 @@ class ThriftySFTTrainer(SFTTrainer):
 
 def load_train_data(data_args: DataArguments):
     """Load and filter the training (and optional eval) data named by ``data_args``."""
+    from thrifty.jsonl import DataError
+    from thrifty.recipes import RecipeError
+
     if not data_args.dataset_name:
-        raise ValueError("dataset_name is required: a JSONL file, a dataset folder or a Hub id")
+        raise RecipeError("dataset_name is required: a JSONL file, a dataset folder or a Hub id")
     train = load_any(data_args.dataset_name, data_args.dataset_split)
+    if not ({"messages"} <= set(train.column_names) or {"prompt", "completion"} <= set(train.column_names)
+            or "text" in train.column_names):
+        raise DataError(f"{data_args.dataset_name}: SFT data needs a 'messages' column, or 'prompt' and "
+                        f"'completion', or 'text'; it has {', '.join(train.column_names)}")
     if data_args.formats:
         if "format" not in train.column_names:
-            raise ValueError(f"{data_args.dataset_name}: 'formats' given but the data has no 'format' column")
+            raise DataError(f"{data_args.dataset_name}: 'formats' given but the data has no 'format' column; "
+                            "drop the formats key or build the data with thrifty build")
         keep = set(data_args.formats)
         train = train.filter(lambda row: row["format"] in keep)
     if data_args.max_train_samples:
@@ -123,8 +131,9 @@ def build_sft_trainer(
     """Build the trainer (model loaded from ``model_args``, LoRA when ``use_peft``)."""
     from transformers import AutoModelForCausalLM
 
-    from thrifty.models import load_tokenizer
+    from thrifty.models import check_model_source, load_tokenizer
 
+    check_model_source(model_args.model_name_or_path)
     train, evaluation = load_train_data(data_args)
     if "messages" not in train.column_names and training_args.assistant_only_loss:
         logger.info("data is not conversational 'messages': assistant_only_loss off, completion-only loss applies")
