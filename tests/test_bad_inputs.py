@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -297,9 +298,10 @@ def test_real_exit_status_in_a_subprocess(argv):
 # The README's troubleshooting table is this table
 # -------------------------------------------------------------------------------------------------------------
 def troubleshooting_table() -> str:
-    rows = ["| command | what went wrong | the error line names / what to do |", "|---|---|---|"]
+    rows = ["| command | what went wrong | the error line names (PATH: the file or folder at fault) / what to do |",
+            "|---|---|---|"]
     for case in CASES:
-        names = ", ".join(f"`{n}`" for n in case.names if "{" not in n)
+        names = ", ".join(f"`{re.sub(r'[{][a-z_]+[}]', 'PATH', n)}`" for n in case.names)
         rows.append(f"| `thrifty {case.command}` | {case.did} | {names + '; ' if names else ''}{case.fix} |")
     return "\n".join(rows)
 
