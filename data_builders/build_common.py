@@ -82,7 +82,7 @@ class ResumableBuild:
         self.close()
         from thrifty.errors import UserInputError
 
-        if isinstance(exc, UserInputError) and self._created and not len(self.ledger):
+        if isinstance(exc, (UserInputError, FileNotFoundError)) and self._created and not len(self.ledger):
             import shutil  # refused before any problem was done: leave nothing behind
 
             shutil.rmtree(self.dir, ignore_errors=True)

@@ -41,7 +41,7 @@ class Case:
     def command(self) -> str:
         words = [a for a in self.argv[:2] if not a.startswith("-") and "{" not in a]
         if words and words[0] in ("build", "eval", "toy") and len(words) > 1 and words[1] in (
-                "multiformat", "multiturn", "agentwrite", "preference-pairs", "score", "build"):
+                "multiformat", "multiturn", "agentwrite", "preference-pairs", "score", "build", "pretrain"):
             return " ".join(words[:2])
         return words[0]
 
@@ -160,6 +160,18 @@ CASES: list[Case] = [
     C("select-style-model", f"select-style --config {R}/toy/select_style.yaml --model_name_or_path {{tmp}}/no_model "
       "--output_dir {out}", ["model_name_or_path", "no_model"], "style selection with a missing target model",
       "give the model folder"),
+    C("longwrite-bad-row", f"eval-longwrite --config {R}/longwriter/eval_longbench_write.yaml --dataset {{lw_bad}} "
+      "--model_name_or_path {model} --output_dir {out}", ["{lw_bad} row 1", "length"],
+      "a LongBench-Write prompt row without `length`", "rows need prompt, type, length"),
+    C("longwrite-model", f"eval-longwrite --config {R}/longwriter/eval_longbench_write.yaml --dataset {{lw_ok}} "
+      "--model_name_or_path {tmp}/no_model --output_dir {out}", ["model_name_or_path", "no_model"],
+      "LongBench-Write generation with a missing model", "give the model folder, or predictions: FILE"),
+    C("agentwrite-instructions", f"build agentwrite --config {R}/longwriter/agentwrite_local.yaml --instructions "
+      "{tmp}/none.jsonl --output_dir {out}", ["none.jsonl"], "AgentWrite instructions that do not exist",
+      "check the path"),
+    C("pairs-candidates", f"build preference-pairs --config {R}/longwriter/preference_pairs.yaml --candidates "
+      "{tmp}/none.jsonl --output_dir {out}", ["none.jsonl"], "preference-pair candidates that do not exist",
+      "check the path"),
     # publish targets
     C("publish-no-run", "publish {tmp}/no_run " + PUBLISH_DRY, ["no_run"], "publishing a folder that does not exist",
       "give the training output_dir"),
@@ -184,6 +196,8 @@ CASES: list[Case] = [
     # plain flags
     C("toy-build-flag", "toy build --out {out} --n-train many", ["--n-train"], "`thrifty toy build --n-train many`",
       "an integer"),
+    C("toy-pretrain-flag", "toy pretrain --out {out} --n-train many", ["--n-train"],
+      "`thrifty toy pretrain --n-train many`", "an integer"),
     C("demo-flag", "demo --out {out} --grpo-steps many", ["--grpo-steps"], "`thrifty demo --grpo-steps many`",
       "an integer"),
 ]
@@ -217,6 +231,8 @@ def workspace(tmp_path_factory, tiny_model_dir, toy_world) -> dict[str, str]:
     w["no_messages"] = _jsonl(tmp / "no_messages.jsonl", [{"question": "1 2", "solution": "3"}])
     w["no_format"] = _jsonl(tmp / "no_format.jsonl", [{"messages": [{"role": "user", "content": "1"},
                                                                   {"role": "assistant", "content": "1"}]}])
+    w["lw_bad"] = _jsonl(tmp / "lw_bad.jsonl", [{"prompt": "Write a poem.", "type": "poem"}])
+    w["lw_ok"] = _jsonl(tmp / "lw_ok.jsonl", [{"prompt": "Write a poem.", "type": "poem", "length": 100}])
     w["no_rejected"] = _jsonl(tmp / "pairs.jsonl", [{"prompt": "p", "chosen": "c"}])
     w["no_completion"] = _jsonl(tmp / "no_completion.jsonl", [{"id": "x"}])
     w["unknown_id"] = _jsonl(tmp / "unknown_id.jsonl", [{"id": "nope-1", "completion": "5"}])
@@ -281,17 +297,18 @@ def test_at_least_forty_cases_across_every_command():
     assert len(CASES) >= 40 and len({c.id for c in CASES}) == len(CASES)
     commands = {c.command for c in CASES}
     assert {"sft", "grpo", "dpo", "eval", "eval score", "report", "publish", "launch", "build multiformat",
-            "build multiturn", "select-style", "toy build", "demo"} <= commands, commands
+            "build multiturn", "build agentwrite", "build preference-pairs", "eval-longwrite", "select-style",
+            "toy build", "toy pretrain", "demo"} <= commands, commands
 
 
-@pytest.mark.parametrize("argv", [["sft", "--config", str(R / "toy/sft.yaml"), "--learning_rate", "abc"],
+@pytest.mark.parametrize("argv", [["toy", "build", "--out", "unused", "--n-train", "many"],
                                   ["eval", "--config", str(R / "toy/eval.yaml"), "--temperature", "-1"]])
-def test_real_exit_status_in_a_subprocess(argv):
+def test_real_exit_status_in_a_subprocess(argv, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "thrifty.cli", *argv], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 2
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=tmp_path)
+    assert proc.returncode == 2 and not list(tmp_path.iterdir())
     errors = [line for line in proc.stderr.splitlines() if line.startswith("thrifty: error: ")]
-    assert len(errors) == 1 and "Traceback" not in proc.stderr and argv[-2][2:] in errors[0], proc.stderr
+    assert len(errors) == 1 and "Traceback" not in proc.stderr and argv[-2].lstrip("-") in errors[0], proc.stderr
 
 
 # -------------------------------------------------------------------------------------------------------------
