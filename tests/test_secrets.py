@@ -63,7 +63,8 @@ def token_run(tmp_path_factory, tiny_model_dir, toy_world):
                  "--max_steps", "2", "--save_steps", "1", "--per_device_train_batch_size", "8",
                  "--hub_token", FAKE]
     plan, _, _ = plan_launch([str(REPO / "recipes/toy/sft.yaml"), *overrides])  # writes RUN/thrifty_recipe.yaml
-    assert FAKE in plan.command  # the training process itself still gets it
+    assert plan.secret_env == {"HF_TOKEN": FAKE}  # the stage gets it in its environment, not its command line
+    assert FAKE not in " ".join(plan.command) and "--hub_token" not in plan.command
     assert main(["sft", "--config", str(REPO / "recipes/toy/sft.yaml"), *overrides]) == 0
     assert main(["eval", "--config", str(REPO / "recipes/toy/eval.yaml"), "--model_name_or_path", str(run),
                  "--output_dir", str(run / "eval"), "--toy_per_difficulty", "1", "--max_new_tokens", "4",
@@ -74,7 +75,7 @@ def token_run(tmp_path_factory, tiny_model_dir, toy_world):
 def test_token_appears_in_no_file_and_no_log(token_run, tmp_path, caplog, capsys):
     root, run = token_run
     recipe = (run / "thrifty_recipe.yaml").read_text()
-    assert f"hub_token: {REDACTED}" in recipe and "--hub_token '<redacted>'" in recipe
+    assert f"hub_token: {REDACTED}" in recipe and FAKE not in recipe
     assert (run / "training_args.bin").is_file() and (run / "checkpoint-2" / "training_args.bin").is_file()
     out = tmp_path / "published"
     with caplog.at_level(logging.DEBUG):
@@ -90,7 +91,7 @@ def test_launch_dry_run_prints_no_secret(tmp_path):
     proc = run_launch([str(REPO / "recipes/toy/sft.yaml"), "--dry-run", "--output_dir", str(tmp_path / "run"),
                        "--hub_token", FAKE, "--wandb_api_key", FAKE_KEY], subprocess_env())
     assert proc.returncode == 0, proc.stderr
-    assert "--hub_token '<redacted>'" in proc.stdout and "--wandb_api_key '<redacted>'" in proc.stdout
+    assert "HF_TOKEN='<redacted>'" in proc.stdout and "--wandb_api_key '<redacted>'" in proc.stdout
     assert FAKE not in proc.stdout + proc.stderr and FAKE_KEY not in proc.stdout + proc.stderr
     assert not (tmp_path / "run").exists()  # a dry run writes nothing
 

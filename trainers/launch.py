@@ -23,7 +23,9 @@ match the trainer's) and 2 processes unless ``--num-processes`` says otherwise; 
 The environment gets defaults (kept when already set): ``OMP_NUM_THREADS`` (cores / processes),
 ``TORCH_EXTENSIONS_DIR`` (``.cache/torch_extensions``: DeepSpeed compiles its ops there once) and, on CPU,
 ``DS_ACCELERATOR=cpu``. When the run's ``output_dir`` is known (recipe or override), the effective recipe
-(recipe + overrides) is written to ``OUTPUT_DIR/thrifty_recipe.yaml`` for ``thrifty publish``'s model card.
+(recipe + overrides) is written to ``OUTPUT_DIR/thrifty_recipe.yaml`` for ``thrifty publish``'s model card, secret
+values redacted (:mod:`thrifty.redact`). ``--hub_token X`` reaches the stage as ``HF_TOKEN`` in its environment,
+not on its command line (where ``ps`` would show it); ``--dry-run`` prints it as ``<redacted>``.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from thrifty.errors import UserInputError, report_user_error
 from thrifty.jsonl import atomic_open
 from thrifty.paths import RECIPES_DIR, REPO_ROOT
 from thrifty.recipes import load_yaml
-from thrifty.redact import redact_argv, redact_mapping
+from thrifty.redact import REDACTED, redact_argv, redact_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -213,6 +215,32 @@ class LaunchPlan:
     stage: str = ""
     accelerate_config: Path | None = None
     on_cpu: bool = False
+    secret_env: dict[str, str] = field(default_factory=dict)  # set for the stage, never printed
+
+
+#: Secret overrides that the stage can read from the environment instead of its command line (where ``ps`` shows
+#: them to every user of the machine): ``--hub_token X`` -> ``HF_TOKEN=X`` (huggingface_hub reads it).
+SECRET_ENV = {"hub_token": "HF_TOKEN"}
+
+
+def _secrets_to_env(overrides: list[str]) -> tuple[list[str], dict[str, str]]:
+    """``overrides`` without the :data:`SECRET_ENV` flags, and the environment variables that carry them."""
+    kept, env = [], {}
+    i = 0
+    while i < len(overrides):
+        key, eq, inline = overrides[i][2:].partition("=") if overrides[i].startswith("--") else ("", "", "")
+        if key in SECRET_ENV:
+            if eq:
+                env[SECRET_ENV[key]] = inline
+                i += 1
+                continue
+            if i + 1 < len(overrides) and not overrides[i + 1].startswith("--"):
+                env[SECRET_ENV[key]] = overrides[i + 1]
+                i += 2
+                continue
+        kept.append(overrides[i])
+        i += 1
+    return kept, env
 
 
 def _cuda_available() -> bool:
@@ -273,8 +301,10 @@ def plan_launch(argv: list[str]) -> tuple[LaunchPlan, list[str], Path]:
                         ("--main_process_port", args.main_process_port)):
         if value is not None:
             command += [flag, str(value)]
-    command += ["-m", "thrifty.cli", stage, "--config", str(recipe), *overrides]
-    plan = LaunchPlan(command=command, env=env, stage=stage, accelerate_config=config, on_cpu=on_cpu)
+    stage_args, secret_env = _secrets_to_env(overrides)
+    command += ["-m", "thrifty.cli", stage, "--config", str(recipe), *stage_args]
+    plan = LaunchPlan(command=command, env=env, stage=stage, accelerate_config=config, on_cpu=on_cpu,
+                      secret_env=secret_env)
     if not args.dry_run and not args.machine_rank:
         write_recipe_copy(recipe, overrides, command)
     return plan, overrides, recipe
@@ -293,11 +323,13 @@ def main(argv: list[str] | None = None) -> int:
     env = {k: os.environ.get(k, v) for k, v in plan.env.items()}  # the caller's values win
     logger.info("stage %s, accelerate config %s%s", plan.stage, plan.accelerate_config, " (CPU)" if plan.on_cpu else "")
     if dry_run:
-        sys.stdout.write("".join(f"{k}={shlex.quote(v)} " for k, v in env.items())
+        shown = {**env, **{k: REDACTED for k in plan.secret_env}}
+        sys.stdout.write("".join(f"{k}={shlex.quote(v)} " for k, v in shown.items())
                          + shlex.join(redact_argv(plan.command)) + "\n")  # a secret is shown as <redacted>
         return 0
     Path(env["TORCH_EXTENSIONS_DIR"]).mkdir(parents=True, exist_ok=True)
     os.environ.update(env)
+    os.environ.update(plan.secret_env)  # an explicit --hub_token wins over an inherited HF_TOKEN
     sys.stdout.flush()
     sys.stderr.flush()
     os.execvp(plan.command[0], plan.command)
