@@ -94,6 +94,8 @@ CASES: list[Case] = [
     # data files
     C("sft-dataset-missing", SFT.replace("{sft_data}", "{tmp}/missing.jsonl"), ["missing.jsonl"],
       "a `dataset_name` file that does not exist", "check the path"),
+    C("sft-dataset-offline-hub", SFT.replace("{sft_data}", "nobody/no-such-dataset"), ["nobody/no-such-dataset"],
+      "a `dataset_name` Hub id that cannot be loaded (offline, or no such dataset)", "give a local file or folder"),
     C("sft-dataset-bad-line", SFT.replace("{sft_data}", "{bad_jsonl}"), ["{bad_jsonl}:1"],
       "a JSONL data file with a broken line", "the error gives file:line"),
     C("sft-dataset-no-columns", SFT.replace("{sft_data}", "{no_messages}"), ["{no_messages}", "messages"],
@@ -146,6 +148,9 @@ CASES: list[Case] = [
       "a predictions row without `completion`", "each row needs id and completion"),
     C("score-unknown-id", f"{SCORE} {{unknown_id}}", ["{unknown_id}:1", "nope-1"],
       "a predictions id that is not in the benchmark", "check --benchmark/--seed"),
+    C("score-tokenizer", f"{SCORE} {{unknown_id}} --tokenizer nobody/not-cached-tokenizer",
+      ["nobody/not-cached-tokenizer"], "a `--tokenizer` Hub id that is not cached while offline",
+      "give a local model folder"),
     C("score-missing-flag", "eval score --benchmark toy", ["--predictions"], "`thrifty eval score` without "
       "`--predictions`", "the error names the missing flag"),
     C("build-bad-trace-line", f"build multiturn --config {R}/mind/toy.yaml --source {{bad_jsonl}} --output_dir {{out}}",
@@ -309,6 +314,20 @@ def test_real_exit_status_in_a_subprocess(argv, tmp_path):
     assert proc.returncode == 2 and not list(tmp_path.iterdir())
     errors = [line for line in proc.stderr.splitlines() if line.startswith("thrifty: error: ")]
     assert len(errors) == 1 and "Traceback" not in proc.stderr and argv[-2].lstrip("-") in errors[0], proc.stderr
+
+
+def test_hub_lookup_errors_count_as_user_errors_and_other_os_errors_do_not(monkeypatch):
+    """transformers reports a model id the Hub (or, offline, its cache) does not have as an OSError: the CLI
+    prints it as one line; any other OSError (a full disk) keeps its traceback."""
+    from transformers import AutoConfig
+
+    from thrifty.cli import _is_hub_lookup_error
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(OSError) as hub:
+        AutoConfig.from_pretrained("nobody/not-cached-model")
+    assert _is_hub_lookup_error(hub.value)
+    assert not _is_hub_lookup_error(OSError(28, "No space left on device"))
 
 
 # -------------------------------------------------------------------------------------------------------------

@@ -203,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(argv)
     except _user_errors() as err:
         return report_user_error(err)
+    except OSError as err:  # transformers wraps "no such Hub repo / file" in OSError: the user named it
+        if not _is_hub_lookup_error(err):
+            raise
+        return report_user_error(err)
     finally:
         argparse.ArgumentParser.error = saved  # type: ignore[method-assign]
 
@@ -218,6 +222,13 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from thrifty.errors import UserInputError
 
     return (UserInputError, BackendError, FileNotFoundError)
+
+
+def _is_hub_lookup_error(err: OSError) -> bool:
+    """Whether ``err`` is transformers' report of a model id or file that the Hub (or its cache) does not have."""
+    from huggingface_hub.errors import HFValidationError, HfHubHTTPError, LocalEntryNotFoundError
+
+    return isinstance(err.__cause__, (HFValidationError, HfHubHTTPError, LocalEntryNotFoundError))
 
 
 def _dispatch(argv: list[str]) -> int:
