@@ -107,7 +107,7 @@ def _value_error(parser: HfArgumentParser, message: str, config_path: str | None
         expected = "one of " + ", ".join(str(c) for c in action.choices)
     elif action is not None and getattr(action.type, "__name__", "") == "string_to_bool":
         expected = "true or false"
-    hint = f"; {key} takes {expected}" if expected and "invalid" in detail else ""
+    hint = f"; {key} takes {expected}" if expected and "invalid" in detail and "choose from" not in detail else ""
     return RecipeError(f"{where}: {key}: {redact_text(detail)}{hint}")
 
 
