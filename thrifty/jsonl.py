@@ -132,7 +132,8 @@ class ResumableJsonlWriter:
     def iter_rows(self, drop: Iterable[str] = ()) -> Iterator[dict]:
         """Stream the rows written so far from the file, in file order, without the top-level keys in ``drop``."""
         drop = tuple(drop)
-        self._fh.flush()
+        if not self._fh.closed:
+            self._fh.flush()
         with self.path.open(encoding="utf-8") as fh:
             for line in fh:
                 if line.strip():
