@@ -18,7 +18,7 @@ from _launch_utils import run_launch, subprocess_env
 from thrifty.cli import main
 from thrifty.redact import REDACTED, is_secret_key, redact_argv, redact_mapping
 
-FAKE = "hf_FAKEtokenABCDEFGHIJ0123456789"
+FAKE = "hf_FAKEtokenABCDEFGHIJ0123456789abcdefgh"
 FAKE_KEY = "sk-FAKEapikey0123456789abcdefXYZ"
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,6 +41,11 @@ def test_secret_keys(key, secret):
     assert is_secret_key(key) is secret
     redacted = redact_mapping({key: "value", "nested": {key: "value"}})
     assert (redacted[key] == REDACTED) is secret and (redacted["nested"][key] == REDACTED) is secret
+
+
+def test_paths_that_merely_start_like_a_token_are_kept():
+    assert redact_mapping({"model_name_or_path": "hf_checkpoints/run1", "output_dir": "sk-learn-runs"}) == {
+        "model_name_or_path": "hf_checkpoints/run1", "output_dir": "sk-learn-runs"}
 
 
 def test_credential_shaped_values_are_redacted_under_any_key():

@@ -25,8 +25,8 @@ _SPECIAL_TOKENS = {"pad", "eos", "bos", "unk", "sep", "cls", "mask", "chat", "sp
 _NOT_SECRET_LAST = {"env", "file", "path", "name", "id", "field", "column", "var", "variable"}
 #: Credential-shaped strings, redacted wherever they appear.
 SECRET_PATTERNS = (
-    re.compile(r"\bhf_[A-Za-z0-9]{10,}"),
-    re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),
+    re.compile(r"\bhf_[A-Za-z0-9]{30,}"),  # Hugging Face tokens: hf_ + 34 letters and digits
+    re.compile(r"\bsk-[A-Za-z0-9_\-]{20,}"),
     re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),
     re.compile(r"\bxox[abpors]-[A-Za-z0-9\-]{10,}"),
     re.compile(r"(?<=wandb)([_\-\s:=\"']{1,4})[0-9a-f]{40}\b", re.IGNORECASE),
