@@ -2,7 +2,7 @@
 
 - One generate call never runs more than ``max_sequences_per_call`` sequences (prompts x samples), and the greedy
   outputs are the same as with one unchunked call.
-- The resumable writer keeps ids, not rows: appending 2,000 rows with 8 KB completions each leaves no completion
+- The resumable writer keeps ids, not rows: appending 400 rows with 40 KB completions each leaves no completion
   in memory, and the rows stream back from disk.
 - A resumed eval refuses another backend, dtype or model (path, or the same path with other weights), naming the
   key with its old and new value.
@@ -74,7 +74,7 @@ def test_sampled_generate_calls_respect_the_cap(toy_base_dir, toy_prompts, cap, 
 
 def test_writer_keeps_no_completion_in_memory(tmp_path):
     path = tmp_path / "samples.jsonl"
-    completion_bytes, n = 8192, 2000
+    completion_bytes, n = 40000, 400
     gc.collect()
     tracemalloc.start()
     with ResumableJsonlWriter(path) as writer:
@@ -89,7 +89,7 @@ def test_writer_keeps_no_completion_in_memory(tmp_path):
     assert held < written / 20, f"the writer holds {held} bytes after writing {written} bytes of completions"
     assert path.stat().st_size > written
     again = ResumableJsonlWriter(path)  # a resumed run reads only the ids back
-    assert again.done("toy/adaptive/1999/0") and len(again) == n
+    assert again.done("toy/adaptive/399/0") and len(again) == n
     rows = list(again.iter_rows(drop=("completion",)))
     again.close()
     assert len(rows) == n and all("completion" not in r for r in rows) and rows[3]["correct"] is False
