@@ -105,6 +105,9 @@ CASES: list[Case] = [
     C("sft-formats-no-column", SFT.replace("{sft_data}", "{no_format}") + " --formats direct",
       ["{no_format}", "formats", "format"],
       "`formats:` on data without a `format` column", "drop `formats` or add the column"),
+    C("resume-incomplete", f"{SFT} --resume_from_checkpoint {{partial_checkpoint}}",
+      ["resume_from_checkpoint", "{partial_checkpoint}", "trainer_state.json"],
+      "`resume_from_checkpoint` a checkpoint that a kill left half-written", "name a complete one, or `auto`"),
     C("sft-packing-sequence", f"{SFT} --packing true --loss_averaging sequence", ["packing", "loss_averaging"],
       "`packing: true` with `loss_averaging: sequence`", "one of the two must go"),
     C("sft-loss-averaging", f"{SFT} --loss_averaging example", ["loss_averaging"],
@@ -241,6 +244,10 @@ def workspace(tmp_path_factory, tiny_model_dir, toy_world) -> dict[str, str]:
     w["no_rejected"] = _jsonl(tmp / "pairs.jsonl", [{"prompt": "p", "chosen": "c"}])
     w["no_completion"] = _jsonl(tmp / "no_completion.jsonl", [{"id": "x"}])
     w["unknown_id"] = _jsonl(tmp / "unknown_id.jsonl", [{"id": "nope-1", "completion": "5"}])
+    partial = tmp / "checkpoint-3"
+    partial.mkdir()
+    shutil.copy(Path(tiny_model_dir) / "model.safetensors", partial / "model.safetensors")
+    w["partial_checkpoint"] = str(partial)
     orphan = tmp / "orphan_adapter"
     orphan.mkdir()
     (orphan / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(tmp / "gone_base"),

@@ -134,12 +134,27 @@ def resolve_resume(resume: str | bool | None, output_dir: str) -> str | None:
         if last:
             logger.info("resuming from %s", last)
         return last
-    problem = checkpoint_problem(str(resume))
+    _check_explicit_checkpoint(str(resume))
+    logger.info("resuming from %s", resume)
+    return str(resume)
+
+
+def _check_explicit_checkpoint(resume: str) -> None:
+    problem = checkpoint_problem(resume)
     if problem:
         raise RecipeError(f"resume_from_checkpoint {resume}: cannot resume from it: {problem}; "
                           "name a complete checkpoint or use 'auto' (the newest complete one)")
-    logger.info("resuming from %s", resume)
-    return str(resume)
+
+
+def preflight(model_name_or_path: str | None, training_args) -> None:
+    """What a training stage checks before it builds anything (so a refused run writes nothing): the model loads
+    (:func:`thrifty.models.check_model_source`) and an explicit ``resume_from_checkpoint`` is complete."""
+    from thrifty.models import check_model_source
+
+    check_model_source(model_name_or_path)
+    resume = getattr(training_args, "resume_from_checkpoint", None)
+    if resume not in (None, False, True, "", "false", "none", "true", "auto"):
+        _check_explicit_checkpoint(str(resume))
 
 
 def train_and_save(trainer) -> str:

@@ -28,7 +28,7 @@ from thrifty.jsonl import DataError
 from thrifty.models import resolve_dtype
 from thrifty.recipes import RecipeError, parse_recipe
 
-from .common import train_and_save
+from .common import preflight, train_and_save
 
 logger = logging.getLogger(__name__)
 
@@ -75,9 +75,9 @@ def build_dpo_trainer(data_args: DPODataArguments, training_args: ThriftyDPOConf
     """The trainer: model from ``model_args``; LoRA + frozen base as reference when ``use_peft``."""
     from transformers import AutoModelForCausalLM
 
-    from thrifty.models import check_model_source, load_tokenizer
+    from thrifty.models import load_tokenizer
 
-    check_model_source(model_args.model_name_or_path)
+    preflight(model_args.model_name_or_path, training_args)
     train, evaluation = load_pairs(data_args)
     model = AutoModelForCausalLM.from_pretrained(
         model_args.model_name_or_path,

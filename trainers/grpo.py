@@ -37,7 +37,7 @@ from thrifty.jsonl import DataError
 from thrifty.recipes import RecipeError, parse_recipe
 from thrifty.rewards import RewardError, ada_grpo_alpha_batch, build_reward_funcs, completion_texts
 
-from .common import train_and_save
+from .common import preflight, train_and_save
 
 logger = logging.getLogger(__name__)
 
@@ -215,9 +215,9 @@ def build_grpo_trainer(
     data_args: GRPODataArguments, training_args: ThriftyGRPOConfig, model_args: ModelConfig, trainer_cls=None
 ) -> GRPOTrainer:
     """The trainer for a parsed recipe (model from ``model_args``; LoRA when ``use_peft``)."""
-    from thrifty.models import check_model_source, load_tokenizer
+    from thrifty.models import load_tokenizer
 
-    check_model_source(model_args.model_name_or_path)
+    preflight(model_args.model_name_or_path, training_args)
     if "wandb" in (training_args.report_to or []):
         os.environ.setdefault("WANDB_MODE", "offline")
     reward_funcs = build_reward_funcs(list(training_args.reward_funcs), training_args.reward_kwargs)

@@ -19,7 +19,7 @@ from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 from thrifty.data import load_any
 from thrifty.models import resolve_dtype
 
-from .common import train_and_save
+from .common import preflight, train_and_save
 
 logger = logging.getLogger(__name__)
 
@@ -131,9 +131,9 @@ def build_sft_trainer(
     """Build the trainer (model loaded from ``model_args``, LoRA when ``use_peft``)."""
     from transformers import AutoModelForCausalLM
 
-    from thrifty.models import check_model_source, load_tokenizer
+    from thrifty.models import load_tokenizer
 
-    check_model_source(model_args.model_name_or_path)
+    preflight(model_args.model_name_or_path, training_args)
     train, evaluation = load_train_data(data_args)
     if "messages" not in train.column_names and training_args.assistant_only_loss:
         logger.info("data is not conversational 'messages': assistant_only_loss off, completion-only loss applies")
