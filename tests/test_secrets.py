@@ -7,6 +7,8 @@ Also: ``publish`` never unpickles code from a run folder (``training_args.bin`` 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import pickle
 import subprocess
@@ -70,10 +72,35 @@ def token_run(tmp_path_factory, tiny_model_dir, toy_world):
     plan, _, _ = plan_launch([str(REPO / "recipes/toy/sft.yaml"), *overrides])  # writes RUN/thrifty_recipe.yaml
     assert plan.secret_env == {"HF_TOKEN": FAKE}  # the stage gets it in its environment, not its command line
     assert FAKE not in " ".join(plan.command) and "--hub_token" not in plan.command
-    assert main(["sft", "--config", str(REPO / "recipes/toy/sft.yaml"), *overrides]) == 0
-    assert main(["eval", "--config", str(REPO / "recipes/toy/eval.yaml"), "--model_name_or_path", str(run),
-                 "--output_dir", str(run / "eval"), "--toy_per_difficulty", "1", "--max_new_tokens", "4",
-                 "--modes", "direct"]) == 0
+
+    # every log record (transformers at info level included) and everything printed, while training and evaluating
+    records = io.StringIO()
+    handler = logging.StreamHandler(records)
+    handler.setLevel(logging.DEBUG)
+    root_logger = logging.getLogger()
+    previous_level = root_logger.level
+    root_logger.addHandler(handler)
+    root_logger.setLevel(logging.DEBUG)
+    from transformers.utils import logging as hf_logging
+
+    hf_level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_info()
+    hf_logging.enable_propagation()
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            assert main(["sft", "--config", str(REPO / "recipes/toy/sft.yaml"), *overrides]) == 0
+            assert main(["eval", "--config", str(REPO / "recipes/toy/eval.yaml"), "--model_name_or_path", str(run),
+                         "--output_dir", str(run / "eval"), "--toy_per_difficulty", "1", "--max_new_tokens", "4",
+                         "--modes", "direct"]) == 0
+    finally:
+        root_logger.removeHandler(handler)
+        root_logger.setLevel(previous_level)
+        hf_logging.set_verbosity(hf_level)
+        hf_logging.disable_propagation()
+    logs = records.getvalue() + printed.getvalue()
+    assert len(logs) > 10000 and "model_name_or_path" in logs  # the capture saw the runs' (info-level) logs
+    assert FAKE not in logs
     return root, run
 
 
