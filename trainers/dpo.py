@@ -26,7 +26,7 @@ from trl import DPOConfig, DPOTrainer, ModelConfig, get_peft_config
 from thrifty.data import load_any, require_columns
 from thrifty.jsonl import DataError
 from thrifty.models import resolve_dtype
-from thrifty.recipes import RecipeError, parse_recipe
+from thrifty.recipes import parse_recipe
 
 from .common import preflight, train_and_save
 

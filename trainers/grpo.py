@@ -35,7 +35,7 @@ from thrifty.data import load_any, require_columns
 from thrifty.formats import detect_format, last_boxed, split_turns
 from thrifty.jsonl import DataError
 from thrifty.recipes import RecipeError, parse_recipe
-from thrifty.rewards import RewardError, ada_grpo_alpha_batch, build_reward_funcs, completion_texts
+from thrifty.rewards import ada_grpo_alpha_batch, build_reward_funcs, completion_texts
 
 from .common import preflight, train_and_save
 
