@@ -226,7 +226,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def _is_hub_lookup_error(err: OSError) -> bool:
     """Whether ``err`` is transformers' report of a model id or file that the Hub (or its cache) does not have."""
-    from huggingface_hub.errors import HFValidationError, HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
 
     return isinstance(err.__cause__, (HFValidationError, HfHubHTTPError, LocalEntryNotFoundError))
 
