@@ -43,7 +43,7 @@ class BatchedJsonlWriter(ResumableJsonlWriter):
         self._fh.flush()
         os.fsync(self._fh.fileno())
         for r in fresh:
-            self._done[str(r[self.key])] = r
+            self._done.add(str(r[self.key]))
 
 
 class ResumableBuild:
@@ -51,11 +51,12 @@ class ResumableBuild:
 
     def __init__(self, output_dir: str | Path):
         self.dir = Path(output_dir)
+        self._created = not self.dir.exists()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.rows = BatchedJsonlWriter(self.dir / "train.jsonl", key="id")
         self.ledger = BatchedJsonlWriter(self.dir / "progress.jsonl", key="id")
-        if self.ledger.rows:
-            logger.info("resuming %s: %d problems already done", self.dir, len(self.ledger.rows))
+        if len(self.ledger):
+            logger.info("resuming %s: %d problems already done", self.dir, len(self.ledger))
 
     def done(self, problem_id: str) -> bool:
         return self.ledger.done(problem_id)
@@ -78,8 +79,14 @@ class ResumableBuild:
     def __enter__(self) -> ResumableBuild:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
         self.close()
+        from thrifty.errors import UserInputError
+
+        if isinstance(exc, (UserInputError, FileNotFoundError)) and self._created and not len(self.ledger):
+            import shutil  # refused before any problem was done: leave nothing behind
+
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def build_in_batches(build: ResumableBuild, items: list, make_rows, batch_size: int, desc: str, unit: str) -> None:
@@ -207,3 +214,9 @@ class HubArguments:
     hub_license: str = field(default="apache-2.0", metadata={"help": "license id in the dataset card"})
     dry_run: str | None = field(default=None, metadata={
         "help": "with push_to_hub: write the repository folder (data, card, stats) here and upload nothing"})
+
+    def __post_init__(self) -> None:  # refused before the build runs, so a typo costs no build time
+        if self.push_to_hub is not None and "/" not in self.push_to_hub:
+            from thrifty.recipes import RecipeError
+
+            raise RecipeError(f"push_to_hub {self.push_to_hub!r}: use the form OWNER/NAME")

@@ -438,6 +438,10 @@ def select_style(args: StyleSelectArguments, target: TargetModel | None = None) 
         raise DataError("model_name_or_path (the target model) is required")
     if not args.candidates:
         raise DataError("candidates is required: one dataset per strategy, 'name=path.jsonl'")
+    if target is None:
+        from thrifty.models import check_model_source
+
+        check_model_source(_resolve_model(args.model_name_or_path))
     out_dir = Path(args.output_dir)
     specs = list(args.candidates)
     if args.toy_candidates:

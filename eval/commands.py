@@ -109,8 +109,9 @@ def cmd_eval_score(argv: list[str]) -> int:
     args = score_parser().parse_args(argv)
     tokenizer = None
     if args.tokenizer:
-        from thrifty.models import load_tokenizer
+        from thrifty.models import check_model_source, load_tokenizer
 
+        check_model_source(args.tokenizer, "--tokenizer")
         tokenizer = load_tokenizer(args.tokenizer)
     summary, rows = score_predictions(args.benchmark, args.predictions, args.data_dir, args.seed,
                                       args.toy_per_difficulty, tokenizer, args.timeout)

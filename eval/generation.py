@@ -79,10 +79,14 @@ class VLLMGenerator:
 BACKENDS = ("transformers", "vllm")
 
 
-def make_generator(backend: str, name_or_path: str, batch_size: int = 64, dtype: str | None = "auto", **vllm_kwargs):
-    """A generator for ``backend`` (``transformers`` or ``vllm``) on a model folder, Hub id or adapter folder."""
+def make_generator(backend: str, name_or_path: str, batch_size: int = 64, dtype: str | None = "auto",
+                   max_sequences: int | None = None, **vllm_kwargs):
+    """A generator for ``backend`` (``transformers`` or ``vllm``) on a model folder, Hub id or adapter folder.
+    ``max_sequences`` caps the sequences (prompts x samples) of one transformers generate call; vLLM schedules
+    its own batches within its memory budget (``gpu_memory_utilization``)."""
     if backend == "transformers":
-        return TransformersGenerator.from_pretrained(name_or_path, batch_size=batch_size, dtype=dtype)
+        return TransformersGenerator.from_pretrained(name_or_path, batch_size=batch_size, dtype=dtype,
+                                                     max_sequences=max_sequences)
     if backend == "vllm":
         return VLLMGenerator(name_or_path, dtype=dtype or "auto", **vllm_kwargs)
     raise ValueError(f"unknown generation backend {backend!r}; expected one of {', '.join(BACKENDS)}")

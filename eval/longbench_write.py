@@ -309,13 +309,17 @@ def plot_ruler(rows: list[dict], path: str | Path, title: str) -> Path:
 def run_longbench_write(cfg: LongBenchWriteConfig, judge_args: JudgeArguments) -> dict:
     """Generate (or read predictions), score, and write the run folder; returns ``summary.json``'s content."""
     out_dir = Path(cfg.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     items = load_longbench_write(cfg.subset, cfg.data_dir, cfg.dataset, cfg.hub_dataset, cfg.limit)
     overlap = warn_if_trained_on(cfg.model_name_or_path, cfg.subset, [it["prompt"] for it in items])
     if cfg.predictions:
         outputs = read_predictions(cfg.predictions, items)
     else:
+        from thrifty.models import check_model_source
+
+        check_model_source(cfg.model_name_or_path)  # before anything is written
+        out_dir.mkdir(parents=True, exist_ok=True)
         outputs = generate_outputs(cfg, items, out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     judge_backend = make_judge(judge_args, out_dir / "judge_cache.jsonl")
     try:
         rows = score_rows(items, outputs, judge_backend, judge_args.prompt_text(), judge_args.judge_max_attempts)

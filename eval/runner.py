@@ -27,7 +27,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from thrifty.answer_check import AnswerChecker
-from thrifty.jsonl import DataError, ResumableJsonlWriter, read_jsonl, write_json
+from thrifty.jsonl import DataError, ResumableJsonlWriter, iter_jsonl, write_json
 from thrifty.recipes import RecipeError, recipe_dict
 
 from .benchmarks import BENCHMARK_NAMES, Problem, load_benchmark
@@ -43,9 +43,14 @@ SAMPLES_FILE = "samples.jsonl"
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.md"
 CONFIG_FILE = "eval_config.json"
-#: Settings that change what a sample is; a resumed run must use the same values.
-SAMPLE_DEFINING = ("model_name_or_path", "temperature", "top_p", "max_new_tokens", "seed", "system_prompt",
-                   "prompt_template", "data_dir")
+#: Settings that change what a sample is; a resumed run must use the same values (``model_fingerprint``: the
+#: model's config and weights, :func:`thrifty.models.model_fingerprint`, so a retrained model in the same folder
+#: is not mixed with the old one).
+SAMPLE_DEFINING = ("model_name_or_path", "model_fingerprint", "backend", "dtype", "temperature", "top_p",
+                   "max_new_tokens", "seed", "system_prompt", "prompt_template", "data_dir")
+#: Fields of a sample row that the summary and report never read: left on disk, not loaded back.
+HEAVY_FIELDS = ("completion",)
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass
@@ -65,6 +70,9 @@ class EvalConfig:
     toy_per_difficulty: int = field(default=20, metadata={"help": "toy benchmark: problems per difficulty"})
     backend: str = field(default="transformers", metadata={"help": f"one of {', '.join(BACKENDS)}"})
     batch_size: int = field(default=64, metadata={"help": "prompts per generate call (transformers backend)"})
+    max_sequences_per_call: int = field(default=256, metadata={
+        "help": "at most this many sequences (prompts x num_samples) in one generate call (transformers backend): "
+                "bounds memory when batch_size x num_samples is large"})
     dtype: str = field(default="auto", metadata={"help": "auto, float32, bfloat16 or float16"})
     num_samples: int = field(default=1, metadata={"help": "samples per problem (pass@k, maj@k)"})
     temperature: float = field(default=0.0, metadata={"help": "0 = greedy"})
@@ -85,20 +93,45 @@ class EvalConfig:
     wandb_project: str | None = field(default=None, metadata={"help": "wandb project (default $WANDB_PROJECT, else thrifty)"})
 
     def validate(self) -> None:
+        """Check every value before anything is loaded or written; a :class:`RecipeError` names the key."""
+        from thrifty.models import check_model_source
+
         if not self.model_name_or_path:
             raise RecipeError("model_name_or_path is required (a model folder, Hub id or adapter folder)")
         try:
             validate_modes(self.modes)
         except ValueError as err:
-            raise RecipeError(str(err)) from None
+            raise RecipeError(f"modes: {err}") from None
         if self.backend not in BACKENDS:
             raise RecipeError(f"backend {self.backend!r}: use one of {', '.join(BACKENDS)}")
-        if self.num_samples < 1 or self.chunk_size < 1 or self.batch_size < 1:
-            raise RecipeError("num_samples, chunk_size and batch_size must be >= 1")
+        if self.dtype not in DTYPES:
+            raise RecipeError(f"dtype {self.dtype!r}: use one of {', '.join(DTYPES)}")
+        for key in ("num_samples", "chunk_size", "batch_size", "max_new_tokens", "max_turns", "toy_per_difficulty",
+                    "max_sequences_per_call", "tensor_parallel_size"):
+            if getattr(self, key) < 1:
+                raise RecipeError(f"{key} is {getattr(self, key)}: it must be >= 1")
+        if self.limit is not None and self.limit < 1:
+            raise RecipeError(f"limit is {self.limit}: give a number of problems >= 1, or leave it unset for all")
+        if self.temperature < 0:
+            raise RecipeError(f"temperature is {self.temperature}: it must be >= 0 (0 = greedy)")
+        if not 0 < self.top_p <= 1:
+            raise RecipeError(f"top_p is {self.top_p}: it must be in (0, 1]")
+        if self.verify_timeout_s <= 0:
+            raise RecipeError(f"verify_timeout_s is {self.verify_timeout_s}: it must be > 0 seconds")
+        if not 0 < self.gpu_memory_utilization <= 1:
+            raise RecipeError(f"gpu_memory_utilization is {self.gpu_memory_utilization}: it must be in (0, 1]")
+        if not self.benchmarks:
+            raise RecipeError(f"benchmarks is empty: name some of {', '.join(BENCHMARK_NAMES)} or JSONL files")
+        for name in self.benchmarks:
+            if name not in BENCHMARK_NAMES and not (Path(name).suffix in (".jsonl", ".json") and Path(name).is_file()):
+                hint = " (no such file)" if Path(name).suffix in (".jsonl", ".json") else ""
+                raise RecipeError(f"benchmarks: unknown benchmark {name!r}{hint}; use some of "
+                                  f"{', '.join(BENCHMARK_NAMES)} or a JSONL file of id, problem, answer")
         if self.num_samples > 1 and self.temperature <= 0:
             logger.warning("num_samples=%d with greedy decoding: every sample is the same", self.num_samples)
         if "{problem}" not in self.prompt_template:
             raise RecipeError(f"prompt_template {self.prompt_template!r} has no {{problem}} placeholder")
+        check_model_source(self.model_name_or_path)
 
     @property
     def label(self) -> str:
@@ -109,17 +142,27 @@ def sample_id(benchmark: str, mode: str, problem_id: str, sample: int) -> str:
     return f"{benchmark}/{mode}/{problem_id}/{sample}"
 
 
-def _check_resume(cfg: EvalConfig, out: Path) -> None:
+def _check_resume(cfg: EvalConfig, out: Path) -> dict:
+    """The settings that define a sample; a :class:`RecipeError` naming each changed key with its old and new
+    value when ``out`` already holds samples made with others (nothing is written here)."""
+    from thrifty.models import model_fingerprint
+
     path = out / CONFIG_FILE
-    current = {k: getattr(cfg, k) for k in SAMPLE_DEFINING}
-    if path.exists() and (out / SAMPLES_FILE).exists():
-        previous = json.loads(path.read_text())
+    current = {k: getattr(cfg, k) for k in SAMPLE_DEFINING if k != "model_fingerprint"}
+    current["model_fingerprint"] = model_fingerprint(str(cfg.model_name_or_path))
+    if path.exists() and (out / SAMPLES_FILE).exists() and (out / SAMPLES_FILE).stat().st_size:
+        try:
+            previous = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            raise RecipeError(f"{path} is not valid JSON, so {out / SAMPLES_FILE} cannot be resumed safely; "
+                              "use another output_dir or delete it") from None
         changed = [k for k in SAMPLE_DEFINING if k in previous and previous[k] != current[k]]
         if changed:
             details = "; ".join(f"{k}: {previous[k]!r} -> {current[k]!r}" for k in changed)
-            raise RecipeError(f"{out} holds samples made with other settings ({details}); "
-                              "use another output_dir or delete it")
-    write_json(path, {**current, "backend": cfg.backend})
+            what = " (the model's config or weights changed)" if "model_fingerprint" in changed else ""
+            raise RecipeError(f"{out} holds samples made with other settings ({details}){what}; "
+                              "use another output_dir, or delete it to start over")
+    return current
 
 
 def _rows_for_chunk(benchmark: str, mode: str, chunk: list[Problem], samples: list[list[dict]], checker,
@@ -141,12 +184,22 @@ def _rows_for_chunk(benchmark: str, mode: str, chunk: list[Problem], samples: li
     return rows
 
 
+def _light(row: dict) -> dict:
+    """A sample row without the completion texts of its consensus parts (the summary reads their predictions)."""
+    parts = (row.get("consensus") or {}).get("parts")
+    if parts:
+        for part in parts.values():
+            part.pop("completion", None)
+    return row
+
+
 def run_eval(cfg: EvalConfig) -> Path:
     """Run (or resume) the eval described by ``cfg``; returns the run folder."""
     cfg.validate()
     out = Path(cfg.output_dir)
+    defining = _check_resume(cfg, out)
     out.mkdir(parents=True, exist_ok=True)
-    _check_resume(cfg, out)
+    write_json(out / CONFIG_FILE, defining)
     params = SamplingParams(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
                             n=cfg.num_samples, seed=cfg.seed)
     generator = None
@@ -155,8 +208,8 @@ def run_eval(cfg: EvalConfig) -> Path:
     texts: dict[tuple[str, str], str] = {}  # (benchmark, problem id) -> problem text, for the wandb table only
     contamination: dict[str, list[dict]] = {}  # benchmark -> training datasets of the model that overlap it
     with ResumableJsonlWriter(out / SAMPLES_FILE) as writer, AnswerChecker(timeout_s=cfg.verify_timeout_s) as checker:
-        if writer.rows:
-            logger.info("resuming: %d samples already in %s", len(writer.rows), out / SAMPLES_FILE)
+        if len(writer):
+            logger.info("resuming: %d samples already in %s", len(writer), out / SAMPLES_FILE)
         for benchmark in cfg.benchmarks:
             problems = load_benchmark(benchmark, cfg.data_dir, seed=cfg.seed, limit=cfg.limit,
                                       toy_per_difficulty=cfg.toy_per_difficulty)
@@ -179,6 +232,7 @@ def run_eval(cfg: EvalConfig) -> Path:
                     if generator is None:
                         generator = make_generator(
                             cfg.backend, cfg.model_name_or_path, batch_size=cfg.batch_size, dtype=cfg.dtype,
+                            max_sequences=cfg.max_sequences_per_call,
                             **({"tensor_parallel_size": cfg.tensor_parallel_size,
                                 "gpu_memory_utilization": cfg.gpu_memory_utilization,
                                 "max_model_len": cfg.max_model_len} if cfg.backend == "vllm" else {}))
@@ -190,8 +244,9 @@ def run_eval(cfg: EvalConfig) -> Path:
                             writer.append(row)
                     bar.update(len(chunk))
                 bar.close()
-        rows = [r for r in writer.rows if (r["benchmark"], r["mode"], r["problem_id"]) in wanted
-                and r["sample"] < cfg.num_samples]
+        # streamed back from disk without the completions: memory holds one chunk's completions at most
+        rows = [_light(r) for r in writer.iter_rows(drop=HEAVY_FIELDS)
+                if (r["benchmark"], r["mode"], r["problem_id"]) in wanted and r["sample"] < cfg.num_samples]
         checker_stats = dict(checker.stats)
     summary = {
         "run": cfg.label,
@@ -215,12 +270,13 @@ def run_eval(cfg: EvalConfig) -> Path:
 
 
 def load_run(run_dir: str | Path) -> tuple[dict, list[dict]]:
-    """The summary and sample rows of a finished run folder (clear error when it is not one)."""
+    """The summary and sample rows (without completions) of a finished run folder (clear error when it is not one)."""
     run_dir = Path(run_dir)
     path = run_dir / SUMMARY_FILE
     if not path.exists():
         raise DataError(f"{run_dir}: no {SUMMARY_FILE}; is it a `thrifty eval` output folder?")
     summary = json.loads(path.read_text())
     samples = run_dir / SAMPLES_FILE
-    rows = read_jsonl(samples) if samples.exists() else []
+    rows = [_light({k: v for k, v in r.items() if k not in HEAVY_FIELDS}) for r in iter_jsonl(samples)] \
+        if samples.exists() else []
     return summary, rows

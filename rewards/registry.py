@@ -31,10 +31,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from thrifty.errors import UserInputError
+
 logger = logging.getLogger(__name__)
 
 
-class RewardError(ValueError):
+class RewardError(UserInputError):
     """A reward name, import path or keyword argument in the recipe is wrong."""
 
 
@@ -169,6 +171,11 @@ def build_reward_funcs(
     reward_kwargs = dict(reward_kwargs or {})
     if not names:
         raise RewardError("reward_funcs is empty: name at least one reward")
+    for name in names:  # an unknown or unimportable reward is the first thing to report
+        if name not in _REGISTRY and ":" not in name:
+            get_reward(name)
+        elif ":" in name and name not in _REGISTRY:
+            _import_path(name)
     for key in reward_kwargs:
         if key not in names:
             raise RewardError(f"reward_kwargs has an entry for '{key}', which is not in reward_funcs{_closest(key, names)}")

@@ -119,11 +119,12 @@ def test_help_is_quick_in_a_fresh_process():
     assert time.perf_counter() - start < 30  # a data builder's help imports no TRL (~3 s here)
 
 
-def test_bad_recipe_key_exits_2_naming_key_and_file(tmp_path, caplog):
+def test_bad_recipe_key_exits_2_naming_key_and_file(tmp_path, capsys):
     recipe = tmp_path / "bad.yaml"
     recipe.write_text("output_dir: x\nmax_stepz: 3\n")
     assert main(["sft", "--config", str(recipe)]) == 2
-    assert "max_stepz" in caplog.text and str(recipe) in caplog.text and "max_steps" in caplog.text
+    err = capsys.readouterr().err
+    assert "max_stepz" in err and str(recipe) in err and "max_steps" in err
 
 
 def test_toy_build_writes_a_world(tmp_path):

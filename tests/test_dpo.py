@@ -50,7 +50,9 @@ def test_dpo_lora_learns_the_preference(tiny_model_dir, tmp_path):
     assert sum(losses[-3:]) / 3 < losses[0] - 0.2, losses  # from log(2) ~ 0.693 downwards
 
 
-def test_cmd_dpo_saves_adapter_and_reports_user_errors(tiny_model_dir, tmp_path, caplog):
+def test_cmd_dpo_saves_adapter_and_reports_user_errors(tiny_model_dir, tmp_path, capsys):
+    from thrifty.cli import main
+
     pairs = write_pairs(tmp_path / "pairs.jsonl", n=4)
     out = tmp_path / "out"
     argv = ["--config", str(RECIPES / "dpo_toy.yaml"), "--model_name_or_path", str(tiny_model_dir),
@@ -60,8 +62,9 @@ def test_cmd_dpo_saves_adapter_and_reports_user_errors(tiny_model_dir, tmp_path,
     assert (out / "tokenizer_config.json").exists()
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"prompt": "p", "chosen": "c"}) + "\n")
-    assert cmd_dpo([*argv[:4], "--dataset_name", str(bad), "--output_dir", str(out)]) == 2
-    assert "missing column(s) rejected" in caplog.text
+    capsys.readouterr()
+    assert main(["dpo", *argv[:4], "--dataset_name", str(bad), "--output_dir", str(out)]) == 2
+    assert "missing column(s) rejected" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name,types", [

@@ -122,7 +122,8 @@ def test_recipe_errors_are_clear(tmp_path):
     with pytest.raises(RecipeError, match="reward_weights has 2 values for 1 reward_funcs"):
         parse_grpo_args(["--config", str(REPO / "recipes/toy/grpo_plain.yaml"), "--reward_weights", "1.0", "2.0",
                          "--output_dir", str(tmp_path)])
-    assert cmd_grpo(["--config", str(REPO / "recipes/toy/grpo_plain.yaml"), "--num_generatons", "4"]) == 2
+    with pytest.raises(RecipeError, match="num_generatons.*did you mean 'num_generations'"):
+        cmd_grpo(["--config", str(REPO / "recipes/toy/grpo_plain.yaml"), "--num_generatons", "4"])
 
 
 def test_real_data_recipes_parse():

@@ -62,6 +62,9 @@ def test_launch_two_processes(stage, accelerate, launch_data, tiny_model_dir):
     assert (ckpt / "rng_state_0.pth").exists() and (ckpt / "rng_state_1.pth").exists(), failure_output(proc)
     state = json.loads((ckpt / "trainer_state.json").read_text())
     assert state["global_step"] == 2
+    from thrifty.trainers.common import checkpoint_problem
+
+    assert checkpoint_problem(ckpt) is None  # resume accepts a real (DeepSpeed) checkpoint as complete
     grad_norms = [h["grad_norm"] for h in state["log_history"] if "grad_norm" in h]
     assert grad_norms and max(grad_norms) > 0, state["log_history"]
 

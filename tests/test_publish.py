@@ -16,6 +16,7 @@ import pytest
 import torch
 import yaml
 
+from thrifty.cli import main
 from thrifty.trainers.publish import cmd_publish
 
 EVAL_KW = dict(benchmarks=["toy"], modes=["adaptive"], toy_per_difficulty=2, max_new_tokens=24, batch_size=64,
@@ -153,51 +154,50 @@ def test_push_uses_the_environment_token_and_never_prints_it(lora_run, tmp_path,
     assert secret not in caplog.text + captured.out + captured.err
 
 
-def test_push_without_a_token_says_what_to_do(lora_run, monkeypatch, caplog, tmp_path):
+def test_push_without_a_token_says_what_to_do(lora_run, monkeypatch, capsys, tmp_path):
     import huggingface_hub
 
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))  # no cached login
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
-    with caplog.at_level(logging.ERROR):
-        assert cmd_publish([str(lora_run), "--repo-id", "someone/toy-lora"]) == 2
-    assert "HF_TOKEN" in caplog.text and "--dry-run" in caplog.text
+    assert main(["publish", str(lora_run), "--repo-id", "someone/toy-lora"]) == 2
+    err = capsys.readouterr().err
+    assert "HF_TOKEN" in err and "--dry-run" in err
 
 
 # -------------------------------------------------------------------------------------------------------------
 # Bad input
 # -------------------------------------------------------------------------------------------------------------
-def test_run_without_eval_report_is_a_clear_error(lora_run, tmp_path, caplog):
+def test_run_without_eval_report_is_a_clear_error(lora_run, tmp_path, capsys):
     import shutil
 
     bare = tmp_path / "bare_run"
     shutil.copytree(lora_run, bare, ignore=shutil.ignore_patterns("eval"))
-    with caplog.at_level(logging.ERROR):
-        assert cmd_publish([str(bare), "--repo-id", "someone/x", "--dry-run", str(tmp_path / "out")]) == 2
-    assert "no eval report" in caplog.text and "thrifty eval" in caplog.text and "--eval-dir" in caplog.text
+    assert main(["publish", str(bare), "--repo-id", "someone/x", "--dry-run", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "no eval report" in err and "thrifty eval" in err and "--eval-dir" in err
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
-def test_base_model_that_does_not_match_the_adapter(lora_run, tmp_path, caplog, toy_world):
+def test_base_model_that_does_not_match_the_adapter(lora_run, tmp_path, capsys, toy_world):
     from thrifty.tiny import TinyModelConfig
     from thrifty.trainers.toy import init_toy_model
 
     other = init_toy_model(tmp_path / "other_base", toy_world, TinyModelConfig(hidden_size=64, intermediate_size=256))
-    with caplog.at_level(logging.ERROR):
-        rc = cmd_publish([str(lora_run), "--repo-id", "someone/x", "--base-model", str(other),
-                          "--dry-run", str(tmp_path / "out")])
+    rc = main(["publish", str(lora_run), "--repo-id", "someone/x", "--base-model", str(other),
+                "--dry-run", str(tmp_path / "out")])
     assert rc == 2
-    assert "does not match base model" in caplog.text and "--base-model" in caplog.text
-    assert "adapter_config.json says" in caplog.text
+    err = capsys.readouterr().err
+    assert "does not match base model" in err and "--base-model" in err
+    assert "adapter_config.json says" in err
     assert not (tmp_path / "out").exists()
 
 
-def test_folder_without_weights(tmp_path, caplog):
+def test_folder_without_weights(tmp_path, capsys):
     (tmp_path / "run" / "checkpoint-4").mkdir(parents=True)
-    with caplog.at_level(logging.ERROR):
-        assert cmd_publish([str(tmp_path / "run"), "--repo-id", "someone/x", "--dry-run", str(tmp_path / "o")]) == 2
-    assert "checkpoint-4" in caplog.text
+    assert main(["publish", str(tmp_path / "run"), "--repo-id", "someone/x", "--dry-run", str(tmp_path / "o")]) == 2
+    assert "checkpoint-4" in capsys.readouterr().err
 
 
 # -------------------------------------------------------------------------------------------------------------
@@ -280,12 +280,12 @@ def test_eval_only_updates_the_published_card_and_keeps_the_rest(lora_run, tmp_p
     assert (out / "eval" / "summary.json").is_file()
 
 
-def test_eval_only_without_a_card_is_a_clear_error(lora_run, tmp_path, caplog):
+def test_eval_only_without_a_card_is_a_clear_error(lora_run, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    with caplog.at_level(logging.ERROR):
-        rc = cmd_publish(["--eval-only", str(lora_run / "eval"), "--repo-id", "someone/x",
-                          "--dry-run", str(tmp_path / "empty")])
-    assert rc == 2 and "README.md does not exist" in caplog.text and "thrifty publish RUN_DIR" in caplog.text
+    rc = main(["publish", "--eval-only", str(lora_run / "eval"), "--repo-id", "someone/x",
+               "--dry-run", str(tmp_path / "empty")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "README.md does not exist" in err and "thrifty publish RUN_DIR" in err
 
 
 def test_eval_only_push_uploads_the_card_and_report_only(lora_run, tmp_path, monkeypatch):

@@ -5,7 +5,6 @@ recipe); the card's numbers are the build's own."""
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections import Counter
 from pathlib import Path
@@ -76,10 +75,11 @@ def test_publish_a_build_folder_reports_its_decontamination(toy_traces, tmp_path
     assert re.search(r'- benchmarks: \["math500", "gsm8k"\]', section)
 
 
-def test_push_to_hub_needs_an_owner(toy_traces, tmp_path, caplog):
-    with caplog.at_level(logging.ERROR):
-        rc = _build(toy_traces, tmp_path / "build", "--push_to_hub", "no-owner", "--dry-run", str(tmp_path / "repo"))
-    assert rc == 2 and "OWNER/NAME" in caplog.text and not (tmp_path / "repo").exists()
+def test_push_to_hub_needs_an_owner(toy_traces, tmp_path, capsys):
+    rc = _build(toy_traces, tmp_path / "build", "--push_to_hub", "no-owner", "--dry-run", str(tmp_path / "repo"))
+    err = capsys.readouterr().err
+    assert rc == 2 and "push_to_hub 'no-owner'" in err and "OWNER/NAME" in err
+    assert not (tmp_path / "repo").exists() and not (tmp_path / "build").exists()  # refused before building
 
 
 def test_push_uploads_a_dataset_repository(toy_traces, tmp_path, monkeypatch):

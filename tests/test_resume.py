@@ -1,6 +1,6 @@
-"""Crash-safe resume, for real: ``kill -9`` a training run after its first checkpoint, rerun the SAME command, and
-the run continues from that checkpoint (global step, optimizer, scheduler and RNG state restored) and ends where
-an uninterrupted run ends.
+"""Crash-safe resume, for real: ``kill -9`` a training run after its first checkpoint (or in the middle of saving
+one), rerun the SAME command, and the run continues from the last complete checkpoint (global step, optimizer,
+scheduler and RNG state restored) and ends where an uninterrupted run ends.
 
 Tolerance (stated): at every step after the crash the logged loss, grad norm, reward and learning rate match
 the uninterrupted run's to 1e-4 relative (+1e-6 absolute), and the final weights to 1e-5 absolute. Restarting
@@ -97,9 +97,12 @@ def assert_same_run(resumed: Path, reference: Path) -> None:
         torch.testing.assert_close(a[name], b[name], atol=WEIGHT_ATOL, rtol=0, msg=lambda m, n=name: f"{n}: {m}")
 
 
-def _resume_case(stage: str, recipe: str, args_for, tmp_path: Path, env: dict[str, str]) -> None:
-    reference, crashed = tmp_path / "reference", tmp_path / "crashed"
-    _run(_command(stage, recipe, args_for(reference)), env)
+def _resume_case(stage: str, recipe: str, args_for, tmp_path: Path, env: dict[str, str],
+                 reference: Path | None = None) -> None:
+    if reference is None:
+        reference = tmp_path / "reference"
+        _run(_command(stage, recipe, args_for(reference)), env)
+    crashed = tmp_path / "crashed"
 
     cmd = _command(stage, recipe, args_for(crashed))
     n_checkpoints = kill_after_first_checkpoint(cmd, env, crashed)
@@ -116,10 +119,13 @@ def _resume_case(stage: str, recipe: str, args_for, tmp_path: Path, env: dict[st
     assert_same_run(crashed, reference)
 
 
-def test_sft_resumes_after_kill_9(tmp_path, tiny_model_dir, toy_world):
+@pytest.fixture(scope="module")
+def sft_case(tmp_path_factory, tiny_model_dir, toy_world):
+    """The SFT command of these tests and its uninterrupted reference run (shared by the crash tests)."""
     from thrifty.data_builders.toy_build import build_toy_dataset
 
-    data = build_toy_dataset(tmp_path / "data", n_train=400, n_test_per_difficulty=1, world=toy_world)
+    root = tmp_path_factory.mktemp("sft_resume")
+    data = build_toy_dataset(root / "data", n_train=400, n_test_per_difficulty=1, world=toy_world)
 
     def args_for(out: Path) -> list[str]:
         return ["--model_name_or_path", str(tiny_model_dir), "--dataset_name", data["sft"], "--output_dir", str(out),
@@ -127,7 +133,93 @@ def test_sft_resumes_after_kill_9(tmp_path, tiny_model_dir, toy_world):
                 "--logging_steps", "1", "--per_device_train_batch_size", "32", "--warmup_steps", "3",
                 "--learning_rate", "3e-3", "--train_sampling_strategy", "random", "--report_to", "none"]
 
-    _resume_case("sft", "recipes/toy/sft.yaml", args_for, tmp_path, subprocess_env())
+    reference = root / "reference"
+    _run(_command("sft", "recipes/toy/sft.yaml", args_for(reference)), subprocess_env())
+    return args_for, reference
+
+
+def test_sft_resumes_after_kill_9(tmp_path, sft_case):
+    args_for, reference = sft_case
+    _resume_case("sft", "recipes/toy/sft.yaml", args_for, tmp_path, subprocess_env(), reference)
+
+
+#: Run thrifty with the Trainer killed (SIGKILL, no cleanup) in the middle of saving checkpoint-KILL_AT: the weights
+#: are written, optimizer.pt is half written (truncated, as a kill during the write leaves it), and neither the
+#: RNG state nor trainer_state.json exist yet (transformers writes them after the optimizer).
+KILL_DURING_SAVE = """
+import os, signal, sys
+from pathlib import Path
+from transformers import Trainer
+original = Trainer._save_optimizer_and_scheduler
+def save_then_die(self, output_dir):
+    original(self, output_dir)
+    if self.state.global_step == {kill_at}:
+        optimizer = Path(output_dir) / "optimizer.pt"
+        optimizer.write_bytes(optimizer.read_bytes()[: optimizer.stat().st_size // 2])
+        os.kill(os.getpid(), signal.SIGKILL)
+Trainer._save_optimizer_and_scheduler = save_then_die
+from thrifty.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sft_resumes_from_the_last_complete_checkpoint_after_a_kill_during_saving(tmp_path, sft_case):
+    args_for, reference = sft_case
+    env = subprocess_env()
+    crashed = tmp_path / "crashed"
+    kill_at = 2 * SAVE_STEPS
+    argv = ["sft", "--config", "recipes/toy/sft.yaml", *args_for(crashed)]
+    proc = subprocess.run([sys.executable, "-c", KILL_DURING_SAVE.format(kill_at=kill_at), *argv], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    partial = crashed / f"checkpoint-{kill_at}"
+    assert (partial / "model.safetensors").is_file() and (partial / "optimizer.pt").is_file()
+    assert not (partial / "trainer_state.json").exists()
+
+    resumed = _run([sys.executable, "-m", "thrifty.cli", *argv], {**env, "TRANSFORMERS_VERBOSITY": "info"})
+    assert f"skipping incomplete checkpoint {partial}" in resumed.stderr, resumed.stderr[-3000:]
+    assert f"resuming from {crashed / f'checkpoint-{SAVE_STEPS}'}" in resumed.stderr
+    assert_same_run(crashed, reference)  # the rerun finished, step for step the uninterrupted run
+
+
+@pytest.mark.parametrize("damage,reason", [
+    ("none", None),
+    ("rm trainer_state.json", "no trainer_state.json"),
+    ("truncate trainer_state.json", "trainer_state.json is torn"),
+    ("truncate model.safetensors", "model.safetensors is torn"),
+    ("rm model.safetensors", "no model weights"),
+    ("truncate optimizer.pt", "optimizer.pt is torn"),
+    ("truncate rng_state.pth", "rng_state.pth is torn"),
+    ("rename", "the folder name says"),
+])
+def test_checkpoint_completeness(tmp_path, sft_case, damage, reason):
+    """Each way a kill during saving can leave the newest checkpoint makes ``auto`` fall back to the one before."""
+    import shutil
+
+    from thrifty.recipes import RecipeError
+    from thrifty.trainers.common import checkpoint_problem, resolve_resume
+
+    _, reference = sft_case
+    out = tmp_path / "run"
+    shutil.copytree(reference / f"checkpoint-{SAVE_STEPS}", out / f"checkpoint-{SAVE_STEPS}")
+    newest = out / f"checkpoint-{2 * SAVE_STEPS}"
+    shutil.copytree(reference / f"checkpoint-{2 * SAVE_STEPS}", newest)
+    action, _, name = damage.partition(" ")
+    if action == "rm":
+        (newest / name).unlink()
+    elif action == "truncate":
+        data = (newest / name).read_bytes()
+        (newest / name).write_bytes(data[: len(data) // 2])
+    elif action == "rename":
+        newest = newest.rename(out / f"checkpoint-{3 * SAVE_STEPS}")
+    problem = checkpoint_problem(newest)
+    if reason is None:
+        assert problem is None and resolve_resume("auto", str(out)) == str(newest)
+        return
+    assert reason in problem
+    assert resolve_resume("auto", str(out)) == str(out / f"checkpoint-{SAVE_STEPS}")
+    with pytest.raises(RecipeError, match="resume_from_checkpoint .*cannot resume"):
+        resolve_resume(str(newest), str(out))
 
 
 def test_grpo_resumes_after_kill_9(tmp_path, tiny_model_dir):

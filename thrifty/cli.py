@@ -214,10 +214,49 @@ def build_parser(sft_recipe_help: bool = False) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``thrifty`` command. A user error (:class:`thrifty.errors.UserInputError`, argparse's complaints
+    included) exits with status 2 and ONE line on stderr naming the file/row/key, with no traceback."""
+    from thrifty.errors import report_user_error
+
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in argv or "--verbose" in argv
     argv = [a for a in argv if a not in ("-v", "--verbose")]
     _setup_logging(verbose)
+    saved = argparse.ArgumentParser.error
+    argparse.ArgumentParser.error = _raise_usage_error  # type: ignore[method-assign]
+    try:
+        return _dispatch(argv)
+    except _user_errors() as err:
+        return report_user_error(err)
+    except OSError as err:  # transformers wraps "no such Hub repo / file" in OSError: the user named it
+        if not _is_hub_lookup_error(err):
+            raise
+        return report_user_error(err)
+    finally:
+        argparse.ArgumentParser.error = saved  # type: ignore[method-assign]
+
+
+def _raise_usage_error(parser: argparse.ArgumentParser, message: str):
+    from thrifty.errors import raise_usage_error
+
+    raise_usage_error(parser, message)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from thrifty.data_builders.backends import BackendError
+    from thrifty.errors import UserInputError
+
+    return (UserInputError, BackendError, FileNotFoundError)
+
+
+def _is_hub_lookup_error(err: OSError) -> bool:
+    """Whether ``err`` is transformers' report of a model id or file that the Hub (or its cache) does not have."""
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
+
+    return isinstance(err.__cause__, (HFValidationError, HfHubHTTPError, LocalEntryNotFoundError))
+
+
+def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] in PLAIN_COMMANDS:
         _offline_defaults()
         return _run(PLAIN_COMMANDS[argv[0]][0], argv[1:])
@@ -277,16 +316,8 @@ def _recipe_command(argv: list[str]):
 
 
 def _run(func: Callable, *args) -> int:
-    """Run a command; user errors (bad recipe, bad data) print one clear line and exit 2."""
-    from thrifty.data_builders.backends import BackendError
-    from thrifty.jsonl import DataError
-    from thrifty.recipes import RecipeError
-
-    try:
-        return func(*args)
-    except (RecipeError, DataError, BackendError, FileNotFoundError) as err:
-        logger.error("%s", err)
-        return 2
+    """Run a command; user errors propagate to :func:`main`, which prints them as one line and exits 2."""
+    return func(*args)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,11 @@ def load_any(source: str | os.PathLike, split: str = "train"):
     if str(source).startswith((".", "/")) or str(source).endswith(tuple(_FILE_BUILDERS)):
         raise DataError(f"{source}: no such file or folder")
     logger.info("loading %s (split %s) from the Hub", source, split)
-    return datasets.load_dataset(str(source), split=split)
+    try:
+        return datasets.load_dataset(str(source), split=split)
+    except (datasets.exceptions.DatasetNotFoundError, ConnectionError, FileNotFoundError) as err:
+        raise DataError(f"{source}: not a local file or folder, and not loadable from the Hub ({err}); give a "
+                        "JSONL/JSON/CSV/parquet file, a save_to_disk folder or a Hub dataset id") from None
 
 
 def require_columns(dataset, columns: list[str], source: str) -> None:

@@ -45,25 +45,38 @@ class TransformersGenerator:
     """Batched generation with a transformers causal LM: left padding, KV cache, n samples per prompt.
 
     Prompts are sorted by length before batching so a batch carries little padding; results come back in
-    the input order.
+    the input order. One ``model.generate`` call runs at most ``max_sequences`` sequences (prompts x samples),
+    which bounds the KV cache whatever ``batch_size`` and ``n`` are: a batch holds ``max_sequences // n``
+    prompts (at least one), and when ``n`` alone exceeds the cap a prompt's samples are split across calls.
+    Greedy outputs do not depend on the cap (and greedy ``n > 1`` generates once and repeats it); sampled ones keep
+    their distribution but not their exact draws.
     """
 
-    def __init__(self, model, tokenizer, batch_size: int = 64):
+    def __init__(self, model, tokenizer, batch_size: int = 64, max_sequences: int | None = None):
         self.model = model
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"
         self.batch_size = batch_size
+        self.max_sequences = max_sequences
         eos = model.generation_config.eos_token_id
         self.stop_ids = set(eos if isinstance(eos, list) else [eos]) | {tokenizer.eos_token_id}
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str, batch_size: int = 64, dtype: str | None = "auto"):
+    def from_pretrained(cls, name_or_path: str, batch_size: int = 64, dtype: str | None = "auto",
+                        max_sequences: int | None = None):
         from thrifty.models import load_model_and_tokenizer
 
         device = "cuda" if _cuda() else None
         model, tokenizer = load_model_and_tokenizer(name_or_path, dtype=dtype, device=device)
-        return cls(model, tokenizer, batch_size)
+        return cls(model, tokenizer, batch_size, max_sequences)
+
+    def _call_shape(self, n: int) -> tuple[int, int]:
+        """(prompts per generate call, samples per prompt per call) under ``batch_size`` and ``max_sequences``."""
+        if not self.max_sequences:
+            return self.batch_size, n
+        samples = max(1, min(n, self.max_sequences))
+        return max(1, min(self.batch_size, self.max_sequences // samples)), samples
 
     def generate(self, prompts: list[str], params: SamplingParams, prefills: list[str] | None = None,
                  desc: str = "generating") -> list[list[Generation]]:
@@ -79,28 +92,36 @@ class TransformersGenerator:
         results: list[list[Generation] | None] = [None] * len(prompts)
         torch.manual_seed(params.seed)
         sample = params.temperature > 0
+        per_call, samples_per_call = self._call_shape(params.n if sample else 1)
         with tqdm(total=len(prompts), desc=desc, leave=False) as bar:
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
+            for start in range(0, len(order), per_call):
+                idx = order[start : start + per_call]
                 batch = self.tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True,
                                        add_special_tokens=False).to(self.model.device)
-                with torch.no_grad():
-                    out = self.model.generate(
-                        **batch,
-                        max_new_tokens=params.max_new_tokens,
-                        do_sample=sample,
-                        temperature=params.temperature if sample else None,
-                        top_p=params.top_p if sample else None,
-                        top_k=None,
-                        num_return_sequences=params.n,
-                        pad_token_id=self.pad_id,
-                        eos_token_id=sorted(self.stop_ids),
-                    )
-                new_tokens = out[:, batch["input_ids"].shape[1] :].tolist()
-                for j, i in enumerate(idx):
-                    results[i] = [
-                        self._to_generation(new_tokens[j * params.n + s], prefills[i]) for s in range(params.n)
-                    ]
+                for i in idx:
+                    results[i] = []
+                if not sample:  # greedy samples are all the same: generate one, repeat it n times
+                    samples_per_call = params.n
+                for done in range(0, params.n, samples_per_call):
+                    k = min(samples_per_call, params.n - done) if sample else 1
+                    with torch.no_grad():
+                        out = self.model.generate(
+                            **batch,
+                            max_new_tokens=params.max_new_tokens,
+                            do_sample=sample,
+                            temperature=params.temperature if sample else None,
+                            top_p=params.top_p if sample else None,
+                            top_k=None,
+                            num_return_sequences=k,
+                            pad_token_id=self.pad_id,
+                            eos_token_id=sorted(self.stop_ids),
+                        )
+                    new_tokens = out[:, batch["input_ids"].shape[1] :].tolist()
+                    del out
+                    for j, i in enumerate(idx):
+                        results[i] += [self._to_generation(new_tokens[j * k + s], prefills[i]) for s in range(k)]
+                        if not sample:
+                            results[i] *= params.n
                 bar.update(len(idx))
         return results  # type: ignore[return-value]
 

@@ -10,8 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from thrifty.errors import UserInputError
 
-class DataError(ValueError):
+
+class DataError(UserInputError):
     """Bad user data; the message names the file and, where it applies, the line and key."""
 
 
@@ -88,15 +90,17 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 class ResumableJsonlWriter:
     """Append-only JSONL output keyed by ``key``, for jobs that resume after a crash.
 
-    On open it reads the rows already in the file (dropping a torn last line left by a kill), so
-    ``done(id)`` tells which ids are finished; :meth:`append` writes one row and flushes it to disk, so a
-    kill loses at most the row being written. Rows are never duplicated: appending a finished id is refused.
+    On open it reads the ids already in the file (dropping a torn last line left by a kill), so ``done(id)``
+    tells which ids are finished; :meth:`append` writes one row and flushes it to disk, so a kill loses at most
+    the row being written. Rows are never duplicated: appending a finished id is refused. Memory holds only the
+    ids, never the rows: :meth:`iter_rows` streams them back from the file (optionally without heavy fields
+    such as completions), and :attr:`rows` reads them all.
     """
 
     def __init__(self, path: str | os.PathLike, key: str = "id"):
         self.path = Path(path)
         self.key = key
-        self._done: dict[str, dict] = {}
+        self._done: set[str] = set()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             self._recover()
@@ -112,7 +116,7 @@ class ResumableJsonlWriter:
                     row = json.loads(raw)
                 except json.JSONDecodeError:
                     break
-                self._done[str(row[self.key])] = row
+                self._done.add(str(row[self.key]))
                 good_bytes += len(raw)
         if good_bytes != self.path.stat().st_size:
             with self.path.open("r+b") as fh:
@@ -122,10 +126,26 @@ class ResumableJsonlWriter:
         """Whether a row with this id is already written."""
         return str(row_id) in self._done
 
+    def __len__(self) -> int:
+        return len(self._done)
+
+    def iter_rows(self, drop: Iterable[str] = ()) -> Iterator[dict]:
+        """Stream the rows written so far from the file, in file order, without the top-level keys in ``drop``."""
+        drop = tuple(drop)
+        if not self._fh.closed:
+            self._fh.flush()
+        with self.path.open(encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    row = json.loads(line)
+                    for name in drop:
+                        row.pop(name, None)
+                    yield row
+
     @property
     def rows(self) -> list[dict]:
-        """All rows written so far, in file order."""
-        return list(self._done.values())
+        """All rows written so far, in file order (read from the file)."""
+        return list(self.iter_rows())
 
     def append(self, row: dict) -> None:
         """Write one row (must carry ``key``) and flush it to disk."""
@@ -135,7 +155,7 @@ class ResumableJsonlWriter:
         self._fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
-        self._done[row_id] = row
+        self._done.add(row_id)
 
     def close(self) -> None:
         self._fh.close()

@@ -65,3 +65,94 @@ def load_model_and_tokenizer(name_or_path: str, dtype: str | None = "auto", devi
         model.to(device)
     model.eval()
     return model, load_tokenizer(tok_source)
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    """``owner/name`` or ``name`` with Hub characters, and not written as a path (``./x``, ``/x``, ``~/x``)."""
+    import re
+
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        return False
+    return re.fullmatch(r"[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?", name) is not None
+
+
+def check_model_source(name_or_path: str | None, key: str = "model_name_or_path") -> None:
+    """Refuse, before anything is loaded or written, a model that cannot load: a missing folder, a folder with
+    neither ``config.json`` nor ``adapter_config.json``, an adapter whose base is a missing folder, or (with
+    ``HF_HUB_OFFLINE=1``) a Hub id that is not in the local cache. Raises :class:`thrifty.errors.UserInputError`
+    naming ``key``."""
+    import os
+
+    from thrifty.errors import UserInputError
+
+    if not name_or_path:
+        raise UserInputError(f"{key} is required: a model folder, a Hub id or a LoRA adapter folder")
+    name = str(name_or_path)
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise UserInputError(f"{key} {name}: is a file, not a model folder (give the folder that holds config.json)")
+        if (path / "adapter_config.json").is_file():
+            import json
+
+            try:
+                base = json.loads((path / "adapter_config.json").read_text()).get("base_model_name_or_path")
+            except json.JSONDecodeError as err:
+                raise UserInputError(f"{path / 'adapter_config.json'}: not valid JSON ({err.msg}); "
+                                     "re-save the adapter") from None
+            if not base:
+                raise UserInputError(f"{path / 'adapter_config.json'}: names no base_model_name_or_path; set it to "
+                                     "the model the adapter was trained on")
+            try:
+                check_model_source(base, f"base_model_name_or_path of {path / 'adapter_config.json'}")
+            except UserInputError as err:
+                raise UserInputError(f"{key} {name} is a LoRA adapter whose base cannot be loaded: {err}") from None
+            return
+        if not (path / "config.json").is_file():
+            raise UserInputError(f"{key} {name}: the folder has no config.json or adapter_config.json; is it a "
+                                 "model folder (a training output_dir or a checkpoint-N inside one)?")
+        return
+    if not _looks_like_hub_id(name):
+        raise UserInputError(f"{key} {name}: no such folder; give a model folder, a Hub id (owner/name) or an "
+                             "adapter folder")
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        from huggingface_hub import try_to_load_from_cache
+
+        if not any(isinstance(try_to_load_from_cache(name, f), str) for f in ("config.json", "adapter_config.json")):
+            raise UserInputError(f"{key} {name}: no such folder, and not in the Hub cache while HF_HUB_OFFLINE is set; "
+                                 "give a local model folder, or download it first")
+
+
+def model_fingerprint(name_or_path: str) -> str:
+    """A short fingerprint of a model, for refusing to mix samples of two models in one eval run.
+
+    A local folder: sha256 over its ``config.json`` / ``adapter_config.json`` and, per weight file (sorted), its
+    name, size and three 64 KiB samples (start, middle, end), so a retrained or replaced model changes it while
+    a copy of the same folder keeps it, and it costs milliseconds even for 100 GB of weights; an adapter adds its
+    base's fingerprint. A Hub id: ``hub:<id>``.
+    """
+    import hashlib
+
+    path = Path(name_or_path).expanduser()
+    if not path.is_dir():
+        return f"hub:{name_or_path}"
+    digest = hashlib.sha256()
+    for name in ("config.json", "adapter_config.json"):
+        if (path / name).is_file():
+            digest.update(name.encode() + (path / name).read_bytes())
+    weights = sorted(p for pattern in ("*.safetensors", "*.bin", "*.pt", "*.gguf") for p in path.glob(pattern)
+                     if p.name != "training_args.bin")
+    for weight in weights:
+        size = weight.stat().st_size
+        digest.update(f"{weight.name}:{size}".encode())
+        with weight.open("rb") as fh:
+            for offset in sorted({0, max(size // 2 - 32768, 0), max(size - 65536, 0)}):
+                fh.seek(offset)
+                digest.update(fh.read(65536))
+    if (path / "adapter_config.json").is_file():
+        import json
+
+        base = json.loads((path / "adapter_config.json").read_text()).get("base_model_name_or_path")
+        if base:
+            digest.update(model_fingerprint(str(base)).encode())
+    return digest.hexdigest()[:16]

@@ -22,10 +22,13 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser
 
+from thrifty.errors import UserInputError, one_line
+from thrifty.redact import REDACTED, is_secret_key, redact_mapping, redact_text
+
 logger = logging.getLogger(__name__)
 
 
-class RecipeError(ValueError):
+class RecipeError(UserInputError):
     """A recipe or override the user wrote is wrong; the message says where and what to do."""
 
 
@@ -85,22 +88,71 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+_ARG_ERROR = re.compile(r"argument (--[\w\-.]+)(?:/\S+)?: (.*)", re.DOTALL)
+_EXPECTED = {float: "a number", int: "an integer"}
+
+
+def _value_error(parser: HfArgumentParser, message: str, config_path: str | None, cli_keys: set[str]) -> RecipeError:
+    """argparse's complaint about one value as a :class:`RecipeError` naming the key and where it came from."""
+    match = _ARG_ERROR.match(message)
+    if not match:
+        return RecipeError(f"{config_path or 'command line'}: {redact_text(one_line(message))}")
+    flag, detail = match.group(1), one_line(match.group(2))
+    key = flag[2:]
+    where = "command line" if key in cli_keys or config_path is None else config_path
+    if is_secret_key(key):
+        detail = re.sub(r"value: .*", f"value: {REDACTED}", detail)
+    action = next((a for a in parser._actions if flag in a.option_strings), None)
+    expected = _EXPECTED.get(getattr(action, "type", None))
+    if action is not None and action.choices:
+        expected = "one of " + ", ".join(str(c) for c in action.choices)
+    elif action is not None and getattr(action.type, "__name__", "") == "string_to_bool":
+        expected = "true or false"
+    hint = f"; {key} takes {expected}" if expected and "invalid" in detail and "choose from" not in detail else ""
+    return RecipeError(f"{where}: {key}: {redact_text(detail)}{hint}")
+
+
+def _expand_list_values(tokens: list[str], list_keys: set[str]) -> list[str]:
+    """``--key '[a, b]'`` (YAML flow list, as a recipe writes it) -> ``--key a b`` for list-valued keys."""
+    out: list[str] = []
+    key = None
+    for token in tokens:
+        if token.startswith("--"):
+            key = token[2:]
+            out.append(token)
+            continue
+        if key in list_keys and token.strip().startswith("[") and token.strip().endswith("]"):
+            try:
+                values = load_yaml(token)
+            except yaml.YAMLError:
+                values = None
+            if isinstance(values, list):
+                out += [json.dumps(v) if isinstance(v, (dict, list)) else str(v) for v in values]
+                continue
+        out.append(token)
+    return out
+
+
 def parse_recipe(dataclass_types: tuple[type, ...], argv: list[str] | None = None) -> tuple:
     """Parse ``[--config RECIPE] [--key value ...]`` into instances of ``dataclass_types``.
 
-    Later values win: the recipe's, then the command line's. CPU handling is applied last. ``-h``/``--help``
-    raises :class:`RecipeHelp` (the CLI prints :func:`recipe_help`).
+    Later values win: the recipe's, then the command line's. CPU handling is applied last. Every mistake is a
+    :class:`RecipeError` naming the key and the file (or the command line) it came from; secret values
+    (:mod:`thrifty.redact`) never appear in the message. ``-h``/``--help`` raises :class:`RecipeHelp` (the CLI
+    prints :func:`recipe_help`).
     """
     argv = list(argv or [])
     if any(a in HELP_FLAGS for a in argv):
         raise RecipeHelp(dataclass_types)
     parser = HfArgumentParser(dataclass_types)
     valid = sorted({a.dest for a in parser._actions if a.dest != "help"})
+    list_keys = {a.dest for a in parser._actions if a.nargs in ("+", "*")}
     recipe_tokens: list[str] = []
+    config_path = None
     if "--config" in argv:
         i = argv.index("--config")
-        if i + 1 >= len(argv):
-            raise RecipeError("--config needs a recipe path")
+        if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
+            raise RecipeError("--config needs a recipe path: --config RECIPE.yaml")
         config_path = argv[i + 1]
         del argv[i : i + 2]
         for key, value in load_recipe_file(config_path).items():
@@ -108,28 +160,45 @@ def parse_recipe(dataclass_types: tuple[type, ...], argv: list[str] | None = Non
                 raise RecipeError(f"{config_path}: unknown key '{key}'{_closest(key, valid)}")
             if value is not None:
                 recipe_tokens += _to_tokens(key, value)
+    cli_keys = set()
     for token in argv:
         if token.startswith("--"):
             key = token[2:].split("=", 1)[0].replace("-", "_")  # HfArgumentParser takes --dry-run for dry_run
             if key not in valid:
                 raise RecipeError(f"command line: unknown option '--{key}'{_closest(key, valid)}")
+            cli_keys.add(key)
+    argv = _expand_list_values(argv, list_keys)
     defaults, forced = [], []
     has = set(valid)
     if not cuda_available() and "use_cpu" in has:
         defaults += ["--gradient_checkpointing", "false"] if "gradient_checkpointing" in has else []
         forced += ["--use_cpu", "true", "--bf16", "false", "--fp16", "false"]
     tokens = defaults + recipe_tokens + argv + forced
+
+    def error(message: str):  # argparse reports a bad value by printing and exiting; raise ours instead
+        raise _value_error(parser, message, config_path, cli_keys)
+
+    parser.error = error  # type: ignore[method-assign]
+    where = f"{config_path} (with the command-line overrides)" if config_path else "command line"
     try:
         *parsed, remaining = parser.parse_args_into_dataclasses(args=tokens, return_remaining_strings=True)
-    except SystemExit as err:  # argparse reports bad values by exiting; turn that into our error
-        raise RecipeError(f"could not parse recipe values: {' '.join(tokens)}") from err
+    except SystemExit as err:  # pragma: no cover - parser.error raises before argparse exits
+        raise RecipeError(f"{where}: could not parse the recipe values") from err
+    except RecipeError as err:
+        if str(err).startswith((str(config_path), "command line")):
+            raise
+        raise RecipeError(f"{where}: {redact_text(one_line(err))}") from None
+    except (ValueError, TypeError) as err:  # a dataclass's own check (__post_init__) refused a combination
+        raise RecipeError(f"{where}: {redact_text(one_line(err))}") from None
     if remaining:
-        raise RecipeError(f"unexpected values {remaining}: each option takes the form --key value")
+        raise RecipeError(f"{where}: unexpected values {redact_text(str(remaining))}: "
+                          "each option takes the form --key value")
     return tuple(parsed)
 
 
 def recipe_dict(*configs: Any) -> dict[str, Any]:
-    """The fields of one or more dataclass configs as a JSON-safe dict (for model cards and reports)."""
+    """The fields of one or more dataclass configs as a JSON-safe dict (for model cards and reports), secrets
+    redacted (:mod:`thrifty.redact`)."""
     out: dict[str, Any] = {}
     for cfg in configs:
         if not is_dataclass(cfg):
@@ -141,7 +210,7 @@ def recipe_dict(*configs: Any) -> dict[str, Any]:
             except TypeError:
                 value = str(value)
             out[f.name] = value
-    return out
+    return redact_mapping(out)
 
 
 # -------------------------------------------------------------------------------------------------------------

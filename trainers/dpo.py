@@ -26,9 +26,9 @@ from trl import DPOConfig, DPOTrainer, ModelConfig, get_peft_config
 from thrifty.data import load_any, require_columns
 from thrifty.jsonl import DataError
 from thrifty.models import resolve_dtype
-from thrifty.recipes import RecipeError, parse_recipe
+from thrifty.recipes import parse_recipe
 
-from .common import train_and_save
+from .common import preflight, train_and_save
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +77,7 @@ def build_dpo_trainer(data_args: DPODataArguments, training_args: ThriftyDPOConf
 
     from thrifty.models import load_tokenizer
 
-    if not model_args.model_name_or_path:
-        raise RecipeError("model_name_or_path is required (the SFT model to align)")
+    preflight(model_args.model_name_or_path, training_args)
     train, evaluation = load_pairs(data_args)
     model = AutoModelForCausalLM.from_pretrained(
         model_args.model_name_or_path,
@@ -114,10 +113,6 @@ def parse_dpo_args(argv: list[str]) -> tuple[DPODataArguments, ThriftyDPOConfig,
 
 def cmd_dpo(argv: list[str]) -> int:
     """``thrifty dpo --config RECIPE [--key value ...]``; returns the exit status (2 for a user error)."""
-    try:
-        out = run_dpo(*parse_dpo_args(argv))
-    except (RecipeError, DataError) as err:
-        logger.error("%s", err)
-        return 2
+    out = run_dpo(*parse_dpo_args(argv))  # user errors: one line, exit 2 (thrifty.cli)
     logger.info("DPO model written to %s", out)
     return 0

@@ -37,9 +37,9 @@ from thrifty.eval.wandb_log import log_format_table, wants_wandb
 from thrifty.formats import detect_format, last_boxed, split_turns
 from thrifty.jsonl import DataError
 from thrifty.recipes import RecipeError, parse_recipe
-from thrifty.rewards import RewardError, ada_grpo_alpha_batch, build_reward_funcs, completion_texts
+from thrifty.rewards import ada_grpo_alpha_batch, build_reward_funcs, completion_texts
 
-from .common import train_and_save
+from .common import preflight, train_and_save
 
 logger = logging.getLogger(__name__)
 
@@ -224,8 +224,7 @@ def build_grpo_trainer(
     """The trainer for a parsed recipe (model from ``model_args``; LoRA when ``use_peft``)."""
     from thrifty.models import load_tokenizer
 
-    if not model_args.model_name_or_path:
-        raise RecipeError("model_name_or_path is required")
+    preflight(model_args.model_name_or_path, training_args)
     if "wandb" in (training_args.report_to or []):
         os.environ.setdefault("WANDB_MODE", "offline")
     reward_funcs = build_reward_funcs(list(training_args.reward_funcs), training_args.reward_kwargs)
@@ -258,11 +257,7 @@ def parse_grpo_args(argv: list[str]) -> tuple[GRPODataArguments, ThriftyGRPOConf
 
 def cmd_grpo(argv: list[str]) -> int:
     """``thrifty grpo --config RECIPE [--key value ...]``: returns the exit status (2 for a user error)."""
-    try:
-        data_args, training_args, model_args = parse_grpo_args(argv)
-        out = run_grpo(data_args, training_args, model_args)
-    except (RecipeError, RewardError, DataError) as err:
-        logger.error("%s", err)
-        return 2
+    data_args, training_args, model_args = parse_grpo_args(argv)  # user errors: one line, exit 2 (thrifty.cli)
+    out = run_grpo(data_args, training_args, model_args)
     logger.info("GRPO model written to %s", out)
     return 0

@@ -23,7 +23,9 @@ match the trainer's) and 2 processes unless ``--num-processes`` says otherwise; 
 The environment gets defaults (kept when already set): ``OMP_NUM_THREADS`` (cores / processes),
 ``TORCH_EXTENSIONS_DIR`` (``.cache/torch_extensions``: DeepSpeed compiles its ops there once) and, on CPU,
 ``DS_ACCELERATOR=cpu``. When the run's ``output_dir`` is known (recipe or override), the effective recipe
-(recipe + overrides) is written to ``OUTPUT_DIR/thrifty_recipe.yaml`` for ``thrifty publish``'s model card.
+(recipe + overrides) is written to ``OUTPUT_DIR/thrifty_recipe.yaml`` for ``thrifty publish``'s model card, secret
+values redacted (:mod:`thrifty.redact`). ``--hub_token X`` reaches the stage as ``HF_TOKEN`` in its environment,
+not on its command line (where ``ps`` would show it); ``--dry-run`` prints it as ``<redacted>``.
 """
 
 from __future__ import annotations
@@ -40,9 +42,11 @@ from typing import Any
 
 import yaml
 
+from thrifty.errors import UserInputError, report_user_error
 from thrifty.jsonl import atomic_open
 from thrifty.paths import RECIPES_DIR, REPO_ROOT
 from thrifty.recipes import load_yaml
+from thrifty.redact import REDACTED, redact_argv, redact_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +59,7 @@ RECIPE_COPY = "thrifty_recipe.yaml"
 _DIRECTIVE = re.compile(r"^\s*#\s*(stage|accelerate)\s*:\s*(\S+)\s*$")
 
 
-class LaunchError(ValueError):
+class LaunchError(UserInputError):
     """A launch the user asked for cannot work; the message says what to change."""
 
 
@@ -134,9 +138,22 @@ def resolve_accelerate_config(recipe: str | Path, explicit: str | None = None) -
     )
 
 
+def read_accelerate_config(config: Path) -> dict[str, Any]:
+    """An accelerate config file as a mapping; a :class:`LaunchError` naming the file when it is not one."""
+    try:
+        data = yaml.safe_load(config.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise LaunchError(f"{config}: not a valid accelerate config (YAML error: {str(err).splitlines()[0]}); fix it "
+                          "or make one with `accelerate config --config_file FILE`") from None
+    if not isinstance(data, dict):
+        raise LaunchError(f"{config}: an accelerate config must be a YAML mapping (make one with "
+                          "`accelerate config --config_file FILE`)")
+    return data
+
+
 def cpu_accelerate_config(config: Path, num_processes: int) -> Path:
     """A copy of ``config`` for CPU: ``use_cpu``, no mixed precision, ``num_processes``; returns its path."""
-    data = yaml.safe_load(config.read_text()) or {}
+    data = read_accelerate_config(config)
     data.update(use_cpu=True, mixed_precision="no", num_processes=num_processes)
     data.pop("gpu_ids", None)
     if data.get("distributed_type") == "MULTI_CPU":  # silently starts one process without mpirun (FIELD-NOTES)
@@ -173,7 +190,8 @@ def overrides_dict(overrides: list[str]) -> dict[str, Any]:
 
 
 def write_recipe_copy(recipe: Path, overrides: list[str], command: list[str]) -> Path | None:
-    """Write ``OUTPUT_DIR/thrifty_recipe.yaml`` (recipe + overrides) when ``output_dir`` is known."""
+    """Write ``OUTPUT_DIR/thrifty_recipe.yaml`` (recipe + overrides) when ``output_dir`` is known; secret values
+    (``hub_token``, ``*_api_key``, ``hf_...``: :mod:`thrifty.redact`) are written as ``<redacted>``."""
     merged = {k: v for k, v in _recipe_keys(recipe).items() if k != "env"}
     merged.update(overrides_dict(overrides))
     output_dir = merged.get("output_dir")
@@ -181,8 +199,9 @@ def write_recipe_copy(recipe: Path, overrides: list[str], command: list[str]) ->
         return None
     path = Path(str(output_dir)) / RECIPE_COPY
     with atomic_open(path) as fh:
-        fh.write(f"# effective recipe: {recipe} with command-line overrides\n# command: {shlex.join(command)}\n")
-        yaml.safe_dump(merged, fh, sort_keys=False)
+        fh.write(f"# effective recipe: {recipe} with command-line overrides\n"
+                 f"# command: {shlex.join(redact_argv(command))}\n")
+        yaml.safe_dump(redact_mapping(merged), fh, sort_keys=False)
     path.chmod(0o644)
     return path
 
@@ -196,6 +215,32 @@ class LaunchPlan:
     stage: str = ""
     accelerate_config: Path | None = None
     on_cpu: bool = False
+    secret_env: dict[str, str] = field(default_factory=dict)  # set for the stage, never printed
+
+
+#: Secret overrides that the stage can read from the environment instead of its command line (where ``ps`` shows
+#: them to every user of the machine): ``--hub_token X`` -> ``HF_TOKEN=X`` (huggingface_hub reads it).
+SECRET_ENV = {"hub_token": "HF_TOKEN"}
+
+
+def _secrets_to_env(overrides: list[str]) -> tuple[list[str], dict[str, str]]:
+    """``overrides`` without the :data:`SECRET_ENV` flags, and the environment variables that carry them."""
+    kept, env = [], {}
+    i = 0
+    while i < len(overrides):
+        key, eq, inline = overrides[i][2:].partition("=") if overrides[i].startswith("--") else ("", "", "")
+        if key in SECRET_ENV:
+            if eq:
+                env[SECRET_ENV[key]] = inline
+                i += 1
+                continue
+            if i + 1 < len(overrides) and not overrides[i + 1].startswith("--"):
+                env[SECRET_ENV[key]] = overrides[i + 1]
+                i += 2
+                continue
+        kept.append(overrides[i])
+        i += 1
+    return kept, env
 
 
 def _cuda_available() -> bool:
@@ -240,8 +285,8 @@ def plan_launch(argv: list[str]) -> tuple[LaunchPlan, list[str], Path]:
     num_processes = args.num_processes
     if on_cpu:
         config = cpu_accelerate_config(config, num_processes or CPU_DEFAULT_PROCESSES)
-    per_node = num_processes or (yaml.safe_load(config.read_text()) or {}).get("num_processes") or 1
-    machines = args.num_machines or (yaml.safe_load(config.read_text()) or {}).get("num_machines") or 1
+    per_node = num_processes or read_accelerate_config(config).get("num_processes") or 1
+    machines = args.num_machines or read_accelerate_config(config).get("num_machines") or 1
     cores = os.cpu_count() or 1
     env = {
         "OMP_NUM_THREADS": str(max(1, cores * int(machines) // max(int(per_node), 1))),
@@ -256,8 +301,10 @@ def plan_launch(argv: list[str]) -> tuple[LaunchPlan, list[str], Path]:
                         ("--main_process_port", args.main_process_port)):
         if value is not None:
             command += [flag, str(value)]
-    command += ["-m", "thrifty.cli", stage, "--config", str(recipe), *overrides]
-    plan = LaunchPlan(command=command, env=env, stage=stage, accelerate_config=config, on_cpu=on_cpu)
+    stage_args, secret_env = _secrets_to_env(overrides)
+    command += ["-m", "thrifty.cli", stage, "--config", str(recipe), *stage_args]
+    plan = LaunchPlan(command=command, env=env, stage=stage, accelerate_config=config, on_cpu=on_cpu,
+                      secret_env=secret_env)
     if not args.dry_run and not args.machine_rank:
         write_recipe_copy(recipe, overrides, command)
     return plan, overrides, recipe
@@ -272,15 +319,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         plan, _, _ = plan_launch(argv)
     except LaunchError as err:
-        logger.error("%s", err)
-        return 2
+        return report_user_error(err, "scripts/launch.sh")
     env = {k: os.environ.get(k, v) for k, v in plan.env.items()}  # the caller's values win
     logger.info("stage %s, accelerate config %s%s", plan.stage, plan.accelerate_config, " (CPU)" if plan.on_cpu else "")
     if dry_run:
-        sys.stdout.write("".join(f"{k}={shlex.quote(v)} " for k, v in env.items()) + shlex.join(plan.command) + "\n")
+        shown = {**env, **{k: REDACTED for k in plan.secret_env}}
+        sys.stdout.write("".join(f"{k}={shlex.quote(v)} " for k, v in shown.items())
+                         + shlex.join(redact_argv(plan.command)) + "\n")  # a secret is shown as <redacted>
         return 0
     Path(env["TORCH_EXTENSIONS_DIR"]).mkdir(parents=True, exist_ok=True)
     os.environ.update(env)
+    os.environ.update(plan.secret_env)  # an explicit --hub_token wins over an inherited HF_TOKEN
     sys.stdout.flush()
     sys.stderr.flush()
     os.execvp(plan.command[0], plan.command)

@@ -31,8 +31,10 @@ from typing import Any
 
 import yaml
 
+from thrifty.errors import UserInputError
 from thrifty.jsonl import atomic_open, write_text
 from thrifty.recipes import load_yaml
+from thrifty.redact import redact_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +50,7 @@ FULL_WEIGHT_PATTERNS = ("config.json", "model*.safetensors", "model.safetensors.
 DEFAULT_TAGS = ("thrifty", "efficient-reasoning")
 
 
-class PublishError(ValueError):
+class PublishError(UserInputError):
     """A run cannot be published as asked; the message says what to do."""
 
 
@@ -208,26 +210,69 @@ def _non_default_fields(obj: Any) -> dict[str, Any]:
 
 def load_recipe(run_dir: Path, recipe: str | Path | None = None) -> tuple[dict[str, Any], str]:
     """(recipe as a dict, where it came from): ``recipe`` when given, ``RUN_DIR/thrifty_recipe.yaml``, or the
-    non-default values of ``RUN_DIR/training_args.bin``."""
+    non-default values of ``RUN_DIR/training_args.bin`` (:func:`load_training_args`). Secret values are redacted
+    (:mod:`thrifty.redact`), also from a recipe copy written before thrifty redacted them."""
     for path in ([Path(recipe)] if recipe else [run_dir / RECIPE_COPY]):
         if path.is_file():
-            data = load_yaml(path.read_text()) or {}
+            try:
+                data = load_yaml(path.read_text()) or {}
+            except yaml.YAMLError as err:
+                raise PublishError(f"{path}: not valid YAML ({str(err).splitlines()[0]}); fix it or pass "
+                                   "--recipe FILE") from None
             if not isinstance(data, dict):
                 raise PublishError(f"{path}: a recipe must be a YAML mapping")
-            return data, str(path)
+            return redact_mapping(data), str(path)
         if recipe:
             raise PublishError(f"recipe {path} does not exist")
     args_file = run_dir / "training_args.bin"
     if args_file.is_file():
-        import torch
-
-        try:
-            args = torch.load(args_file, map_location="cpu", weights_only=False)
-            return _non_default_fields(args), f"{args_file} (values that differ from the defaults)"
-        except Exception as err:  # noqa: BLE001 - an unpicklable file only loses the card's recipe section
-            logger.warning("could not read %s (%s); the card will have no recipe", args_file, err)
+        args = load_training_args(args_file)
+        if args is not None:
+            return redact_mapping(_non_default_fields(args)), f"{args_file} (values that differ from the defaults)"
     logger.warning("no recipe found for %s (launch with scripts/launch.sh or pass --recipe FILE)", run_dir)
     return {}, ""
+
+
+#: Packages whose classes ``training_args.bin`` may hold (the Trainer pickles its TrainingArguments dataclass with
+#: enums and accelerate's state objects); nothing else is ever unpickled.
+SAFE_ARGS_PACKAGES = ("transformers.", "trl.", "thrifty.", "accelerate.", "peft.")
+
+
+def load_training_args(path: Path) -> Any | None:
+    """The TrainingArguments pickled in ``training_args.bin``, loaded with ``torch.load(weights_only=True)``: only
+    plain data and the *classes* (dataclasses, enums) of :data:`SAFE_ARGS_PACKAGES` may be rebuilt, so a
+    downloaded run folder cannot make publish run code. A file that needs any other global (a function, another
+    package) is not loaded: the card then has no recipe section, and a warning says so."""
+    import importlib
+
+    import torch
+    from torch.serialization import get_unsafe_globals_in_checkpoint, safe_globals
+
+    try:
+        names = get_unsafe_globals_in_checkpoint(str(path))
+    except Exception as err:  # noqa: BLE001 - any unreadable file only loses the card's recipe section
+        logger.warning("could not read %s (%s); the card will have no recipe", path, err)
+        return None
+    allowed = []
+    for name in names:
+        module, _, attr = name.rpartition(".")
+        obj = None
+        if name.startswith(SAFE_ARGS_PACKAGES):
+            try:
+                obj = getattr(importlib.import_module(module), attr)
+            except (ImportError, AttributeError):
+                obj = None
+        if not isinstance(obj, type):
+            logger.warning("not loading %s: it refers to %s, which is not a recipe class (a pickle can run code); "
+                           "the card will have no recipe: pass --recipe FILE", path, name)
+            return None
+        allowed.append(obj)
+    try:
+        with safe_globals(allowed):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001
+        logger.warning("could not read %s (%s); the card will have no recipe", path, err)
+        return None
 
 
 # -------------------------------------------------------------------------------------------------------------
@@ -536,13 +581,8 @@ def cmd_publish(argv: list[str]) -> int:
         tags=tuple(args.tag), commit_message=args.commit_message,
     )
     if "/" not in opts.repo_id:
-        logger.error("--repo-id %r: use the form OWNER/NAME", opts.repo_id)
-        return 2
-    try:
-        result = publish(opts)
-    except PublishError as err:
-        logger.error("%s", err)
-        return 2
+        raise PublishError(f"--repo-id {opts.repo_id!r}: use the form OWNER/NAME")
+    result = publish(opts)  # user errors: one line, exit 2 (thrifty.cli)
     logger.info("published: %s", result)
     return 0
 

@@ -14,7 +14,6 @@ logger = logging.getLogger(__name__)
 def route(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int | None:
     """The exit status when ``args`` ask for one of these, else None (publish the trained run as usual)."""
     from thrifty.data_builders.publish_dataset import is_dataset_folder, publish_dataset
-    from thrifty.jsonl import DataError
 
     from .publish import PublishError
 
@@ -24,19 +23,15 @@ def route(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int | No
     if bool(args.eval_only) == (args.run_dir is not None):
         parser.error("give either RUN_DIR or --eval-only EVAL_RUN (not both, not neither)")
     if "/" not in args.repo_id:
-        logger.error("--repo-id %r: use the form OWNER/NAME", args.repo_id)
-        return 2
+        raise PublishError(f"--repo-id {args.repo_id!r}: use the form OWNER/NAME")
     dry_run = Path(args.dry_run) if args.dry_run else None
-    try:
-        if args.eval_only:
-            from .eval_card import publish_eval_only
+    # user errors (PublishError, DataError) propagate: thrifty.cli prints one line and exits 2
+    if args.eval_only:
+        from .eval_card import publish_eval_only
 
-            result = publish_eval_only(Path(args.eval_only), args.repo_id, dry_run, args.eval_label)
-        else:
-            result = publish_dataset(Path(args.run_dir), args.repo_id, dry_run, private=args.private,
-                                     license_id=args.license, commit_message=args.commit_message)
-    except (PublishError, DataError) as err:
-        logger.error("%s", err)
-        return 2
+        result = publish_eval_only(Path(args.eval_only), args.repo_id, dry_run, args.eval_label)
+    else:
+        result = publish_dataset(Path(args.run_dir), args.repo_id, dry_run, private=args.private,
+                                 license_id=args.license, commit_message=args.commit_message)
     logger.info("published: %s", result)
     return 0

@@ -19,7 +19,7 @@ from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 from thrifty.data import load_any
 from thrifty.models import resolve_dtype
 
-from .common import train_and_save
+from .common import preflight, train_and_save
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +53,21 @@ class ThriftySFTConfig(SFTConfig):
     report_to: str | list[str] = field(default="none", metadata={"help": "none, wandb, tensorboard, ..."})
 
     def __post_init__(self):
-        if self.loss_averaging not in ("token", "sequence"):
-            raise ValueError(f"loss_averaging must be 'token' or 'sequence', not {self.loss_averaging!r}")
+        validate_loss_averaging(self.loss_averaging, self.packing)
         super().__post_init__()
+
+
+def validate_loss_averaging(loss_averaging: str, packing: bool) -> None:
+    """Refuse what ``loss_averaging`` cannot do: an unknown value, and ``sequence`` with ``packing``, where one
+    packed row holds several examples, so the per-row mean would weigh examples by their share of the row
+    instead of equally."""
+    from thrifty.recipes import RecipeError
+
+    if loss_averaging not in ("token", "sequence"):
+        raise RecipeError(f"loss_averaging must be 'token' or 'sequence', not {loss_averaging!r}")
+    if loss_averaging == "sequence" and packing:
+        raise RecipeError("loss_averaging: sequence with packing: true would average per packed row, not per "
+                          "example; set packing: false, or loss_averaging: token")
 
 
 def sequence_mean_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -89,12 +101,20 @@ class ThriftySFTTrainer(SFTTrainer):
 
 def load_train_data(data_args: DataArguments):
     """Load and filter the training (and optional eval) data named by ``data_args``."""
+    from thrifty.jsonl import DataError
+    from thrifty.recipes import RecipeError
+
     if not data_args.dataset_name:
-        raise ValueError("dataset_name is required: a JSONL file, a dataset folder or a Hub id")
+        raise RecipeError("dataset_name is required: a JSONL file, a dataset folder or a Hub id")
     train = load_any(data_args.dataset_name, data_args.dataset_split)
+    if not ({"messages"} <= set(train.column_names) or {"prompt", "completion"} <= set(train.column_names)
+            or "text" in train.column_names):
+        raise DataError(f"{data_args.dataset_name}: SFT data needs a 'messages' column, or 'prompt' and "
+                        f"'completion', or 'text'; it has {', '.join(train.column_names)}")
     if data_args.formats:
         if "format" not in train.column_names:
-            raise ValueError(f"{data_args.dataset_name}: 'formats' given but the data has no 'format' column")
+            raise DataError(f"{data_args.dataset_name}: 'formats' given but the data has no 'format' column; "
+                            "drop the formats key or build the data with thrifty build")
         keep = set(data_args.formats)
         train = train.filter(lambda row: row["format"] in keep)
     if data_args.max_train_samples:
@@ -113,6 +133,7 @@ def build_sft_trainer(
 
     from thrifty.models import load_tokenizer
 
+    preflight(model_args.model_name_or_path, training_args)
     train, evaluation = load_train_data(data_args)
     if "messages" not in train.column_names and training_args.assistant_only_loss:
         logger.info("data is not conversational 'messages': assistant_only_loss off, completion-only loss applies")
