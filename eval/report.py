@@ -84,6 +84,10 @@ def run_markdown(summary: dict, plot_files: list[str] | None = None) -> str:
                 lines += ["\n".join(block), ""]
     for name in plot_files or []:
         lines += [f"![{Path(name).stem}]({name})", ""]
+    extraction = summary.get("extraction")
+    if extraction:
+        used = ", ".join(f"{k}: {v}" for k, v in extraction.get("used", {}).items())
+        lines.append(f"Answer extraction: `{extraction.get('policy')}`" + (f" ({used})." if used else "."))
     checks = summary.get("answer_check")
     if checks:
         lines.append("Answer checks: " + ", ".join(f"{k} {v}" for k, v in checks.items()) + ".")
@@ -167,6 +171,9 @@ def compare_markdown(labelled: list[tuple[str, dict]], plot_files: list[str] | N
                              f"{_f(g['mean_tokens'], '{:.1f}')} | {change} | {_f(g['tokens_per_correct'], '{:.1f}')} | "
                              f"{_mix(g['format_mix'])} |")
         lines.append("")
+    lines += ["Answer extraction: " + ", ".join(
+        f"`{label}` {s.get('extraction', {}).get('policy', 'strict (before extraction policies)')}" for label, s in labelled)
+        + ".", ""]
     for name in plot_files or []:
         lines += [f"![{Path(name).stem}]({name})", ""]
     return "\n".join(lines) + "\n"

@@ -381,3 +381,27 @@ def reference_verdicts(pairs: list[tuple[str, str]], processes: int = 2, chunk: 
     for i, v in zip(order, flat, strict=True):
         out[i] = v
     return out
+
+
+def _reference_completion_chunk(pairs: list[tuple[str, str]]) -> list[bool]:
+    """``verify(parse(\\boxed{gold}), parse(completion))``: math-verify's default extraction over the whole completion
+    (open-r1's accuracy reward, lighteval's default), its own timeouts, no thrifty speed-up."""
+    import logging
+
+    logging.disable(logging.CRITICAL)
+    from math_verify import parse, verify
+
+    from thrifty.answer_check import math_verify_configs, math_verify_input
+
+    return [bool(verify(parse(math_verify_input(g), extraction_config=math_verify_configs()), parse(c))) for g, c in pairs]
+
+
+def reference_completion_verdicts(pairs: list[tuple[str, str]], processes: int = 2) -> list[bool]:
+    """:func:`_reference_completion_chunk` over ``(gold, completion)`` pairs in ``processes`` spawned processes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    size = -(-len(pairs) // processes)
+    chunks = [pairs[k : k + size] for k in range(0, len(pairs), size)]
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return [v for part in pool.map(_reference_completion_chunk, chunks) for v in part]
