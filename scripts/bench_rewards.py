@@ -7,9 +7,9 @@ completion; thrifty extracts every final answer with ``thrifty.formats.extract_f
 
 Baseline (open-r1-style ``accuracy_reward``): per completion, ``parse(gold)``, ``parse(whole completion)``,
 ``verify``, serial, math-verify's default extraction and its own signal timeouts, no caching of its own.
-thrifty: ``AnswerChecker.check`` on the whole batch (gold parsed once, exact fast path for numbers, verdict
-cache, worker processes with parent-enforced timeouts, SLL-first LaTeX parsing and numeric refutation of wrong
-answers, see ``thrifty/math_verify_speedups.py``). Their verdicts must agree. Start-up is excluded from both
+thrifty: ``AnswerChecker.check`` on the whole batch (gold parsed once, in-process shortcut for integers and simple
+fractions, verdict cache, worker processes with parent-enforced timeouts, SLL-first LaTeX parsing and numeric
+refutation of wrong answers, see ``thrifty/math_verify_speedups.py``). Their verdicts must agree. Start-up is excluded from both
 timings: imports, thrifty's worker start, and a parser warm-up on the same answers for both sides.
 
 Prints a table and, as its last line, a JSON object with throughputs, the speed-up and the agreement.
