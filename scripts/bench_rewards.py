@@ -77,6 +77,18 @@ def baseline(completions: list[str], golds: list[str]) -> list[bool]:
     return out
 
 
+def process_cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by the processes ``pids`` (Linux ``/proc``; 0 elsewhere)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "math500.jsonl"))
@@ -110,14 +122,16 @@ def main(argv: list[str] | None = None) -> int:
     checker.reset_stats()
 
     completions = [c for c, _ in pairs]
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     base = baseline(completions, golds)
-    t_base = time.perf_counter() - t0
+    t_base, cpu_base = time.perf_counter() - t0, time.process_time() - c0
 
-    t0 = time.perf_counter()
+    workers = checker.worker_pids()
+    w0, c0, t0 = process_cpu_s(workers), time.process_time(), time.perf_counter()
     predictions = [extract_final_answer(c) for c in completions]  # thrifty's extraction is part of its time
     ours = checker.check(predictions, golds, ["math"] * n)
     t_ours = time.perf_counter() - t0
+    cpu_ours = time.process_time() - c0 + process_cpu_s(workers) - w0
     stats = dict(checker.stats)
     checker.close()
 
@@ -133,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         "baseline_pairs_per_s": round(n / t_base, 1),
         "thrifty_pairs_per_s": round(n / t_ours, 1),
         "speedup": round(t_base / t_ours, 2),
+        # CPU seconds spent (thrifty: parent + workers); on a machine shared with other jobs the wall-clock speed-up
+        # depends on how much of the cores the workers get, this ratio does not
+        "baseline_cpu_s": round(cpu_base, 2), "thrifty_cpu_s": round(cpu_ours, 2),
+        "cpu_ratio": round(cpu_base / max(cpu_ours, 1e-9), 2),
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "agreement": agree / n,
         "baseline_correct": sum(base),
         "thrifty_correct": sum(ours),
@@ -146,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         result.update(smoke=True, **{"pass": None})
     print(f"pairs {n}: baseline {n / t_base:8.1f}/s  thrifty {n / t_ours:8.1f}/s  speed-up {t_base / t_ours:.2f}x  "
-          f"agreement {agree}/{n}")
+          f"(CPU {cpu_base:.2f} s vs {cpu_ours:.2f} s)  agreement {agree}/{n}")
     print(json.dumps(result))
     return 0 if result["pass"] or (args.smoke and agree == n) else 1
 

@@ -63,8 +63,8 @@ def test_batch_caching_and_fast_path(checker):
     expected = [True, True, True, True, False, True, True, False, True, True]
     assert checker.check(preds, golds) == expected
     stats = checker.reset_stats()
-    # integers and simple fractions on both sides need no math-verify (decimals do); the repeated pair is a cache hit
-    assert stats["fast_path"] == 6 and stats["cache_hits"] == 1 and stats["math_verify"] == 3, stats
+    # integers, simple fractions and plain decimals on both sides need no math-verify; the repeat is a cache hit
+    assert stats["fast_path"] == 7 and stats["cache_hits"] == 1 and stats["math_verify"] == 2, stats
     assert checker.check(preds, golds) == expected
     assert checker.reset_stats()["cache_hits"] == 10  # every verdict cached
 

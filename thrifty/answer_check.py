@@ -21,7 +21,10 @@ A shortcut may decide a pair in the calling process only when *both* strings bel
 verdict is known exactly: a plain integer (``-?\d+``) or a simple fraction of integers (``a/b``, ``\frac{a}{b}``,
 ``\dfrac``/``\tfrac``, ``\frac34``, a leading ``-``), which math-verify parses to the sympy ``Integer``/``Rational``
 of that value, so ``verify`` is True exactly when the two rationals are equal (no float, hence no rounding, is
-involved). Everything else, decimals included, is deferred to math-verify in a worker. The only departures are
+involved); or a plain decimal (``-?[0-9]+.[0-9]+``) against a plain decimal or such a number, decided only when the
+values are equal (True) or more than 1e-5 apart, absolute and relative 1e-9 (False: farther than any rounding of
+math-verify's, which rounds floats to 6 decimals). Everything else (decimals within rounding distance, identical
+LaTeX, units...) is deferred to math-verify in a worker. The only departures are
 resource limits, counted in :attr:`AnswerChecker.stats`: a prediction over ``max_chars`` characters is refused
 (``rejected``) and a pair over ``timeout_s`` scores False (``timeouts``), as math-verify's own timeouts score it.
 The rule is checked by ``tests/test_answer_corpus.py`` against plain math-verify on a seeded corpus of more than
@@ -80,6 +83,10 @@ PIPELINE_DEPTH = 2
 _INT = re.compile(r"-?[0-9]{1,100}")  # ASCII digits only: math-verify does not read "５" as 5
 _LATEX_FRAC = re.compile(r"(-?)\\[dt]?frac(?:\{([0-9]{1,100})\}|([0-9]))(?:\{([0-9]{1,100})\}|([0-9]))")
 _SLASH_FRAC = re.compile(r"(-?[0-9]{1,100})/([0-9]{1,100})")
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,50}(?:\.[0-9]{1,50})?")
+#: Two plain decimals this far apart (absolute and relative) are different to every comparison of math-verify
+#: (it rounds floats to 6 decimals); the same bounds as the numeric refutation of thrifty.math_verify_speedups.
+_DECIMAL_ABS_TOL, _DECIMAL_REL_TOL = 1e-5, 1e-9
 _CHOICE_PATTERNS = (
     re.compile(r"^\(?([A-Ea-e])\)?[.:]?$"),
     re.compile(r"^\\text(?:bf)?\{\(?([A-Ea-e])\)?\}$"),
@@ -208,19 +215,33 @@ def fast_verdict(prediction: str, gold: str, kind: str) -> bool | None:
 
     ``choice``: the letters compare. Otherwise only when both sides (delimiters stripped, as
     :func:`math_verify_input` strips them) are plain integers or simple fractions of integers: their exact values
-    compare. Anything else (decimals, identical LaTeX, units...) returns None.
+    compare; or plain decimals (``-?[0-9]+.[0-9]+``) against such numbers: equal values are True, values more than
+    1e-5 apart (and 1e-9 relative) are False, closer ones (math-verify rounds) return None. Anything else
+    (identical LaTeX, units, ``.5``...) returns None.
     """
     kind = resolve_kind(gold, kind)
     if kind == "choice":
         letter = normalize_choice(prediction)
         return letter is not None and letter == normalize_choice(gold)
-    rp = simple_rational(strip_math_delimiters(prediction))
-    if rp is None:
+    p, g = strip_math_delimiters(prediction), strip_math_delimiters(gold)
+    rp = simple_rational(p)
+    if rp is None and not _PLAIN_DECIMAL.fullmatch(p):
         return None
-    rg = simple_rational(strip_math_delimiters(gold))
-    if rg is None:
+    rg = simple_rational(g)
+    if rp is not None and rg is not None:
+        return rp == rg
+    # plain decimals (one side may be an integer or fraction): equal values are equal for math-verify; clearly
+    # different values are different; anything within rounding distance is math-verify's to decide
+    if rg is None and not _PLAIN_DECIMAL.fullmatch(g):
         return None
-    return rp == rg
+    vp = rp if rp is not None else Fraction(p)
+    vg = rg if rg is not None else Fraction(g)
+    if vp == vg:
+        return True
+    difference = abs(vp - vg)
+    if difference > _DECIMAL_ABS_TOL and difference > _DECIMAL_REL_TOL * max(abs(vp), abs(vg), 1):
+        return False
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------------
