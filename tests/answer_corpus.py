@@ -158,7 +158,7 @@ def _boxed(rng: random.Random) -> tuple[str, list[str]]:
     g = rng.choice([inner, f"\\boxed{{{inner}}}"])
     preds = [f"\\boxed{{{inner}}}", f"\\boxed{{\\boxed{{{inner}}}}}", f"\\fbox{{{inner}}}", f"\\boxed {inner}",
              f"{{{inner}}}", f"{{{{{inner}}}}}", f"\\boxed{{{inner}}}}}", f"{inner}}}", f"{{{inner}", f"\\boxed{{{inner}",
-             f"\\boxed{{}}", f"\\boxed{{ {inner} }}", f"$\\boxed{{{inner}}}$", f"\\[\\boxed{{{inner}}}\\]",
+             "\\boxed{}", f"\\boxed{{ {inner} }}", f"$\\boxed{{{inner}}}$", f"\\[\\boxed{{{inner}}}\\]",
              f"\\boxed{{1}} \\boxed{{{inner}}}", f"\\boxed{{{inner}}} and \\boxed{{7}}", f"\\text{{\\boxed{{{inner}}}}}"]
     return g, preds
 
@@ -173,7 +173,7 @@ def _intervals(rng: random.Random) -> tuple[str, list[str]]:
              f"{lo}{a}, {b + 1}{hi}", f"x \\in {lo}{a}, {b}{hi}", f"{a} < x < {b}", f"{a} \\le x \\le {b}",
              f"(-\\infty, {b}{hi}", f"(-\\infty,{b}]", f"[{a}, \\infty)", f"(-\\infty, {a}) \\cup ({b}, \\infty)",
              f"(-\\infty, {a}) \\cup ({b}, +\\infty)", f"({b}, \\infty) \\cup (-\\infty, {a})", f"(-\\infty, {a}] \\cup [{b}, \\infty)",
-             f"\\mathbb{{R}}", f"[{a},{b}]\\cup[{b + 2},{b + 5}]", f"x<{a}", f"x \\geq {b}"]
+             "\\mathbb{R}", f"[{a},{b}]\\cup[{b + 2},{b + 5}]", f"x<{a}", f"x \\geq {b}"]
     return g, preds
 
 
@@ -203,7 +203,7 @@ def _matrices(rng: random.Random) -> tuple[str, list[str]]:
     g = rng.choice([mat("pmatrix"), mat("bmatrix")])
     preds = [mat("pmatrix"), mat("bmatrix"), mat("matrix"), mat("vmatrix"), mat("pmatrix", bumped), mat("pmatrix", half),
              "\\left(" + mat("array").replace("\\begin{array}", "\\begin{array}{" + "c" * c + "}") + "\\right)",
-             "(" + ", ".join(str(x) for row in vals for x in row) + ")", mat("pmatrix", [list(t) for t in zip(*vals)])]
+             "(" + ", ".join(str(x) for row in vals for x in row) + ")", mat("pmatrix", [list(t) for t in zip(*vals, strict=True)])]
     return g, preds
 
 

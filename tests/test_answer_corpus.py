@@ -18,8 +18,8 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from answer_corpus import generate, reference_verdicts
+
 from thrifty.answer_check import AnswerChecker, fast_verdict, resolve_kind
 
 CORPUS_SIZE = 20_000

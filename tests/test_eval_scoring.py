@@ -185,6 +185,7 @@ def test_default_extraction_on_sky_t1_math500_matches_the_field(shared_data, che
     from concurrent.futures import ThreadPoolExecutor
 
     from answer_corpus import reference_completion_verdicts
+
     from thrifty.jsonl import read_jsonl
 
     rows = read_jsonl(shared_data / "longcot" / "sky-t1-math-correct-5k-27b_math500.jsonl")

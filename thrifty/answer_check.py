@@ -515,7 +515,8 @@ class AnswerChecker:
         max_memory_mb: address-space cap of each worker (``RLIMIT_AS``; 0: none).
 
     ``stats`` counts ``checked``, ``fast_path``, ``cache_hits``, ``math_verify``, ``refuted``, ``timeouts``,
-    ``errors`` (math-verify raised, e.g. unparseable, too deep or out of memory), ``rejected`` (too long), ``empty``
+    ``errors`` (an exception escaped math-verify's own handling, which turns its parse/verify errors into an empty
+    parse or False exactly as its defaults do; or a worker crashed twice on an item), ``rejected`` (too long), ``empty``
     (no prediction), ``restarts`` (workers killed and replaced).
     """
 
