@@ -152,6 +152,9 @@ def compare_markdown(labelled: list[tuple[str, dict]], plot_files: list[str] | N
     """Runs side by side: per benchmark, one row per (run, mode), tokens compared with the first run."""
     lines = ["# Eval comparison", "", "Runs: " + ", ".join(f"`{label}` ({s['model']})" for label, s in labelled), "",
              "Token change is against the first run on the same benchmark and mode.", ""]
+    lines += ["Answer extraction: " + ", ".join(  # thrifty.eval.scoring: math_verify, strict or auto
+        f"`{label}` {s.get('extraction', {}).get('policy', 'strict (before extraction policies)')}"
+        for label, s in labelled) + ".", ""]
     benchmarks = list(dict.fromkeys(b for _, s in labelled for b in s["results"]))
     for bench in benchmarks:
         lines += [f"## {bench}", "", "| run | mode | problems | accuracy | maj@n | mean tokens | token change | "
@@ -171,9 +174,6 @@ def compare_markdown(labelled: list[tuple[str, dict]], plot_files: list[str] | N
                              f"{_f(g['mean_tokens'], '{:.1f}')} | {change} | {_f(g['tokens_per_correct'], '{:.1f}')} | "
                              f"{_mix(g['format_mix'])} |")
         lines.append("")
-    lines += ["Answer extraction: " + ", ".join(
-        f"`{label}` {s.get('extraction', {}).get('policy', 'strict (before extraction policies)')}" for label, s in labelled)
-        + ".", ""]
     for name in plot_files or []:
         lines += [f"![{Path(name).stem}]({name})", ""]
     return "\n".join(lines) + "\n"
