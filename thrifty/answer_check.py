@@ -160,9 +160,11 @@ _LETTER_ALONE = re.compile(r"(?:^|\n)\s*(?:\*\*)?([A-E])(?:\*\*)?\s*(?:[.):]|$)"
 def extract_choice_letter(completion: str, letters: str = CHOICE_LETTERS) -> str | None:
     r"""The option letter a free-form completion answers with, as lighteval's GPQA task reads letters.
 
-    lighteval (``lighteval/tasks/default_tasks.py``, ``gpqa:diamond`` with ``IndicesExtractionConfig(
-    prefix_for_extraction="NativeLetters")``) looks for a letter after an answer anchor first ("Answer: C",
-    "the answer is (C)", ``\boxed{C}``) and otherwise for a letter standing alone, taking the last match. Here, in
+    lighteval's ``gpqa:diamond`` (``lighteval/tasks/tasks/gpqa.py``, metric ``gpqa_instruct_pass_at_k``:
+    ``IndicesExtractionConfig(prefix_for_extraction="NativeLetters", try_extract_without_anchor=True)``) looks for a
+    letter after an answer anchor first ("Answer: C", "the answer is (C)", ``\boxed{C}``) and otherwise for a
+    letter standing alone, taking the last match. This is a re-implementation of that order of priority, not
+    lighteval's regexes (lighteval is not a dependency). Here, in
     that order of priority, the last match of: an anchored letter (``answer``/``option``/``choice`` followed by
     the letter, ``**``, ``$\boxed{`` or ``\text{`` allowed in between), a boxed letter, a parenthesised ``(C)``,
     a letter alone on its line (``C.``, ``**C**``). Only capital letters in ``letters`` count; None when none.
