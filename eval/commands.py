@@ -51,17 +51,26 @@ def score_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tokenizer", default=None, help="count output tokens with this tokenizer when rows lack num_tokens")
     parser.add_argument("--timeout", type=float, default=5.0, help="math-verify timeout per answer (s)")
     parser.add_argument("--out", default=None, help="also write the scored rows (JSONL) here")
+    parser.add_argument("--extraction", default="auto", choices=["auto", "math_verify", "strict"],
+                        help="answer extraction: math_verify (math-verify over the whole completion, as lighteval and "
+                             "open-r1 score), strict (<ANSWER>, last MinD turn or \\boxed{} only); auto = strict for "
+                             "the toy benchmark, else math_verify")
     return parser
 
 
 def score_predictions(benchmark: str, predictions: str | Path, data_dir: str | None = None, seed: int = 0,
-                      toy_per_difficulty: int = 20, tokenizer=None, timeout_s: float = 5.0) -> tuple[dict, list[dict]]:
-    """Score a predictions file; returns the summary (``accuracy``, ``n``, ...) and the scored rows."""
+                      toy_per_difficulty: int = 20, tokenizer=None, timeout_s: float = 5.0,
+                      extraction: str = "auto") -> tuple[dict, list[dict]]:
+    """Score a predictions file; returns the summary (``accuracy``, ``n``, ``extraction``...) and the scored rows.
+
+    ``extraction``: see :mod:`thrifty.eval.scoring` (``auto``: strict for the toy benchmark, else math_verify)."""
     from thrifty.answer_check import AnswerChecker
 
     from .benchmarks import load_benchmark
-    from .scoring import score_completions
+    from .scoring import resolve_extraction, score_completions
     from .stats import summarize_group
+
+    used = resolve_extraction(extraction, Path(str(benchmark)).stem if str(benchmark).endswith(".jsonl") else benchmark)
 
     problems = {p.id: p for p in load_benchmark(benchmark, data_dir, seed=seed, toy_per_difficulty=toy_per_difficulty)}
     items, counters = [], defaultdict(int)
@@ -81,7 +90,7 @@ def score_predictions(benchmark: str, predictions: str | Path, data_dir: str | N
         raise DataError(f"{predictions}: no predictions")
     with AnswerChecker(timeout_s=timeout_s) as checker:
         scores = score_completions([r["completion"] for r, _, _ in items], [p for _, p, _ in items], checker,
-                                   tokenizer=tokenizer)
+                                   tokenizer=tokenizer, extraction=used)
     rows = []
     for (row, problem, sample), score in zip(items, scores, strict=True):
         tokens = row.get("num_tokens")
@@ -93,7 +102,7 @@ def score_predictions(benchmark: str, predictions: str | Path, data_dir: str | N
             out["difficulty"] = problem.meta["difficulty"]
         rows.append(out)
     stats = summarize_group(rows)
-    summary = {"benchmark": benchmark, "n": len(rows), "accuracy": stats["accuracy"],
+    summary = {"benchmark": benchmark, "extraction": used, "n": len(rows), "accuracy": stats["accuracy"],
                "n_problems": stats["n_problems"], "coverage": stats["n_problems"] / len(problems), **{
                    k: stats[k] for k in ("pass_at_k", "maj_at_k", "mean_tokens", "median_tokens", "tokens_per_correct",
                                          "format_mix") if k in stats},
@@ -114,7 +123,7 @@ def cmd_eval_score(argv: list[str]) -> int:
         check_model_source(args.tokenizer, "--tokenizer")
         tokenizer = load_tokenizer(args.tokenizer)
     summary, rows = score_predictions(args.benchmark, args.predictions, args.data_dir, args.seed,
-                                      args.toy_per_difficulty, tokenizer, args.timeout)
+                                      args.toy_per_difficulty, tokenizer, args.timeout, args.extraction)
     if args.out:
         from thrifty.jsonl import write_jsonl
 

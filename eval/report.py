@@ -95,6 +95,10 @@ def run_markdown(summary: dict, plot_files: list[str] | None = None) -> str:
                 lines += ["\n".join(block), ""]
     for name in plot_files or []:
         lines += [f"![{Path(name).stem}]({name})", ""]
+    extraction = summary.get("extraction")
+    if extraction:
+        used = ", ".join(f"{k}: {v}" for k, v in extraction.get("used", {}).items())
+        lines.append(f"Answer extraction: `{extraction.get('policy')}`" + (f" ({used})." if used else "."))
     checks = summary.get("answer_check")
     if checks:
         lines.append("Answer checks: " + ", ".join(f"{k} {v}" for k, v in checks.items()) + ".")
@@ -212,6 +216,9 @@ def compare_markdown(labelled: list[tuple[str, dict]], plot_files: list[str] | N
     """Runs side by side: per benchmark, one row per (run, mode), tokens compared with the first run."""
     lines = ["# Eval comparison", "", "Runs: " + ", ".join(f"`{label}` ({s['model']})" for label, s in labelled), "",
              "Token change is against the first run on the same benchmark and mode.", ""]
+    lines += ["Answer extraction: " + ", ".join(  # thrifty.eval.scoring: math_verify, strict or auto
+        f"`{label}` {s.get('extraction', {}).get('policy', 'strict (before extraction policies)')}"
+        for label, s in labelled) + ".", ""]
     benchmarks = list(dict.fromkeys(b for _, s in labelled for b in s["results"]))
     for bench in benchmarks:
         lines += [f"## {bench}", "", "| run | mode | problems | accuracy | maj@n | mean tokens | token change | "

@@ -34,7 +34,7 @@ from .benchmarks import BENCHMARK_NAMES, Problem, load_benchmark
 from .contamination import warn_if_trained_on
 from .generation import BACKENDS, SamplingParams, make_generator
 from .modes import generate_mode, validate_modes
-from .scoring import score_completions
+from .scoring import EXTRACTIONS, resolve_extraction, score_completions
 from .stats import summarize
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ CONFIG_FILE = "eval_config.json"
 #: model's config and weights, :func:`thrifty.models.model_fingerprint`, so a retrained model in the same folder
 #: is not mixed with the old one).
 SAMPLE_DEFINING = ("model_name_or_path", "model_fingerprint", "backend", "dtype", "temperature", "top_p",
-                   "max_new_tokens", "seed", "system_prompt", "prompt_template", "data_dir")
+                   "max_new_tokens", "seed", "system_prompt", "prompt_template", "data_dir", "extraction")
 #: Fields of a sample row that the summary and report never read: left on disk, not loaded back.
 HEAVY_FIELDS = ("completion",)
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -83,6 +83,10 @@ class EvalConfig:
     prompt_template: str = field(default="{problem}", metadata={"help": "user message; {problem} is replaced"})
     chunk_size: int = field(default=256, metadata={"help": "problems per generate-score-write step (resume unit)"})
     verify_timeout_s: float = field(default=5.0, metadata={"help": "math-verify timeout per answer"})
+    extraction: str = field(default="auto", metadata={
+        "help": "answer extraction: math_verify (math-verify over the whole completion, as lighteval/open-r1 score), "
+                "strict (<ANSWER>, last MinD turn or \\boxed{} only), auto (strict for toy and ARM format modes, "
+                "else math_verify)"})
     max_turns: int = field(default=16, metadata={"help": "multi-turn outputs: score 'after turn k' up to this k"})
     plots: bool = True
     tensor_parallel_size: int = field(default=1, metadata={"help": "vllm backend"})
@@ -129,6 +133,8 @@ class EvalConfig:
                                   f"{', '.join(BENCHMARK_NAMES)} or a JSONL file of id, problem, answer")
         if self.num_samples > 1 and self.temperature <= 0:
             logger.warning("num_samples=%d with greedy decoding: every sample is the same", self.num_samples)
+        if self.extraction not in EXTRACTIONS:
+            raise RecipeError(f"extraction {self.extraction!r}: use one of {', '.join(EXTRACTIONS)}")
         if "{problem}" not in self.prompt_template:
             raise RecipeError(f"prompt_template {self.prompt_template!r} has no {{problem}} placeholder")
         check_model_source(self.model_name_or_path)
@@ -166,16 +172,18 @@ def _check_resume(cfg: EvalConfig, out: Path) -> dict:
 
 
 def _rows_for_chunk(benchmark: str, mode: str, chunk: list[Problem], samples: list[list[dict]], checker,
-                    tokenizer, max_turns: int) -> list[dict]:
+                    tokenizer, max_turns: int, extraction: str = "auto") -> list[dict]:
     flat = [(p, s, sample) for p, per in zip(chunk, samples, strict=True) for s, sample in enumerate(per)]
+    extraction = resolve_extraction(extraction, benchmark, mode)
     scores = score_completions([x["completion"] for *_, x in flat], [p for p, *_ in flat], checker,
-                               tokenizer=tokenizer, prefills=[x["prefill"] for *_, x in flat], max_turns=max_turns)
+                               tokenizer=tokenizer, prefills=[x["prefill"] for *_, x in flat], max_turns=max_turns,
+                               extraction=extraction)
     rows = []
     for (p, s, sample), score in zip(flat, scores, strict=True):
         row = {"id": sample_id(benchmark, mode, p.id, s), "benchmark": benchmark, "mode": mode,
                "problem_id": p.id, "sample": s, "answer": p.answer, "kind": p.kind, **score,
                "num_tokens": sample["num_tokens"], "finish_reason": sample["finish_reason"],
-               "completion": sample["completion"]}
+               "completion": sample["completion"], "extraction": extraction}
         if "difficulty" in p.meta:
             row["difficulty"] = p.meta["difficulty"]
         if "consensus" in sample:
@@ -239,7 +247,7 @@ def run_eval(cfg: EvalConfig) -> Path:
                     samples = generate_mode(generator, chunk, mode, params, cfg.prompt_template, cfg.system_prompt,
                                             checker)
                     for row in _rows_for_chunk(bench_name, mode, chunk, samples, checker, generator.tokenizer,
-                                               cfg.max_turns):
+                                               cfg.max_turns, cfg.extraction):
                         if not writer.done(row["id"]):
                             writer.append(row)
                     bar.update(len(chunk))
@@ -253,6 +261,8 @@ def run_eval(cfg: EvalConfig) -> Path:
         "model": cfg.model_name_or_path,
         "config": recipe_dict(cfg),
         "results": summarize(rows),
+        "extraction": {"policy": cfg.extraction, "used": {
+            f"{b}/{m}": resolve_extraction(cfg.extraction, b, m) for b, m in dict.fromkeys((b, m) for b, m, _ in wanted)}},
         "answer_check": checker_stats,
         "seconds": round(time.perf_counter() - started, 2),
         "training_data_overlap": contamination,

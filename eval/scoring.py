@@ -1,8 +1,20 @@
 r"""Scoring completions against a benchmark, and the estimators pass@k and maj@k.
 
-- The final answer of a completion is :func:`thrifty.formats.extract_final_answer` (last ``<ANSWER>``, else
-  the last MinD turn's answer, else the last ``\boxed{}``); a number merely mentioned is not an answer. For
-  multiple choice, an answer that repeats an option's text exactly is read as that option's letter.
+- Extraction policies (:data:`EXTRACTIONS`; every report names the one it used):
+
+  * ``math_verify`` (the default of ``thrifty eval`` on real benchmarks): the field's extraction, so numbers
+    compare with published ones. math-verify's own ``parse`` over the whole completion (its default
+    ``LatexExtractionConfig`` + ``ExprExtractionConfig``, as lighteval's math tasks and open-r1's accuracy reward
+    run it), verified against the boxed gold; for multiple choice the option letter as lighteval's GPQA task
+    reads it ("Answer: C", "(C)", ``\boxed{C}``; :func:`thrifty.answer_check.extract_choice_letter`).
+  * ``strict``: :func:`thrifty.formats.extract_final_answer` (last ``<ANSWER>``, else the last MinD turn's
+    answer, else the last ``\boxed{}``); a number merely mentioned is not an answer. For multiple choice, an
+    answer that repeats an option's text exactly is read as that option's letter. This is the rule of ARM's
+    format-gated rewards, so it is what the ARM format modes and the toy world use.
+  * ``auto`` (the recipe default): ``strict`` for the toy benchmark and the ARM format modes (``direct``,
+    ``short_cot``, ``code``, ``long_cot``, ``consensus``), ``math_verify`` otherwise (:func:`resolve_extraction`).
+
+  "Answer after turn k" of MinD output is always read with the strict rule (turns are a structure of the format).
 - Verdicts come from :class:`thrifty.answer_check.AnswerChecker` (math-verify with timeouts), the one answer
   verifier of thrifty.
 - pass@k is the unbiased estimator of Chen et al. 2021 ("Evaluating Large Language Models Trained on Code",
@@ -30,6 +42,21 @@ logger = logging.getLogger(__name__)
 
 MULTITURN = "multiturn"
 THINK_OPEN = "<think>"
+MATH_VERIFY, STRICT, AUTO = "math_verify", "strict", "auto"
+EXTRACTIONS: tuple[str, ...] = (AUTO, MATH_VERIFY, STRICT)
+#: Modes whose output format is ARM's: scored with the strict rule under ``auto``.
+STRICT_MODES: tuple[str, ...] = ("direct", "short_cot", "code", "long_cot", "consensus")
+
+
+def resolve_extraction(policy: str, benchmark: str | None = None, mode: str | None = None) -> str:
+    """The extraction policy ``policy`` stands for on ``benchmark`` / ``mode`` (``auto``: module docstring)."""
+    if policy not in EXTRACTIONS:
+        raise ValueError(f"unknown extraction {policy!r}; use one of {', '.join(EXTRACTIONS)}")
+    if policy != AUTO:
+        return policy
+    if benchmark == "toy" or mode in STRICT_MODES:
+        return STRICT
+    return MATH_VERIFY
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -102,8 +129,10 @@ def turn_end_offsets(completion: str) -> list[int]:
 
 
 def score_completions(completions: list[str], problems: list[Problem], checker: AnswerChecker,
-                      tokenizer=None, prefills: list[str] | None = None, max_turns: int = 16) -> list[dict]:
-    """Score ``completions[i]`` against ``problems[i]``; one dict of per-sample fields each.
+                      tokenizer=None, prefills: list[str] | None = None, max_turns: int = 16,
+                      extraction: str = STRICT) -> list[dict]:
+    """Score ``completions[i]`` against ``problems[i]`` with the ``extraction`` policy (``math_verify`` or
+    ``strict``, module docstring); one dict of per-sample fields each.
 
     Fields: ``prediction``, ``correct``, ``format``, ``turns`` and, for multi-turn completions,
     ``turn_correct`` (answer after turn k, k = 1..turns, capped at ``max_turns``) and, when a ``tokenizer``
@@ -112,8 +141,16 @@ def score_completions(completions: list[str], problems: list[Problem], checker: 
     if len(completions) != len(problems):
         raise ValueError(f"{len(completions)} completions but {len(problems)} problems")
     prefills = prefills or [""] * len(completions)
-    predictions = [final_prediction(c, p) for c, p in zip(completions, problems, strict=True)]
-    verdicts = checker.check(predictions, [p.answer for p in problems], [p.kind for p in problems])
+    golds, kinds = [p.answer for p in problems], [p.kind for p in problems]
+    if extraction == MATH_VERIFY:
+        checked = checker.check_completions(completions, golds, kinds)
+        verdicts, predictions = [v for v, _ in checked], [a for _, a in checked]
+    elif extraction == STRICT:
+        predictions = [final_prediction(c, p) for c, p in zip(completions, problems, strict=True)]
+        verdicts = checker.check(predictions, golds, kinds)
+    else:
+        raise ValueError(f"extraction must be {MATH_VERIFY!r} or {STRICT!r} here (resolve 'auto' first), "
+                         f"got {extraction!r}")
     out = []
     turn_jobs: list[tuple[int, int, str | None, str, str]] = []  # (row, k, answer, gold, kind)
     for i, (text, problem) in enumerate(zip(completions, problems, strict=True)):

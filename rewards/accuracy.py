@@ -1,9 +1,12 @@
 """Accuracy reward: 1.0 when a completion's final answer verifies against the gold answer, else 0.0.
 
 The final answer is extracted with :func:`thrifty.formats.extract_final_answer` (last ``<ANSWER>`` block, else
-the last MinD turn's ``\\boxed{}``, else the last ``\\boxed{}``) and verified by the shared
-:class:`thrifty.answer_check.AnswerChecker` (math-verify in worker processes with timeouts that work off the
-main thread, gold parsed once, plain-number fast path, multiple-choice letters). Predictions that time out or
+the last MinD turn's ``\\boxed{}``, else the last ``\\boxed{}``: the strict rule, as ARM's format-gated reward
+needs) and verified by the process-wide :func:`thrifty.answer_check.shared_checker` (math-verify in worker
+processes with timeouts that work off the main thread, gold parsed once, verdicts exactly math-verify's,
+multiple-choice letters). Every reward that needs correctness (this one, MinD's ``fewer_turns``) uses that one
+checker, so one pool of workers serves them and a completion is verified once per step: the second reward's
+check is a verdict-cache hit. Predictions that time out or
 break the parser score 0 and are logged as ``accuracy/timeouts`` and ``accuracy/errors``.
 """
 
@@ -12,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from thrifty.answer_check import AnswerChecker
+from thrifty.answer_check import shared_checker
 from thrifty.formats import TurnDelimiters, extract_final_answer
 
 from .common import column, completion_texts
@@ -27,7 +30,7 @@ class AccuracyReward:
         answer_column: dataset column holding the gold answer.
         kind: ``auto``, ``math``, ``number`` or ``choice`` (see :mod:`thrifty.answer_check`); a dataset column
             ``answer_kind`` overrides it per row.
-        timeout_s, num_workers: passed to :class:`~thrifty.answer_check.AnswerChecker`.
+        timeout_s, num_workers: select the process-wide checker (:func:`~thrifty.answer_check.shared_checker`).
         correct, wrong: reward values.
         think_open, think_close: MinD turn delimiters used to find the last turn's answer.
     """
@@ -49,7 +52,7 @@ class AccuracyReward:
         self.kind = kind
         self.correct, self.wrong = float(correct), float(wrong)
         self.delimiters = TurnDelimiters(think_open, think_close)
-        self.checker = AnswerChecker(timeout_s=timeout_s, num_workers=num_workers)
+        self.checker = shared_checker(timeout_s=timeout_s, num_workers=num_workers)
 
     def correctness(self, completions: list, golds: list, kinds: list[str] | None = None) -> list[bool]:
         """Whether each completion's final answer is right."""

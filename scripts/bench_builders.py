@@ -6,7 +6,8 @@ Loads every trace (dialect normalised), converts each one that has an answer wit
 (:func:`thrifty.data_builders.multiturn.convert_rule_based`), renders the MinD turns, and verifies every
 rendered row's final answer against the trace's own answer with math-verify. Prints the timing and the
 conversion rate on the traces whose thinking block is closed (issue bar: >= 90% with >= 2 turns and a final
-answer that verifies; whole run < 10 s on a 2-core machine); the last line is JSON.
+answer that verifies; whole run < 10 s on a 2-core machine); the last line is JSON with ``bar`` and ``pass``.
+``--smoke`` converts the first 40 traces only (same code path): ``"smoke": true`` and ``"pass": null``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--traces", default=str(DEFAULT_TRACES))
     parser.add_argument("--max-turns", type=int, default=8)
     parser.add_argument("--min-unit-chars", type=int, default=200)
+    parser.add_argument("--smoke", action="store_true", help="the first 40 traces only (seconds)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
@@ -42,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         source=args.traces, id_field="idx", trace_field="code[0]", trace_dialect="begin_of_thought"
     )
     items, report = load_source(source, label=False)
+    if args.smoke:
+        items = items[:40]
     mt = MultiturnArguments(max_turns=args.max_turns, min_unit_chars=args.min_unit_chars)
     t1 = time.perf_counter()
     converted, turns_hist = [], Counter()
@@ -75,14 +79,19 @@ def main(argv: list[str] | None = None) -> int:
         "seconds_total": round(t_total, 2),
         "seconds_convert": round(t_convert, 3),
         "seconds_import": round(t_import, 2),
+        "bar": "closed_rate >= 0.9 and seconds_total < 10",
+        "pass": None,
     }
+    result["pass"] = None if args.smoke else bool(result["closed_rate"] >= 0.9 and t_total < 10)
+    if args.smoke:
+        result["smoke"] = True
     print(
         f"converted {len(converted)} of {report.total} traces rule-based in {t_total:.2f} s "
         f"(segmentation {t_convert:.2f} s); closed traces: {closed_ok}/{len(closed)} "
         f"= {100 * result['closed_rate']:.1f}% with >= 2 turns and a verified final answer"
     )
     print(json.dumps(result))
-    return 0
+    return 0 if result["pass"] is not False else 1
 
 
 if __name__ == "__main__":

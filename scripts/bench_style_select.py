@@ -19,7 +19,9 @@ Usage:
 
 The base defaults to the shipped toy base (thrifty/assets/toy_base), else /work/pretrain/run/final, else the
 latest checkpoint there. Prints a Markdown table and, as its last line, a JSON object (also written to
---out as bench.md and bench.json). A rerun into the same --out reuses the fine-tuned models already there.
+--out as bench.md and bench.json) with the bar (perplexity's Spearman with post-SFT accuracy >= 0.5) and ``pass``.
+A rerun into the same --out reuses the fine-tuned models already there. ``--smoke``: 2 strategies, 64 training
+problems, 2 SFT steps, 1 test problem per difficulty, 1 seed (same code path); ``"smoke": true, "pass": null``.
 """
 
 from __future__ import annotations
@@ -109,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the toy world and of select-style")
     parser.add_argument("--sft-seeds", type=int, nargs="+", default=[0, 1],
                         help="one SFT run per seed and strategy; the accuracy is their mean")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (seconds), same code path")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.strategies, args.n_train, args.max_steps, args.batch_size = ["direct", "short_cot"], 64, 2, 8
+        args.per_difficulty, args.subset, args.m, args.sft_seeds = 1, 4, 1, [0]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "datasets", "transformers", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -130,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     world = ToyWorld(seed=args.seed)
     train = world.problems(TRAIN, args.n_train)
-    test = world.test_set(args.per_difficulty)
+    n_test = len(world.test_set(args.per_difficulty))  # the eval runner's toy benchmark: the same split
     data_dir = out / "data"
     for s in args.strategies:
         write_strategy(data_dir / f"{s}.jsonl", world, train, s)
@@ -172,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     order = sorted(args.strategies, key=lambda s: -accuracy[s])
     lines = [f"Base model: `{base}`; SFT: {args.max_steps} steps x batch {args.batch_size}, lr {args.lr}, "
              f"{args.n_train} training problems per strategy, seeds {args.sft_seeds} (accuracy = their mean); "
-             f"accuracy: greedy, adaptive mode, {len(test)} toy "
+             f"accuracy: greedy, adaptive mode, {n_test} toy "
              f"test problems; select-style: {selection['n_inputs']} inputs, m = {args.m}, seed {args.seed} "
              f"({select_s:.0f} s).", "",
              "| strategy | post-SFT accuracy (per seed) | post-SFT output tokens | alignment (cos) | alignment to correct samples "
@@ -192,7 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     result = {"base": str(base), "best": best, "accuracy": accuracy, "accuracy_per_sft_seed": per_seed,
               "mean_tokens": tokens, "scores": scores,
               "verdicts": verdicts, "select_s": select_s, "sft_and_eval_s": train_s,
-              "config": {k: v for k, v in vars(args).items()}}
+              "config": {k: v for k, v in vars(args).items()},
+              "bar": "spearman(perplexity, post-SFT accuracy) >= 0.5"}
+    rho = verdicts["perplexity"]["spearman"]
+    result["pass"] = None if args.smoke else bool(not math.isnan(rho) and rho >= 0.5)
+    if args.smoke:
+        result["smoke"] = True
     write_json(out / "bench.json", json_safe(result))
     write_text(out / "bench.md", table + "\n")
     print(table)

@@ -5,10 +5,12 @@ Usage:
     python scripts/bench_toy_learning.py                       # the shipped model, thrifty/assets/toy_base
     python scripts/bench_toy_learning.py --model DIR           # any checkpoint
     python scripts/bench_toy_learning.py --retrain --out DIR   # retrain from scratch first (thrifty toy pretrain)
+    python scripts/bench_toy_learning.py --smoke               # 1 problem per difficulty (seconds)
 
 Prints the accuracy and mean-token tables (greedy decoding, instruction-guided per format, plus adaptive and
 multi-turn) on a fixed test split (seed 0, distinct problems, up to --per-difficulty per level), and as its last
-line a JSON object with easiest_direct, hardest_direct, hardest_short_cot and hardest_long_cot.
+line a JSON object with easiest_direct, hardest_direct, hardest_short_cot and hardest_long_cot, the bar
+(tests/test_toy_base.py's) and ``pass``; with ``--smoke``, ``"smoke": true`` and ``"pass": null``.
 """
 
 from __future__ import annotations
@@ -28,10 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retrain", action="store_true", help="run thrifty toy pretrain first")
     parser.add_argument("--out", default="runs/bench_toy_learning", help="output folder")
     parser.add_argument("--max-steps", type=int, default=None, help="with --retrain: override the recipe's steps")
+    parser.add_argument("--smoke", action="store_true", help="1 problem per difficulty (and 2 steps with --retrain)")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.per_difficulty = 1
+        args.max_steps = 2 if args.retrain else args.max_steps
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from thrifty.data_builders.toy_world import ToyWorld
     from thrifty.eval.toy import bar_metrics, toy_markdown
     from thrifty.paths import TOY_BASE_DIR, recipe_path
     from thrifty.trainers.demo import evaluate_toy_model
@@ -45,13 +50,20 @@ def main(argv: list[str] | None = None) -> int:
         overrides = ["--max_steps", str(args.max_steps)] if args.max_steps else []
         model_dir = pretrain_toy_base(out / "pretrain", recipe_path("toy/pretrain.yaml"), overrides)
         print(f"retrained in {time.perf_counter() - t:.0f} s -> {model_dir}")
-    problems = ToyWorld(seed=0).test_set(args.per_difficulty)
     t = time.perf_counter()
-    summary = evaluate_toy_model(model_dir, problems, out / "eval")
-    print(toy_markdown(summary, f"Toy world: {model_dir} ({len(problems)} test problems, greedy)"))
+    summary = evaluate_toy_model(model_dir, out / "eval", args.per_difficulty, seed=0)
+    n = summary.get("direct", {}).get("all", {}).get("n", "?")
+    print(toy_markdown(summary, f"Toy world: {model_dir} ({n} test problems, greedy)"))
     print(f"eval time: {time.perf_counter() - t:.0f} s")
-    print(json.dumps(bar_metrics(summary)))
-    return 0
+    bar = bar_metrics(summary)
+    ok = (bar["easiest_direct"] >= 0.8 and bar["hardest_short_cot"] - bar["hardest_direct"] >= 0.3
+          and bar["hardest_long_cot"] >= bar["hardest_short_cot"])
+    result = {**bar, "bar": "easiest_direct >= 0.8 and hardest_short_cot - hardest_direct >= 0.3 and "
+                             "hardest_long_cot >= hardest_short_cot", "pass": None if args.smoke else ok}
+    if args.smoke:
+        result["smoke"] = True
+    print(json.dumps(result))
+    return 0 if ok or args.smoke else 1
 
 
 if __name__ == "__main__":

@@ -10,8 +10,10 @@ it (``recipes/toy/sft.yaml``); then, per seed, GRPO from that model with ``recip
 accuracy + fewer turns + unit compactness) and, as the baseline, with the same recipe's keys but the accuracy
 reward alone; finally a greedy eval of every model on the toy test set with the ``thrifty eval`` runner (plain
 prompts: the model writes turns because that is all it was taught). Prints a Markdown table and, as its last
-line, a JSON object with every number. About 6 minutes for one seed on 2 CPU cores (SFT included), 4 more per
-extra seed.
+line, a JSON object with every number, the bar (MinD: fewer mean turns than accuracy-only GRPO at an accuracy
+within 0.02 of it, averaged over seeds) and ``pass``. About 6 minutes for one seed on 2 CPU cores (SFT included),
+4 more per extra seed. ``--smoke``: 64 training rows, 2 SFT steps, 1 GRPO step, 1 test problem per difficulty,
+seed 0 (seconds, same code path); ``"smoke": true, "pass": null``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ ACCURACY_ONLY = ["--variant", "plain", "--reward_funcs", "accuracy", "--reward_w
                  "--reward_kwargs", json.dumps({"accuracy": {"kind": "number", "num_workers": 1}})]
 
 
-def build_sft_model(out: Path) -> Path:
+def build_sft_model(out: Path, n_train: int = 4000, sft_overrides: list[str] | None = None) -> Path:
     """Multi-turn-only toy data and an SFT of the shipped toy base on it."""
     from trl import ModelConfig
 
@@ -44,22 +46,23 @@ def build_sft_model(out: Path) -> Path:
 
     data = out / "data"
     if not (data / "sft.jsonl").exists():
-        build_toy_dataset(data, n_train=4000, n_test_per_difficulty=30, weights={MULTITURN: 1.0},
+        build_toy_dataset(data, n_train=n_train, n_test_per_difficulty=30, weights={MULTITURN: 1.0},
                           world=ToyWorld(seed=0))
     sft = out / "sft"
     if not (sft / "model.safetensors").exists():
         run_sft(*parse_recipe((DataArguments, ThriftySFTConfig, ModelConfig), [
             "--config", str(REPO / "recipes/toy/sft.yaml"), "--model_name_or_path", str(TOY_BASE_DIR),
-            "--dataset_name", str(data / "sft.jsonl"), "--output_dir", str(sft), "--report_to", "none"]))
+            "--dataset_name", str(data / "sft.jsonl"), "--output_dir", str(sft), "--report_to", "none",
+            *(sft_overrides or [])]))
     return sft
 
 
-def evaluate(model: Path, out: Path) -> dict:
+def evaluate(model: Path, out: Path, per_difficulty: int = 30) -> dict:
     """Greedy, plain prompts: accuracy, mean output tokens, mean turns and the turns histogram."""
     from thrifty.eval.runner import EvalConfig, load_run, run_eval
 
     run_eval(EvalConfig(model_name_or_path=str(model), output_dir=str(out), benchmarks=["toy"], modes=["adaptive"],
-                        toy_per_difficulty=30, temperature=0.0, max_new_tokens=200, batch_size=128, plots=False))
+                        toy_per_difficulty=per_difficulty, temperature=0.0, max_new_tokens=200, batch_size=128, plots=False))
     rows = load_run(out)[1]
     turns = [r.get("turns") or 0 for r in rows]
     return {
@@ -71,24 +74,31 @@ def evaluate(model: Path, out: Path) -> dict:
     }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(REPO / "runs/bench_toy_mind"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    args, extra = parser.parse_known_args()  # anything else overrides both GRPO runs, e.g. --max_steps 40
+    parser.add_argument("--smoke", action="store_true", help="tiny data, 2 SFT steps, 1 GRPO step (seconds)")
+    args, extra = parser.parse_known_args(argv)  # anything else overrides both GRPO runs, e.g. --max_steps 40
     os.environ.setdefault("WANDB_MODE", "offline")
     logging.basicConfig(level=logging.WARNING)
     sys.path.insert(0, str(REPO))
     out = Path(args.out)
 
-    sft = build_sft_model(out)
-    results: dict = {"sft": evaluate(sft, sft / "eval"), "runs": []}
+    per_difficulty = 1 if args.smoke else 30
+    if args.smoke:
+        args.seeds, extra = [0], ["--max_steps", "1", *extra]
+        sft = build_sft_model(out, n_train=64, sft_overrides=["--max_steps", "2", "--save_strategy", "no"])
+    else:
+        sft = build_sft_model(out)
+    results: dict = {"sft": evaluate(sft, sft / "eval", per_difficulty), "runs": []}
     for seed in args.seeds:
         for name, overrides in (("accuracy only", ACCURACY_ONLY), ("MinD", [])):
             run_dir = out / f"{'mind' if name == 'MinD' else 'accuracy'}_seed{seed}"
             if not (run_dir / "model.safetensors").exists():  # a finished run is reused
                 train("mind", sft, run_dir, seed, [*overrides, *extra])
-            results["runs"].append({"rewards": name, "seed": seed, **evaluate(run_dir, run_dir / "eval")})
+            results["runs"].append({"rewards": name, "seed": seed,
+                                    **evaluate(run_dir, run_dir / "eval", per_difficulty)})
 
     lines = ["| model | seed | accuracy | mean tokens | mean turns | turns (share of answers) |", "|---|---|---|---|---|---|"]
     for name, seed, r in [("SFT (start)", "-", results["sft"])] + [
@@ -96,6 +106,14 @@ def main() -> int:
         hist = ", ".join(f"{k}: {v:.2f}" for k, v in r["turns_histogram"].items())
         lines.append(f"| {name} | {seed} | {r['accuracy']:.2f} | {r['mean_tokens']:.1f} | {r['mean_turns']:.2f} | "
                      f"{hist} |")
+    mean = {name: {k: statistics.fmean(r[k] for r in results["runs"] if r["rewards"] == name)
+                   for k in ("accuracy", "mean_turns")} for name in ("accuracy only", "MinD")}
+    results["bar"] = "MinD mean turns < accuracy-only mean turns and MinD accuracy >= accuracy-only accuracy - 0.02"
+    results["pass"] = None if args.smoke else bool(
+        mean["MinD"]["mean_turns"] < mean["accuracy only"]["mean_turns"]
+        and mean["MinD"]["accuracy"] >= mean["accuracy only"]["accuracy"] - 0.02)
+    if args.smoke:
+        results["smoke"] = True
     print("\n".join(lines))
     print(json.dumps(results))
     return 0

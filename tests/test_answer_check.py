@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -44,7 +47,7 @@ def test_verify_answer(prediction, gold, kind, expected):
 
 def test_kind_resolution_and_helpers():
     assert resolve_kind("B") == "choice"
-    assert resolve_kind("42") == "number"
+    assert resolve_kind("42") == "math" and resolve_kind("42", "number") == "math"  # math-verify reads 1,000 / $ / %
     assert resolve_kind("\\frac{1}{2}") == "math"
     with pytest.raises(ValueError, match="unknown answer kind"):
         resolve_kind("1", "maths")
@@ -60,8 +63,8 @@ def test_batch_caching_and_fast_path(checker):
     expected = [True, True, True, True, False, True, True, False, True, True]
     assert checker.check(preds, golds) == expected
     stats = checker.reset_stats()
-    # plain rationals and identical strings need no math-verify; the repeated pair is a cache hit
-    assert stats["fast_path"] == 7 and stats["cache_hits"] == 1 and stats["math_verify"] == 2
+    # integers, simple fractions and plain decimals on both sides need no math-verify; the repeat is a cache hit
+    assert stats["fast_path"] == 7 and stats["cache_hits"] == 1 and stats["math_verify"] == 2, stats
     assert checker.check(preds, golds) == expected
     assert checker.reset_stats()["cache_hits"] == 10  # every verdict cached
 
@@ -75,15 +78,14 @@ def test_adversarial_inputs_score_false_and_are_counted(checker):
         "\\sqrt{" * 200 + "1" + "}" * 200,
         "x" * 100_000,  # 100 KB of text
         "\\frac{1}{",  # unbalanced braces
-        "\\boxed{1}}}}",
     ]
     start = time.monotonic()
     verdicts = checker.check(adversarial, ["1"] * len(adversarial))
     elapsed = time.monotonic() - start
     assert verdicts == [False] * len(adversarial)
     stats = checker.reset_stats()
-    assert stats["rejected"] >= 3  # 100 KB and unbalanced braces never reach math-verify
-    assert stats["timeouts"] + stats["errors"] + stats["rejected"] >= 4
+    assert stats["rejected"] == 2  # over max_chars (100 KB, 200 nested roots) never reaches math-verify
+    assert stats["timeouts"] >= 2, stats  # the power towers
     assert elapsed < 120  # never hangs: per-item deadlines plus worker restarts (each restart imports math-verify)
     # the checker still works after killing a worker
     assert checker.check(["\\frac{1}{2}"], ["0.5"]) == [True]
@@ -154,3 +156,86 @@ def test_items_queued_behind_a_timeout_are_rerun():
     with AnswerChecker(timeout_s=1.0, num_workers=1) as c:
         assert c.check(preds, golds, ["math"] * 4) == [False, True, False, True]
         assert c.stats["timeouts"] == 1 and c.stats["math_verify"] == 3, c.stats
+
+
+# --- worker lifecycle (issue #16) --------------------------------------------------------------------------------
+_ORPHAN_SCRIPT = r"""
+import sys
+from thrifty.answer_check import AnswerChecker
+c = AnswerChecker(timeout_s=600, num_workers=1).start()
+print(" ".join(map(str, c.worker_pids())), flush=True)
+c.check(["9^{9^{9^{9^{9}}}}"], ["1"], ["math"])  # the worker is stuck in a huge computation when we are killed
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "\nState:\tZ" not in f.read()
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
+def test_workers_die_with_a_sigkilled_parent():
+    parent = subprocess.Popen([sys.executable, "-c", _ORPHAN_SCRIPT], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(x) for x in parent.stdout.readline().split()]
+        assert pids and all(_alive(p) for p in pids)
+        time.sleep(1.0)  # the worker is now busy with the power tower
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(p) for p in pids), "a worker outlived its SIGKILLed parent"
+    finally:
+        parent.kill()
+
+
+def test_worker_memory_is_capped_and_a_runaway_item_does_not_stop_the_next_one():
+    """The address-space cap is in place in the worker (a memory bomb raises MemoryError there and scores False);
+    a runaway item (a power tower: CPU-bound, no LaTeX found here allocates faster than the deadline) is killed at
+    its deadline, and the next item still gets its verdict."""
+    with AnswerChecker(timeout_s=2.0, num_workers=1, max_memory_mb=1024) as c:
+        c.start()
+        (pid,) = c.worker_pids()
+        limits = open(f"/proc/{pid}/limits").read()
+        line = next(x for x in limits.splitlines() if x.startswith("Max address space"))
+        assert str(1024 * 1024 * 1024) in line, line
+        start = time.monotonic()
+        assert c.check(["9^{9^{9^{9^{9}}}}", "\\frac{2}{4}x"], ["1", "0.5x"], ["math", "math"]) == [False, True]
+        assert time.monotonic() - start < 60
+        assert c.stats["timeouts"] == 1 and c.stats["restarts"] == 1, c.stats
+        assert pid not in c.worker_pids()
+
+
+def test_a_killed_worker_is_replaced_without_waiting_for_its_start_up():
+    """With two workers, the items after a timeout go on on the other worker while the replacement starts; after
+    the first kill a warm spare is kept, so later kills do not wait at all."""
+    with AnswerChecker(timeout_s=1.5, num_workers=2) as c:
+        c.start()
+        preds = ["9^{9^{9^{9^{9}}}}", "\\sqrt{12}", "x^2 + 2x + 1", "\\frac{\\sqrt{2}}{2}"]
+        golds = ["1", "2\\sqrt{3}", "(x+1)^2", "\\frac{\\sqrt{3}}{2}"]
+        assert c.check(preds, golds, ["math"] * 4) == [False, True, True, False]
+        assert c.stats["timeouts"] == 1 and c.stats["restarts"] == 1
+        assert len(c.worker_pids()) == 3  # two workers and the spare
+        c._spare.wait_ready()
+        start = time.monotonic()
+        assert c.check(["9^{9^{9^{9^{8}}}}", "\\frac{6}{8}x"], ["1", "0.75x"], ["math"] * 2) == [False, True]
+        assert time.monotonic() - start < 1.5 + 1.5  # the deadline, not a start-up (several seconds here)
+
+
+def test_rewards_share_one_checker_and_check_each_completion_once():
+    from thrifty.rewards.accuracy import AccuracyReward
+    from thrifty.rewards.mind import FewerTurnsReward
+
+    accuracy, fewer = AccuracyReward(), FewerTurnsReward()
+    assert fewer.accuracy.checker is accuracy.checker
+    completions = [f"<think>\nstep\n</think>\nSo $\\boxed{{\\sqrt{{{k}}}}}$" for k in range(2, 8)]
+    answers = ["\\sqrt{2}", "\\sqrt{3}", "2", "\\sqrt{5}", "x", "\\sqrt{7}"]
+    accuracy.checker.reset_stats()
+    assert accuracy([None] * 6, completions, answer=answers) == [1.0, 1.0, 1.0, 1.0, 0.0, 1.0]
+    assert fewer([None] * 6, completions, answer=answers)[4] == 0.0
+    stats = accuracy.checker.reset_stats()  # the accuracy reward reset (and logged) its own counts
+    assert stats["checked"] == 6 and stats["cache_hits"] == 6 and stats["math_verify"] == 0, stats

@@ -129,10 +129,14 @@ def test_eval_score_on_a_user_jsonl_benchmark(tmp_path, capsys):
         {"id": 3, "completion": "<COT>\nsky\n</COT>\n<ANSWER>\n(B)\n</ANSWER>", "num_tokens": 9},
         {"id": 4, "completion": "I get 9.", "num_tokens": 3},
     ])
+    assert cmd_eval_score(["--benchmark", str(bench), "--predictions", str(preds), "--extraction", "strict"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["n"] == 4 and out["accuracy"] == pytest.approx(0.75) and out["extraction"] == "strict"
+    assert out["mean_tokens"] == pytest.approx(6.0) and out["no_answer"] == pytest.approx(0.25)
+    # the default reads answers as the field does: "I get 9." answers 9 for math-verify's extraction
     assert cmd_eval_score(["--benchmark", str(bench), "--predictions", str(preds)]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert out["n"] == 4 and out["accuracy"] == pytest.approx(0.75)
-    assert out["mean_tokens"] == pytest.approx(6.0) and out["no_answer"] == pytest.approx(0.25)
+    assert out["extraction"] == "math_verify" and out["accuracy"] == pytest.approx(1.0) and out["no_answer"] == 0
 
     bad = tmp_path / "bad.jsonl"
     write_jsonl(bad, [{"id": 99, "completion": "x"}])
@@ -150,3 +154,66 @@ def test_backend_choice_errors_are_clear():
     except ImportError:
         with pytest.raises(ImportError, match=r"thrifty\[gpu\]"):
             make_generator("vllm", "some/model")
+
+
+def test_extraction_policies_resolve_and_read_option_letters(checker):
+    from thrifty.answer_check import extract_choice_letter
+    from thrifty.eval.scoring import resolve_extraction
+
+    assert resolve_extraction("auto", "math500", "adaptive") == "math_verify"
+    assert resolve_extraction("auto", "toy", "adaptive") == "strict"
+    assert resolve_extraction("auto", "gpqa", "long_cot") == "strict"  # ARM format modes keep the strict rule
+    assert resolve_extraction("strict", "math500", "adaptive") == "strict"
+    with pytest.raises(ValueError, match="unknown extraction"):
+        resolve_extraction("lenient")
+    assert [extract_choice_letter(t) for t in (
+        "Thinking about it... The answer is (C).", "Answer: B", "so $\\boxed{D}$", "**A**", "I have no idea",
+        "A) is wrong, B) is wrong too, so (D)", "Final answer: c")] == ["C", "B", "D", "A", None, "D", "C"]
+    problems = [Problem("g", "q", "C", "choice", options=["1", "2", "3", "4"]), Problem("m", "q", "9", "math")]
+    scores = score_completions(["Let me see. Answer: (C)", "the number of divisors of 196 is 9."], problems, checker,
+                               extraction="math_verify")
+    assert [s["correct"] for s in scores] == [True, True] and [s["prediction"] for s in scores] == ["C", "9"]
+    strict = score_completions(["Let me see. Answer: (C)", "the number of divisors of 196 is 9."], problems, checker)
+    assert [s["correct"] for s in strict] == [False, False]
+
+
+@pytest.mark.shared_data
+def test_default_extraction_on_sky_t1_math500_matches_the_field(shared_data, checker):
+    """The 500 Sky-T1 MATH-500 outputs (issue #15): the default extraction agrees with math-verify's whole-completion
+    verdicts (open-r1's accuracy reward, lighteval's default) on >= 99% and with the Qwen2.5-Math harness's own
+    ``score`` on >= 93%; the strict rule finds no answer in half of them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from answer_corpus import reference_completion_verdicts
+
+    from thrifty.jsonl import read_jsonl
+
+    rows = read_jsonl(shared_data / "longcot" / "sky-t1-math-correct-5k-27b_math500.jsonl")
+    assert len(rows) == 500
+    completions, golds = [r["code"][0] for r in rows], [r["answer"] for r in rows]
+    problems = [Problem(str(r["idx"]), r["question"], r["answer"], "math") for r in rows]
+    with ThreadPoolExecutor(1) as pool:
+        reference = pool.submit(reference_completion_verdicts, list(zip(golds, completions, strict=True)), 1)
+        ours = [s["correct"] for s in score_completions(completions, problems, checker, extraction="math_verify")]
+        reference = reference.result()
+    harness = [bool(r["score"][0]) for r in rows]
+    agree_mv = sum(a == b for a, b in zip(ours, reference, strict=True)) / 500
+    agree_harness = sum(a == b for a, b in zip(ours, harness, strict=True)) / 500
+    assert agree_mv >= 0.99 and agree_harness >= 0.93, (agree_mv, agree_harness, sum(ours), sum(harness))
+    strict = score_completions(completions, problems, checker, extraction="strict")
+    assert sum(s["prediction"] is None for s in strict) > 200  # what the issue measured: 52.8% without an answer
+
+
+def test_eval_reports_name_the_extraction_policy(tmp_path, tiny_model_dir):
+    from thrifty.eval.runner import EvalConfig, run_eval
+
+    bench = tmp_path / "mini.jsonl"
+    write_jsonl(bench, [{"id": i, "problem": f"{i}+1?", "answer": str(i + 1)} for i in range(2)])
+    out = run_eval(EvalConfig(model_name_or_path=str(tiny_model_dir), output_dir=str(tmp_path / "run"),
+                              benchmarks=["toy", str(bench)], toy_per_difficulty=1, limit=2, max_new_tokens=4,
+                              plots=False))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["extraction"] == {"policy": "auto", "used": {"toy/adaptive": "strict", "mini/adaptive": "math_verify"}}
+    assert "Answer extraction: `auto`" in (out / "report.md").read_text()
+    rows = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert {(r["benchmark"], r["extraction"]) for r in rows} == {("toy", "strict"), ("mini", "math_verify")}

@@ -1,0 +1,54 @@
+"""Every script in scripts/*.py runs in ``--smoke`` mode (tiny sizes, same code path) and ends with its JSON line.
+
+The scripts run in this process (``main(argv)``), so TRL and torch are imported once for all of them. Each
+script's last printed line must be a JSON object with its ``bar``, ``"smoke": true`` and ``"pass": null`` (a bar
+is not judged at smoke sizes; the checks that hold at any size are asserted below). A script added to scripts/
+without a smoke entry here fails ``test_every_script_has_a_smoke_run``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+#: script -> extra argv (``--out`` is added for those that write runs) and what must hold at smoke sizes
+SMOKE = {
+    "bench_builders": ([], lambda r: r["converted"] > 0),
+    "bench_rewards": ([], lambda r: r["agreement"] == 1.0 and r["pairs"] == 40),
+    "bench_eval": ([], lambda r: r["identical_outputs"] == r["prompts"] == 8),
+    "bench_toy_learning": (["--out"], lambda r: 0.0 <= r["easiest_direct"] <= 1.0),
+    "bench_grpo": ([], lambda r: r["steps_each"] == 1 and r["median_step_s"]["trl"] > 0),
+    "bench_toy_grpo": (["--out"], lambda r: {x["variant"] for x in r["runs"]} == {"plain", "ada"}),
+    "bench_toy_mind": (["--out"], lambda r: {x["rewards"] for x in r["runs"]} == {"accuracy only", "MinD"}),
+    "bench_style_select": (["--out"], lambda r: set(r["accuracy"]) == {"direct", "short_cot"}),
+}
+
+
+def test_every_script_has_a_smoke_run():
+    assert {p.stem for p in SCRIPTS.glob("*.py")} == set(SMOKE)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SMOKE))
+def test_script_smoke(name, tmp_path, monkeypatch, capsys, request):
+    if name in ("bench_builders", "bench_rewards"):
+        request.getfixturevalue("shared_data")  # they read ../shared/data (skipped with a reason where absent)
+    monkeypatch.syspath_prepend(str(SCRIPTS))  # bench_toy_mind imports bench_toy_grpo
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.chdir(tmp_path)
+    extra, check = SMOKE[name]
+    argv = ["--smoke", *([extra[0], str(tmp_path / "out")] if extra else [])]
+    spec = importlib.util.spec_from_file_location(f"smoke_{name}", SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    code = module.main(argv)
+    lines = [line for line in capsys.readouterr().out.strip().splitlines() if line.strip()]
+    result = json.loads(lines[-1])
+    assert code == 0, result
+    assert result["smoke"] is True and result["pass"] is None and result["bar"], result
+    assert check(result), result
