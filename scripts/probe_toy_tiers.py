@@ -46,8 +46,7 @@ from thrifty.jsonl import write_json
 
 FORMATS = (DIRECT, SHORT_COT, LONG_COT)
 PAD, EOS, ASSISTANT, UNK = "<pad>", "<eos>", "<assistant>", "<unk>"
-MAX_NEW = {DIRECT: 6, SHORT_COT: 18, LONG_COT: 160}
-ANSWER_RE = re.compile(r"<ANSWER>\s+(\S+)\s+</ANSWER>")
+ANSWER_RE = re.compile(r"<ANSWER>\s*(\S+?)\s*</ANSWER>")
 
 #: tier -> (family, difficulties, {format: (">=" or "<=", bar)})
 TIERS: dict[str, tuple[str, tuple[int, ...], dict[str, tuple[str, float]]]] = {
@@ -79,6 +78,36 @@ class Vocab:
 
     def decode(self, ids: list[int]) -> str:
         return " ".join(self.itos[i] for i in ids if i not in (0, 1))
+
+    pad_id, eos_id = 0, 1
+
+    def prompt_ids(self, question: str, prefill: str = "") -> list[int]:
+        return self.encode(question) + [self.stoi[ASSISTANT]] + self.encode(prefill)
+
+    def completion_ids(self, text: str) -> list[int]:
+        return self.encode(text) + [self.eos_id]
+
+
+class ChatCodec:
+    """The shipped toy base's own tokenizer and chat template (``--from-base``): prompts as ``thrifty eval``
+    renders them (:func:`thrifty.generation.render_prompt`), completions ending with ``<|im_end|>``."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self.pad_id = tokenizer.pad_token_id
+        self.eos_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+
+    def prompt_ids(self, question: str, prefill: str = "") -> list[int]:
+        from thrifty.generation import render_prompt
+
+        text = render_prompt(self.tokenizer, [{"role": "user", "content": question}], prefill)
+        return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    def completion_ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False).input_ids + [self.eos_id]
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
 
 
 def build_vocab(worlds: dict[str, ToyWorld]) -> Vocab:
@@ -120,14 +149,12 @@ class Batches:
         fw = self.format_weights[fam]
         fmt = self.rng.choices(list(fw), weights=list(fw.values()))[0]
         p = self.rng.choice(self.pools[fam])
-        prompt = self.vocab.encode(p.question) + [self.vocab.stoi[ASSISTANT]]
-        completion = self.vocab.encode(self.worlds[fam].render(p, fmt)) + [self.vocab.stoi[EOS]]
-        return prompt, completion
+        return self.vocab.prompt_ids(p.question), self.vocab.completion_ids(self.worlds[fam].render(p, fmt))
 
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         rows = [self.row() for _ in range(size)]
         width = max(len(p) + len(c) for p, c in rows)
-        ids = torch.zeros(size, width, dtype=torch.long)
+        ids = torch.full((size, width), self.vocab.pad_id, dtype=torch.long)
         labels = torch.full((size, width), -100, dtype=torch.long)
         mask = torch.zeros(size, width, dtype=torch.long)
         for i, (p, c) in enumerate(rows):
@@ -139,29 +166,29 @@ class Batches:
 
 
 @torch.no_grad()
-def greedy(model, vocab: Vocab, prompts: list[list[int]], max_new: int, batch_size: int = 256) -> list[str]:
+def greedy(model, vocab, prompts: list[list[int]], max_new: int, batch_size: int = 256) -> list[str]:
     """Greedy continuations (left-padded batches, KV cache), decoded to words."""
     model.eval()
     outs: list[str] = []
     for start in range(0, len(prompts), batch_size):
         chunk = prompts[start:start + batch_size]
         width = max(len(p) for p in chunk)
-        ids = torch.zeros(len(chunk), width, dtype=torch.long)
+        ids = torch.full((len(chunk), width), vocab.pad_id, dtype=torch.long)
         mask = torch.zeros(len(chunk), width, dtype=torch.long)
         for i, p in enumerate(chunk):
             ids[i, width - len(p):] = torch.tensor(p)
             mask[i, width - len(p):] = 1
         gen = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new, do_sample=False,
-                             pad_token_id=0, eos_token_id=1)
+                             pad_token_id=vocab.pad_id, eos_token_id=vocab.eos_id)
         for row in gen[:, width:].tolist():
-            if 1 in row:
-                row = row[:row.index(1)]
-            outs.append(vocab.decode(row))
+            if vocab.eos_id in row:
+                row = row[:row.index(vocab.eos_id) + 1]
+            outs.append((vocab.decode(row), len(row)))
     model.train()
     return outs
 
 
-def evaluate(model, vocab: Vocab, worlds, eval_ks: dict[str, list[int]], n: int) -> dict:
+def evaluate(model, vocab, worlds, eval_ks: dict[str, list[int]], n: int) -> dict:
     """Accuracy and mean completion words per family, k and format (greedy, tag pre-filled)."""
     result: dict = {}
     for fam, ks in eval_ks.items():
@@ -169,13 +196,14 @@ def evaluate(model, vocab: Vocab, worlds, eval_ks: dict[str, list[int]], n: int)
         problems = [p for k in ks for p in world.problems(TEST, n, k, distinct=True)]
         for fmt in FORMATS:
             tag = OPENING_TAGS[fmt]
-            prompts = [vocab.encode(p.question) + [vocab.stoi[ASSISTANT], vocab.stoi[tag]] for p in problems]
-            texts = greedy(model, vocab, prompts, MAX_NEW[fmt])
+            prompts = [vocab.prompt_ids(p.question, tag) for p in problems]
+            # room for the longest reference completion (its tag is pre-filled) plus a few tokens
+            max_new = max(len(vocab.completion_ids(world.render(p, fmt))) for p in problems) + 8
+            texts = greedy(model, vocab, prompts, max_new)
             by_k: dict[int, list[tuple[bool, int]]] = {}
-            for p, text in zip(problems, texts, strict=True):
+            for p, (text, n_tokens) in zip(problems, texts, strict=True):
                 m = ANSWER_RE.search(f"{tag} {text}")
-                by_k.setdefault(p.difficulty, []).append((m is not None and m.group(1) == p.answer,
-                                                          len(text.split()) + 1))
+                by_k.setdefault(p.difficulty, []).append((m is not None and m.group(1) == p.answer, n_tokens))
             for k, rs in by_k.items():
                 result.setdefault(fam, {}).setdefault(fmt, {})[k] = {
                     "n": len(rs), "accuracy": sum(c for c, _ in rs) / len(rs),
@@ -226,7 +254,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sum-formats", default="1,1,0.5", help="running_sum format weights D,S,L")
     parser.add_argument("--prod-formats", default="1,0.5,1", help="product_sum format weights D,S,L")
     parser.add_argument("--max-pairs", type=int, default=9, help="product_sum's largest k")
-    parser.add_argument("--eval-at", default="0.5,1.0", help="evaluate after these fractions of --steps")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="train for this many minutes of training time instead (the schedule runs over time; "
+                             "--steps is then a cap)")
+    parser.add_argument("--from-base", action="store_true",
+                        help="continue from the shipped toy base (thrifty/assets/toy_base, its tokenizer and chat "
+                             "template) instead of a fresh word-level model")
+    parser.add_argument("--eval-at", default="0.5,1.0",
+                        help="evaluate after these fractions of --steps (of --minutes when given)")
     parser.add_argument("--eval-n", type=int, default=50, help="distinct test problems per (family, k)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/probe_toy_tiers")
@@ -243,40 +278,61 @@ def main(argv: list[str] | None = None) -> int:
                "product_sum": sorted({1, 3, 5, 7, *hard_ks} & set(range(1, args.max_pairs + 1)))}
     if args.smoke:
         eval_ks = {"running_sum": [1, 6], "product_sum": hard_ks[-1:]}
-    vocab = build_vocab(worlds)
-    model = make_model(len(vocab.itos), args.seed)
+    if args.from_base:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from thrifty.paths import TOY_BASE_DIR
+
+        vocab = ChatCodec(AutoTokenizer.from_pretrained(TOY_BASE_DIR))
+        model = AutoModelForCausalLM.from_pretrained(TOY_BASE_DIR, dtype=torch.float32)
+        model.train()
+        vocab_size = len(vocab.tokenizer)
+    else:
+        vocab = build_vocab(worlds)
+        model = make_model(len(vocab.itos), args.seed)
+        vocab_size = len(vocab.itos)
     n_params = sum(p.numel() for p in model.parameters())
     batches = Batches(worlds, vocab, {"running_sum": 1 - args.prod_share, "product_sum": args.prod_share},
                       {"running_sum": parse_weights(args.sum_formats),
                        "product_sum": parse_weights(args.prod_formats)}, args.seed, 300 if args.smoke else 40000)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     warmup = min(100, max(1, args.steps // 10))
+    budget_s = 60 * args.minutes if args.minutes else None
+    eval_fracs = sorted(float(f) for f in args.eval_at.split(","))
 
-    def lr_at(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, args.steps - warmup)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+    def progress(step: int, train_s: float) -> float:
+        """Fraction of the run done: of the time budget with --minutes, else of --steps."""
+        return min(1.0, train_s / budget_s) if budget_s else step / args.steps
 
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    eval_steps = sorted({max(1, round(float(f) * args.steps)) for f in args.eval_at.split(",")})
-    print(f"model {n_params / 1e6:.2f}M params, vocab {len(vocab.itos)}; steps {args.steps}, "
-          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    def lr_factor(step: int, train_s: float) -> float:
+        """Linear warmup (100 steps, or 5% of the time budget), then cosine to 10%."""
+        p = progress(step, train_s)
+        warm = 0.05 if budget_s else warmup / args.steps
+        if p < warm:
+            return max(p / warm, 1 / warmup)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (p - warm) / (1 - warm)))
+
+    print(f"model {n_params / 1e6:.2f}M params, vocab {vocab_size}; steps {args.steps}, minutes {args.minutes}, "
+          f"from base {args.from_base}, load average {os.getloadavg()[0]:.1f}", flush=True)
     history, t0, train_s = [], time.perf_counter(), 0.0
     for step in range(1, args.steps + 1):
+        for group in opt.param_groups:
+            group["lr"] = args.lr * lr_factor(step - 1, train_s)
         ts = time.perf_counter()
         ids, labels, mask = batches.batch(args.batch_size)
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        sched.step()
         opt.zero_grad(set_to_none=True)
         train_s += time.perf_counter() - ts
-        if step % 100 == 0 or step == args.steps:
+        done = step == args.steps or (budget_s is not None and train_s >= budget_s)
+        if step % 100 == 0 or done:
             print(f"step {step} loss {loss.item():.4f} train {train_s:.0f} s ({1000 * train_s / step:.0f} ms/step) "
                   f"load {os.getloadavg()[0]:.1f}", flush=True)
-        if step in eval_steps:
+        if done or (eval_fracs and progress(step, train_s) >= eval_fracs[0]):
+            while eval_fracs and progress(step, train_s) >= eval_fracs[0]:
+                eval_fracs.pop(0)
             te = time.perf_counter()
             acc = evaluate(model, vocab, worlds, eval_ks, args.eval_n)
             rep = tier_report(acc)
@@ -285,14 +341,16 @@ def main(argv: list[str] | None = None) -> int:
             history.append(entry)
             print(f"\n== step {step}, {train_s / 60:.1f} train-min, eval {entry['eval_s']:.0f} s ==")
             print(table(acc))
-            print(json.dumps({t: v["accuracy"] for t, v in rep["tiers"].items()}))
+            print(json.dumps({t: v["accuracy"] for t, v in rep["tiers"].items()}), flush=True)
+        if done:
+            break
     final = history[-1]
-    summary = {"steps": args.steps, "train_s": round(train_s, 1), "wall_s": round(time.perf_counter() - t0, 1),
+    summary = {"steps": step, "train_s": round(train_s, 1), "wall_s": round(time.perf_counter() - t0, 1),
                "params": n_params, "args": vars(args), "tiers": final["tiers"], "pass": final["pass"]}
     if not args.smoke or args.out != parser.get_default("out"):
         write_json(Path(args.out) / "probe.json", {**summary, "history": history})
     print(json.dumps({"tiers": {t: v["accuracy"] for t, v in final["tiers"].items()},
-                      "bars": {t: v["bars"] for t, v in final["tiers"].items()}, "steps": args.steps,
+                      "bars": {t: v["bars"] for t, v in final["tiers"].items()}, "steps": step,
                       "train_s": summary["train_s"], "pass": final["pass"]}))
     return 0
 
