@@ -166,7 +166,9 @@ def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_over
     grpo_summary = evaluate_toy_model(grpo_dir, grpo_dir / "eval", n_test_per_difficulty, seed, max_new_tokens)
     timings["eval_s"] = time.perf_counter() - t
 
+    t = time.perf_counter()
     plots = write_demo_plots(out, sft_summary, grpo_summary)
+    timings["plots_s"] = time.perf_counter() - t
     bar = bar_metrics(sft_summary)
     n_problems = sft_summary[ADAPTIVE]["all"]["n"]
     report = {"base_model": str(base), "from_scratch": from_scratch, "n_test_problems": n_problems,
