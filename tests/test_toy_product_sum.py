@@ -32,7 +32,7 @@ def test_questions_answers_and_alignment(world):
         k = p.difficulty
         a, b = p.inputs[:k], p.inputs[k:]
         assert len(a) == len(b) == k and p.task == "product_sum"
-        assert p.answer == str(sum(x * y for x, y in zip(a, b)) % 10)
+        assert p.answer == str(sum(x * y for x, y in zip(a, b, strict=True)) % 10)
         slots = p.question.split()
         # both rows padded to 9 slots: a_i and b_i sit at the same positions for every k
         assert len(slots) == 19 and slots[9] == "|"
@@ -45,7 +45,7 @@ def test_every_rendering_is_consistent(world):
     for p in world.problems(TRAIN, 400):
         k = p.difficulty
         a, b = p.inputs[:k], p.inputs[k:]
-        running = [sum(x * y for x, y in zip(a[:i], b[:i])) % 10 for i in range(1, k + 1)]
+        running = [sum(x * y for x, y in zip(a[:i], b[:i], strict=True)) % 10 for i in range(1, k + 1)]
         for fmt in ARM_FORMATS:
             text = world.render(p, fmt)
             parsed = parse_arm(text)
@@ -57,8 +57,8 @@ def test_every_rendering_is_consistent(world):
         assert re.search(r">>> f\(\)\n(\d)\n", code).group(1) == p.answer
         solve = world.thinking_units(p)[0]
         steps = STEP.findall(solve)
-        assert [(int(x), int(y)) for x, y, _, _ in steps] == list(zip(a, b))  # one written step per pair
-        for (x, y, product, value), want in zip(steps, running):
+        assert [(int(x), int(y)) for x, y, _, _ in steps] == list(zip(a, b, strict=True))  # one written step per pair
+        for (x, y, product, value), want in zip(steps, running, strict=True):
             assert int(product) == int(x) * int(y) and int(value) == want
         assert extract_final_answer(world.render(p, "long_cot")) == p.answer
         turns = split_turns(world.render(p, MULTITURN))
@@ -130,7 +130,7 @@ def test_probe_vocab_covers_the_renderings(world):
     probe = _probe()
     worlds = {"running_sum": ToyWorld(seed=0), "product_sum": world}
     vocab = probe.build_vocab(worlds)
-    for name, w in worlds.items():
+    for w in worlds.values():
         for p in w.problems(TEST, 100):
             for fmt in probe.FORMATS:
                 ids = vocab.encode(w.render(p, fmt))
