@@ -161,6 +161,102 @@ class RunningSumTask:
         return units
 
 
+class ProductSumTask:
+    """A candidate hard family: ``x_i = (x_{i-1} + a_i * b_i) mod 10`` over ``k`` digit pairs, ``x_0 = 0``.
+
+    Each step combines two operations (a product, then a sum mod 10), so a short CoT must do both in one token
+    while a long CoT writes the product first (issue 17, "Make long reasoning necessary"; FIELD-NOTES.md,
+    "Looking for a tier where only long CoT works", has the measurements behind this design).
+
+    Question: the two digit rows, each right-padded with ``_`` to ``max_pairs`` slots so that step ``i`` sits at
+    a constant offset from ``a_i`` and ``b_i`` for every ``k``: ``3 8 5 _ | 2 7 1 _``. ``inputs`` holds
+    ``a_1..a_k`` then ``b_1..b_k``; the difficulty is ``k``. Short CoT: the running values ``x_1..x_k``
+    (``6 2 7``); long CoT: one fixed-length step per pair (``3 * 2 = 6 so 6 . 8 * 7 = 56 so 2 .``), sometimes
+    a slip caught at once, a verification unit and sometimes an alternative unit that adds all the products;
+    code: ``return (3 * 2 + 8 * 7 + 5 * 1) % 10``.
+    """
+
+    name = "product_sum"
+    min_difficulty = 1
+
+    def __init__(self, max_pairs: int = 9, slip_rate: float = 0.1, alternative_rate: float = 0.1):
+        self.max_difficulty = max_pairs
+        self.slip_rate = slip_rate
+        self.alternative_rate = alternative_rate
+
+    # -- problems ------------------------------------------------------------------------------------------
+    def sample_inputs(self, rng: random.Random, difficulty: int) -> list[int]:
+        return [rng.randrange(10) for _ in range(2 * difficulty)]
+
+    @staticmethod
+    def pairs(inputs: list[int]) -> list[tuple[int, int]]:
+        k = len(inputs) // 2
+        return list(zip(inputs[:k], inputs[k:], strict=True))
+
+    def make_problem(self, problem_id: str, inputs: list[int]) -> ToyProblem:
+        if len(inputs) % 2 or not 1 <= len(inputs) // 2 <= self.max_difficulty:
+            raise ValueError(f"{self.name} needs 2k inputs (a_1..a_k, b_1..b_k), k = 1..{self.max_difficulty}; "
+                             f"got {len(inputs)}")
+        k = len(inputs) // 2
+        pad = ["_"] * (self.max_difficulty - k)
+        row_a = [str(d) for d in inputs[:k]] + pad
+        row_b = [str(d) for d in inputs[k:]] + pad
+        return ToyProblem(id=problem_id, task=self.name, difficulty=k, inputs=list(inputs),
+                          question=" ".join([*row_a, "|", *row_b]), answer=str(self.values(inputs)[-1]))
+
+    def parse_question(self, question: str) -> list[int]:
+        slots = question.split()
+        n = self.max_difficulty
+        bad = ValueError(f"not a {self.name} question: {question[:80]!r}")
+        if len(slots) != 2 * n + 1 or slots[n] != "|" or not slots[0].isdigit():
+            raise bad
+        row_a = [int(s) for s in slots[:n] if s != "_"]
+        row_b = [int(s) for s in slots[n + 1:] if s != "_"]
+        inputs = row_a + row_b
+        if len(row_a) != len(row_b) or self.make_problem("x", inputs).question != question:
+            raise bad
+        return inputs
+
+    @classmethod
+    def values(cls, inputs: list[int]) -> list[int]:
+        """The running values ``x_1..x_k``."""
+        out, x = [], 0
+        for a, b in cls.pairs(inputs):
+            x = (x + a * b) % 10
+            out.append(x)
+        return out
+
+    # -- renderings ----------------------------------------------------------------------------------------
+    def short_cot(self, problem: ToyProblem) -> str:
+        return " ".join(str(x) for x in self.values(problem.inputs))
+
+    def code(self, problem: ToyProblem) -> str:
+        terms = " + ".join(f"{a} * {b}" for a, b in self.pairs(problem.inputs))
+        return f"def f():\n    return ({terms}) % 10\n>>> f()\n{problem.answer}"
+
+    def units(self, problem: ToyProblem, rng: random.Random) -> list[str]:
+        pairs, xs = self.pairs(problem.inputs), self.values(problem.inputs)
+        slip_step = rng.randrange(len(pairs)) if rng.random() < self.slip_rate else None
+        steps = []
+        for i, ((a, b), x) in enumerate(zip(pairs, xs, strict=True)):
+            if i == slip_step:  # a slip in the product, caught at once and corrected
+                wrong = a * b + rng.choice((1, -1)) if a * b > 0 else 1
+                steps.append(f"{a} * {b} = {wrong} . wait , {a} * {b} = {a * b} so {x} .")
+            else:
+                steps.append(f"{a} * {b} = {a * b} so {x} .")
+        solve = " ".join(steps) + f" so the answer is {problem.answer} ."
+        (a, b), x = pairs[-1], xs[-1]
+        prev = xs[-2] if len(xs) > 1 else 0
+        verify = (f"wait , let me verify . {prev} + {a} * {b} = {prev + a * b} so {x} . "
+                  f"yes , the answer is {problem.answer} .")
+        units = [solve, verify]
+        if len(pairs) > 1 and rng.random() < self.alternative_rate:
+            products = [a * b for a, b in pairs]
+            terms = " + ".join(str(p) for p in products)
+            units.append(f"alternatively , add all the products : {terms} = {sum(products)} so {problem.answer} .")
+        return units
+
+
 def _rng_for(seed: int, *keys: object) -> random.Random:
     digest = hashlib.sha256(repr((seed, *keys)).encode()).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))

@@ -4,6 +4,8 @@
   accuracy); multi-turn runs add their "after turn k" curve. Up and to the left is better.
 - :func:`plot_token_histograms`: output-token histograms of several runs/modes on one benchmark.
 - :func:`plot_format_mix_by_difficulty`: stacked bars of the formats chosen per difficulty (toy world).
+- :func:`plot_format_mix_before_after`: the same bars for several models side by side, one panel each (the
+  demo's SFT against Ada-GRPO).
 - :func:`plot_pareto`: one benchmark, every (run, mode) a point, the Pareto front of accuracy against tokens
   (:func:`pareto_front`) drawn as a step line through its points (``thrifty report``).
 """
@@ -91,13 +93,9 @@ def plot_token_histograms(series: dict[str, list[int]], title: str, path: str | 
     return _save(fig, Path(path))
 
 
-def plot_format_mix_by_difficulty(by_difficulty: dict[str, dict], title: str, path: str | Path) -> Path:
-    """Stacked bars: the share of each format per difficulty level (``by_difficulty[level]["format_mix"]``)."""
-    plt = _plt()
+def _format_bars(ax, by_difficulty: dict[str, dict], formats: list[str], title: str) -> None:
+    """One panel of stacked format-share bars per difficulty level, with the accuracy as a black line."""
     levels = sorted(by_difficulty, key=lambda x: (len(x), x))
-    formats = [f for f in FORMAT_COLORS if any(f in by_difficulty[lv]["format_mix"] for lv in levels)]
-    formats += sorted({f for lv in levels for f in by_difficulty[lv]["format_mix"]} - set(formats))
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
     bottom = [0.0] * len(levels)
     xs = list(range(len(levels)))
     for fmt in formats:
@@ -111,7 +109,33 @@ def plot_format_mix_by_difficulty(by_difficulty: dict[str, dict], title: str, pa
     ax.set_xlabel("difficulty")
     ax.set_ylabel("share of samples / accuracy")
     ax.set_ylim(0, 1.05)
+
+
+def _formats_of(panels: list[dict[str, dict]]) -> list[str]:
+    """The formats present in any panel, in :data:`FORMAT_COLORS` order, then any others sorted."""
+    present = {f for by_difficulty in panels for g in by_difficulty.values() for f in g["format_mix"]}
+    return [f for f in FORMAT_COLORS if f in present] + sorted(present - set(FORMAT_COLORS))
+
+
+def plot_format_mix_by_difficulty(by_difficulty: dict[str, dict], title: str, path: str | Path) -> Path:
+    """Stacked bars: the share of each format per difficulty level (``by_difficulty[level]["format_mix"]``)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    _format_bars(ax, by_difficulty, _formats_of([by_difficulty]), title)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return _save(fig, Path(path))
+
+
+def plot_format_mix_before_after(models: dict[str, dict[str, dict]], title: str, path: str | Path) -> Path:
+    """One stacked-bar panel per model (``models[label][level] = {"format_mix": ..., "accuracy": ...}``), side by
+    side with shared colours and axes: how the chosen formats per difficulty moved, e.g. SFT against Ada-GRPO."""
+    plt = _plt()
+    formats = _formats_of(list(models.values()))
+    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models) + 1.5, 3.8), sharey=True, squeeze=False)
+    for ax, (label, by_difficulty) in zip(axes.flat, models.items(), strict=True):
+        _format_bars(ax, by_difficulty, formats, label)
+    axes.flat[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.suptitle(title)
     return _save(fig, Path(path))
 
 

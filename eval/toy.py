@@ -27,7 +27,8 @@ from .scoring import score_completions
 logger = logging.getLogger(__name__)
 
 TOY_MODES: tuple[str, ...] = (ADAPTIVE, *ARM_FORMATS, MULTITURN)
-__all__ = ["TOY_MODES", "ADAPTIVE", "mode_prefill", "generate_toy", "summarize_toy", "bar_metrics", "toy_markdown"]
+__all__ = ["TOY_MODES", "ADAPTIVE", "mode_prefill", "generate_toy", "summarize_toy", "bar_metrics", "toy_markdown",
+           "mode_points", "by_difficulty"]
 
 
 def generate_toy(generator: TransformersGenerator, problems: Sequence[ToyProblem], modes: Sequence[str],
@@ -94,6 +95,21 @@ def summarize_toy(rows: list[dict]) -> dict:
             "format_mix": {k: v / len(rs) for k, v in sorted(Counter(r["format"] for r in rs).items())},
         }
     return dict(summary)
+
+
+def mode_points(summaries: dict[str, dict]) -> list[dict]:
+    """One point per (model, mode) of toy summaries ``{label: summarize_toy(...)}``: ``run, mode, accuracy,
+    mean_tokens`` over all difficulties (the points of :func:`thrifty.eval.plots.plot_pareto`)."""
+    return [{"run": label, "mode": mode, "accuracy": s[mode]["all"]["accuracy"],
+             "mean_tokens": s[mode]["all"]["mean_tokens"], "n": s[mode]["all"]["n"]}
+            for label, s in summaries.items() for mode in [m for m in TOY_MODES if m in s] + sorted(set(s) - set(TOY_MODES))]
+
+
+def by_difficulty(summary: dict, mode: str = ADAPTIVE) -> dict[str, dict]:
+    """``level -> {n, accuracy, format_mix}`` of one mode, without the ``all`` row, levels in ascending order
+    (the bars of :func:`thrifty.eval.plots.plot_format_mix_before_after`)."""
+    levels = sorted((lvl for lvl in summary[mode] if lvl != "all"), key=int)
+    return {lvl: {key: summary[mode][lvl][key] for key in ("n", "accuracy", "format_mix")} for lvl in levels}
 
 
 def bar_metrics(summary: dict) -> dict:

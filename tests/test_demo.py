@@ -58,3 +58,48 @@ def test_demo_output_publishes(demo_run, tmp_path):
     # full weights fine-tuned from the SFT model (not a LoRA adapter), with the effective Ada-GRPO recipe
     assert "Full weights fine-tuned from" in card and "library_name: transformers" in card
     assert "variant: ada" in card and "ada-grpo" in card
+
+
+def test_demo_report_embeds_its_plots(demo_run):
+    """report.md links two PNGs beside it (relative), both valid images; the numbers behind the format-by-difficulty
+    plot are in its JSON and match a recount from each model's eval samples; the accuracy-vs-tokens JSON has one
+    point per (model, mode) matching the samples too."""
+    import re
+    from collections import Counter, defaultdict
+
+    from matplotlib.image import imread
+
+    from thrifty.eval.runner import load_run
+
+    out, report = demo_run
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report.read_text())
+    assert sorted(links) == ["accuracy_vs_tokens.png", "format_by_difficulty.png"]
+    for link in links:
+        path = report.parent / link
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        image = imread(path)
+        assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    assert not list(out.glob(".*tmp*")), "a temp file of an atomic write was left behind"
+
+    plotted = json.loads((out / "format_by_difficulty.json").read_text())
+    assert plotted["mode"] == "adaptive" and list(plotted["models"]) == ["SFT", "Ada-GRPO"]
+    points = json.loads((out / "accuracy_vs_tokens.json").read_text())["points"]
+    assert len(points) == 2 * 6
+    for label, stage in (("SFT", "sft"), ("Ada-GRPO", "grpo")):
+        rows = load_run(out / stage / "eval")[1]
+        adaptive = [r for r in rows if r["mode"] == "adaptive"]
+        by_k: dict[str, list[dict]] = defaultdict(list)
+        for r in adaptive:
+            by_k[str(r["difficulty"])].append(r)
+        assert list(plotted["models"][label]) == [str(k) for k in range(1, 7)]
+        for k, got in plotted["models"][label].items():
+            rs = by_k[k]
+            counts = Counter(r["format"] for r in rs)
+            assert got["n"] == len(rs) == 2
+            assert got["format_mix"] == pytest.approx({f: c / len(rs) for f, c in counts.items()})
+            assert got["accuracy"] == pytest.approx(sum(r["correct"] for r in rs) / len(rs))
+        for mode in {r["mode"] for r in rows}:
+            rs = [r for r in rows if r["mode"] == mode]
+            (point,) = [p for p in points if p["run"] == label and p["mode"] == mode]
+            assert point["accuracy"] == pytest.approx(sum(r["correct"] for r in rs) / len(rs))
+            assert point["mean_tokens"] == pytest.approx(sum(r["num_tokens"] for r in rs) / len(rs))

@@ -9,7 +9,10 @@ Stages (each skipped on a rerun once its output exists, so an interrupted demo r
    effective recipe as ``thrifty_recipe.yaml``, as ``scripts/launch.sh`` writes it;
 5. greedy evaluation of both models on the toy test split in every inference mode, with the ``thrifty eval``
    runner, into ``OUT/sft/eval`` and ``OUT/grpo/eval`` (so ``thrifty publish OUT/grpo`` finds its eval report);
-6. a Markdown + JSON report: accuracy and output tokens by format and difficulty, before and after Ada-GRPO.
+6. a Markdown + JSON report: accuracy and output tokens by format and difficulty, before and after Ada-GRPO, with
+   two PNG plots beside ``report.md`` (each with the JSON of its numbers): accuracy against mean output tokens, a
+   point per (model, inference mode), Pareto front marked (``accuracy_vs_tokens``); and the adaptive mode's format
+   share per difficulty k, SFT beside Ada-GRPO (``format_by_difficulty``).
 """
 
 from __future__ import annotations
@@ -22,8 +25,17 @@ from trl import ModelConfig
 
 from thrifty.data_builders.toy_build import build_toy_dataset
 from thrifty.data_builders.toy_world import ToyWorld
+from thrifty.eval.plots import plot_format_mix_before_after, plot_pareto
 from thrifty.eval.runner import EvalConfig, load_run, run_eval
-from thrifty.eval.toy import ADAPTIVE, TOY_MODES, bar_metrics, summarize_toy, toy_markdown
+from thrifty.eval.toy import (
+    ADAPTIVE,
+    TOY_MODES,
+    bar_metrics,
+    by_difficulty,
+    mode_points,
+    summarize_toy,
+    toy_markdown,
+)
 from thrifty.jsonl import write_json, write_text
 from thrifty.paths import TOY_BASE_DIR, recipe_path
 from thrifty.recipes import parse_recipe
@@ -34,6 +46,9 @@ from .sft import DataArguments, ThriftySFTConfig, run_sft
 from .toy import init_toy_model
 
 logger = logging.getLogger(__name__)
+
+SFT_LABEL, GRPO_LABEL = "SFT", "Ada-GRPO"
+ACCURACY_PLOT, FORMAT_PLOT = "accuracy_vs_tokens", "format_by_difficulty"
 
 
 def evaluate_toy_model(model_dir: str | Path, out_dir: str | Path, per_difficulty: int, seed: int = 0,
@@ -61,6 +76,42 @@ def _before_after(sft: dict, grpo: dict) -> str:
         lines.append(f"| {lvl} | {a['accuracy']:.2f} | {b['accuracy']:.2f} | {a['mean_tokens']:.1f} | "
                      f"{b['mean_tokens']:.1f} | {mix(sft, lvl)} | {mix(grpo, lvl)} |")
     return "\n".join(lines) + "\n"
+
+
+def write_demo_plots(out: Path, sft: dict, grpo: dict) -> dict[str, str]:
+    """The before/after picture, written beside ``report.md`` in ``out`` (atomically, Agg backend):
+
+    - ``accuracy_vs_tokens.png``: every (model, inference mode) at (mean output tokens, accuracy) over the whole
+      test set, the Pareto front marked (:func:`thrifty.eval.plots.plot_pareto`);
+    - ``format_by_difficulty.png``: adaptive mode's format share per difficulty k, SFT beside Ada-GRPO, accuracy
+      as a line (:func:`thrifty.eval.plots.plot_format_mix_before_after`).
+
+    Each PNG has a JSON of the same name with the numbers drawn (computed from the eval samples by
+    :func:`thrifty.eval.toy.summarize_toy`). Returns ``{name: file name}`` of the PNGs, relative to ``out``.
+    """
+    summaries = {SFT_LABEL: sft, GRPO_LABEL: grpo}
+    points = mode_points(summaries)
+    write_json(out / f"{ACCURACY_PLOT}.json", {"decoding": "greedy", "points": points})
+    plot_pareto(points, "toy world (greedy, all k)", out / f"{ACCURACY_PLOT}.png")
+    mixes = {label: by_difficulty(s, ADAPTIVE) for label, s in summaries.items()}
+    write_json(out / f"{FORMAT_PLOT}.json", {"mode": ADAPTIVE, "decoding": "greedy", "models": mixes})
+    plot_format_mix_before_after(mixes, "Formats chosen in adaptive mode by difficulty k, before and after Ada-GRPO",
+                                 out / f"{FORMAT_PLOT}.png")
+    return {ACCURACY_PLOT: f"{ACCURACY_PLOT}.png", FORMAT_PLOT: f"{FORMAT_PLOT}.png"}
+
+
+def _plots_markdown(files: dict[str, str]) -> str:
+    return (
+        "## Before and after Ada-GRPO, in two plots\n\n"
+        f"![accuracy against mean output tokens]({files[ACCURACY_PLOT]})\n\n"
+        "Accuracy against mean output tokens on the whole test set, one point per model and inference mode "
+        "(greedy); up and to the left is better, the dashed line is the Pareto front. Numbers: "
+        f"`{ACCURACY_PLOT}.json`.\n\n"
+        f"![format share by difficulty]({files[FORMAT_PLOT]})\n\n"
+        "The format the model picks in adaptive mode, as a share of the test problems of each difficulty k, "
+        "after SFT (left) and after Ada-GRPO (right); the black line is the accuracy. Numbers: "
+        f"`{FORMAT_PLOT}.json`.\n\n"
+    )
 
 
 def _demoted(markdown: str) -> str:
@@ -115,10 +166,13 @@ def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_over
     grpo_summary = evaluate_toy_model(grpo_dir, grpo_dir / "eval", n_test_per_difficulty, seed, max_new_tokens)
     timings["eval_s"] = time.perf_counter() - t
 
+    t = time.perf_counter()
+    plots = write_demo_plots(out, sft_summary, grpo_summary)
+    timings["plots_s"] = time.perf_counter() - t
     bar = bar_metrics(sft_summary)
     n_problems = sft_summary[ADAPTIVE]["all"]["n"]
     report = {"base_model": str(base), "from_scratch": from_scratch, "n_test_problems": n_problems,
-              "timings": timings, "bar": bar, "summary": sft_summary, "grpo_summary": grpo_summary}
+              "timings": timings, "bar": bar, "plots": plots, "summary": sft_summary, "grpo_summary": grpo_summary}
     write_json(out / "report.json", report)
     before, after = sft_summary[ADAPTIVE]["all"], grpo_summary[ADAPTIVE]["all"]
     md = (
@@ -126,7 +180,8 @@ def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_over
         f"Adaptive mode (the model picks its format), {n_problems} test problems, greedy: accuracy "
         f"{before['accuracy']:.2f} -> {after['accuracy']:.2f}, mean output tokens {before['mean_tokens']:.1f} -> "
         f"{after['mean_tokens']:.1f} after Ada-GRPO.\n\n"
-        "## Adaptive mode before and after Ada-GRPO\n\n" + _before_after(sft_summary, grpo_summary)
+        + _plots_markdown(plots)
+        + "## Adaptive mode before and after Ada-GRPO\n\n" + _before_after(sft_summary, grpo_summary)
         + "\n## After multi-format SFT (`sft/`)\n\n" + _demoted(toy_markdown(sft_summary))
         + "\n## After Ada-GRPO (`grpo/`)\n\n" + _demoted(toy_markdown(grpo_summary))
         + "\n## The toy world's bar (SFT model)\n\n"
