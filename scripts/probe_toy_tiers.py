@@ -350,8 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.smoke or args.out != parser.get_default("out"):
         write_json(Path(args.out) / "probe.json", {**summary, "history": history})
     print(json.dumps({"tiers": {t: v["accuracy"] for t, v in final["tiers"].items()},
-                      "bars": {t: v["bars"] for t, v in final["tiers"].items()}, "steps": step,
-                      "train_s": summary["train_s"], "pass": final["pass"]}))
+                      "bar": {t: v["bars"] for t, v in final["tiers"].items()}, "steps": step,
+                      "train_s": summary["train_s"], "smoke": args.smoke,
+                      "pass": None if args.smoke else final["pass"]}))  # bars are not judged at smoke sizes
     return 0
 
 

@@ -26,6 +26,7 @@ SMOKE = {
     "bench_toy_grpo": (["--out"], lambda r: {x["variant"] for x in r["runs"]} == {"plain", "ada"}),
     "bench_toy_mind": (["--out"], lambda r: {x["rewards"] for x in r["runs"]} == {"accuracy only", "MinD"}),
     "bench_style_select": (["--out"], lambda r: set(r["accuracy"]) == {"direct", "short_cot"}),
+    "probe_toy_tiers": (["--out"], lambda r: set(r["tiers"]) == {"easy", "medium", "hard"} and r["steps"] > 0),
 }
 
 
