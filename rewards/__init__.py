@@ -26,8 +26,8 @@ register_reward("accuracy", AccuracyReward, factory=True, doc="1 if the final an
 register_reward("arm_format", arm_format_reward, doc="1 for a valid ARM format with an answer; unknown/mixed tags 0")
 register_reward("mind_format", mind_format_reward, doc="1 for well-formed MinD turns, each with a boxed answer")
 register_reward("think_format", think_format_reward, doc="1 for one leading <think> block and an answer")
-register_reward("fewer_turns", FewerTurnsReward, factory=True, doc="correct * w * (1 - (turns-1)/(max_turns-1))")
-register_reward("unit_compactness", UnitCompactnessReward, factory=True, doc="penalty for turns crammed with explorations")
+register_reward("fewer_turns", FewerTurnsReward, factory=True, doc="extension (not MinD's): correct * w * (1 - (turns-1)/(max_turns-1))")
+register_reward("unit_compactness", UnitCompactnessReward, factory=True, doc="MinD R_unit: penalty for turns that open several explorations")
 register_reward("short_length", short_length_reward, doc="1 - min(tokens, max_len)/max_len")
 
 # TRL's own rewards (trl.rewards), by name, imported lazily

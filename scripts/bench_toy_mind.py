@@ -3,14 +3,16 @@
 
 The toy world's multi-turn traces (MinD, Zeng et al. 2025) answer in their first turn and then spend turns on
 verification ("wait, let me verify") and an alternative solution, each with the same answer again. MinD's claim
-("done is better than perfect") is that RL with a fewer-turns reward drops such turns at no loss of accuracy.
+("done is better than perfect") is that GRPO, which favours shorter correct outputs, drops such turns at no loss
+of accuracy.
 
 Steps (each skipped when its output exists): build toy data with multi-turn rows only; SFT the shipped toy base on
-it (``recipes/toy/sft.yaml``); then, per seed, GRPO from that model with ``recipes/toy/grpo_mind.yaml`` (format +
-accuracy + fewer turns + unit compactness) and, as the baseline, with the same recipe's keys but the accuracy
-reward alone; finally a greedy eval of every model on the toy test set with the ``thrifty eval`` runner (plain
+it (``recipes/toy/sft.yaml``); then, per seed, GRPO from that model with ``recipes/toy/grpo_mind.yaml`` (the paper's R =
+format + accuracy + unit compactness, per-sequence loss normalisation) and, as the baseline, with the same recipe's keys but the accuracy
+reward alone, and with thrifty's extension ``recipes/toy/grpo_mind_fewer_turns.yaml`` (the paper's rewards plus
+an explicit fewer-turns reward); finally a greedy eval of every model on the toy test set with the ``thrifty eval`` runner (plain
 prompts: the model writes turns because that is all it was taught). Prints a Markdown table and, as its last
-line, a JSON object with every number. About 6 minutes for one seed on 2 CPU cores (SFT included), 4 more per
+line, a JSON object with every number. About 8 minutes for one seed on 2 CPU cores (SFT included), 6 more per
 extra seed.
 """
 
@@ -30,6 +32,13 @@ from bench_toy_grpo import train  # the same GRPO run (recipes/toy/grpo_<variant
 REPO = Path(__file__).resolve().parents[1]
 ACCURACY_ONLY = ["--variant", "plain", "--reward_funcs", "accuracy", "--reward_weights", "1.0",
                  "--reward_kwargs", json.dumps({"accuracy": {"kind": "number", "num_workers": 1}})]
+#: (name, recipe recipes/toy/grpo_<recipe>.yaml, run folder tag, overrides): the baseline, the paper's rewards,
+#: and thrifty's fewer-turns extension (the paper's rewards plus ``fewer_turns``; otherwise the same recipe).
+RUNS = (
+    ("accuracy only", "mind", "accuracy", ACCURACY_ONLY),
+    ("MinD (paper)", "mind", "mind", []),
+    ("MinD + fewer_turns (extension)", "mind_fewer_turns", "mind_fewer_turns", []),
+)
 
 
 def build_sft_model(out: Path) -> Path:
@@ -84,10 +93,10 @@ def main() -> int:
     sft = build_sft_model(out)
     results: dict = {"sft": evaluate(sft, sft / "eval"), "runs": []}
     for seed in args.seeds:
-        for name, overrides in (("accuracy only", ACCURACY_ONLY), ("MinD", [])):
-            run_dir = out / f"{'mind' if name == 'MinD' else 'accuracy'}_seed{seed}"
+        for name, recipe, tag, overrides in RUNS:
+            run_dir = out / f"{tag}_seed{seed}"
             if not (run_dir / "model.safetensors").exists():  # a finished run is reused
-                train("mind", sft, run_dir, seed, [*overrides, *extra])
+                train(recipe, sft, run_dir, seed, [*overrides, *extra])
             results["runs"].append({"rewards": name, "seed": seed, **evaluate(run_dir, run_dir / "eval")})
 
     lines = ["| model | seed | accuracy | mean tokens | mean turns | turns (share of answers) |", "|---|---|---|---|---|---|"]
