@@ -35,9 +35,9 @@ ACCURACY_ONLY = ["--variant", "plain", "--reward_funcs", "accuracy", "--reward_w
 #: (name, recipe recipes/toy/grpo_<recipe>.yaml, run folder tag, overrides): the baseline, the paper's rewards,
 #: and thrifty's fewer-turns extension (the paper's rewards plus ``fewer_turns``; otherwise the same recipe).
 RUNS = (
-    ("accuracy only", "mind", "accuracy", ACCURACY_ONLY),
     ("MinD (paper)", "mind", "mind", []),
     ("MinD + fewer_turns (extension)", "mind_fewer_turns", "mind_fewer_turns", []),
+    ("accuracy only", "mind", "accuracy", ACCURACY_ONLY),
 )
 
 
