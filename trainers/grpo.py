@@ -1,4 +1,4 @@
-"""GRPO with thrifty's variants on TRL's ``GRPOTrainer``: plain GRPO, Ada-GRPO (ARM) and MinD fewer-turns GRPO.
+"""GRPO with thrifty's variants on TRL's ``GRPOTrainer``: plain GRPO, Ada-GRPO (ARM) and MinD GRPO.
 
 - ``plain``: TRL's GRPO (Shao et al. 2024, DeepSeekMath) with thrifty's reward registry and metrics.
 - ``ada``: Ada-GRPO (ARM, Wu et al. 2025; DESIGN.md 4.2; docs/methods/arm.md). TRL 1.16 has no advantage hook,
@@ -15,7 +15,8 @@
 
 Logged every step (all variants): ``format/<fmt>`` share, ``format/<fmt>/accuracy`` (when an ``accuracy``
 reward is used), ``format/<fmt>/tokens`` (mean completion tokens); ``ada/alpha_mean``, ``ada/raw_reward`` and,
-beside TRL's alpha-scaled ``rewards/<name>/mean``, the unscaled ``raw_rewards/<name>/mean`` (ada); ``turns/mean`` and ``turns/<k>`` shares (mind). Completions are logged with their format, and with
+beside TRL's alpha-scaled ``rewards/<name>/mean``, the unscaled ``raw_rewards/<name>/mean`` (ada);
+``turns/mean`` and ``turns/<k>`` shares (mind). Completions are logged with their format, and with
 their ``ada_alpha`` when training Ada-GRPO (``log_completions``; wandb runs offline unless ``WANDB_MODE`` says
 otherwise).
 """
