@@ -176,6 +176,10 @@ def test_arm_recipe_trains_on_the_papers_data_mix(shared_data, tmp_path):
     assert [Path(p).parent.name for p in data_args.dataset_mixture] == ["gsm8k", "MATH", "csqa"]
     assert all(p.startswith("ARM/verl/data/jsonl/") for p in data_args.dataset_mixture)
     assert training_args.variant == "ada" and training_args.reward_funcs == ["arm_accuracy"]
+    # TEAM-ARM/ARM verl/stage2_scripts/trainer/run.sh (and ppo_trainer.yaml's clip_ratio / grad_clip defaults)
+    a = training_args
+    assert (a.num_generations, a.learning_rate, a.beta, a.temperature, a.max_completion_length) == (8, 1e-6, 0.001, 1.0, 4096)
+    assert (a.num_train_epochs, a.epsilon, a.max_grad_norm, a.lr_scheduler_type) == (9, 0.2, 1.0, "constant")
     # ARM's gsm8k_train.jsonl holds {question, answer: the number}: the same shape from OpenAI's file
     gsm8k = tmp_path / "gsm8k_train.jsonl"
     rows = [_json.loads(line) for line in (shared_data / "gsm8k/train.jsonl").read_text().splitlines()[:50]]
