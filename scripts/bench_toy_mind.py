@@ -84,6 +84,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(REPO / "runs/bench_toy_mind"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--runs", nargs="+", default=[tag for _, _, tag, _ in RUNS],
+                        choices=[tag for _, _, tag, _ in RUNS], help="which GRPO runs (default: all three)")
     args, extra = parser.parse_known_args()  # anything else overrides both GRPO runs, e.g. --max_steps 40
     os.environ.setdefault("WANDB_MODE", "offline")
     logging.basicConfig(level=logging.WARNING)
@@ -93,7 +95,7 @@ def main() -> int:
     sft = build_sft_model(out)
     results: dict = {"sft": evaluate(sft, sft / "eval"), "runs": []}
     for seed in args.seeds:
-        for name, recipe, tag, overrides in RUNS:
+        for name, recipe, tag, overrides in (r for r in RUNS if r[2] in args.runs):
             run_dir = out / f"{tag}_seed{seed}"
             if not (run_dir / "model.safetensors").exists():  # a finished run is reused
                 train(recipe, sft, run_dir, seed, [*overrides, *extra])
