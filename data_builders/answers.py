@@ -124,3 +124,40 @@ def states_value(paragraph: str, value: str) -> bool:
     """Whether the paragraph ends by writing ``value`` as the result of an equation (``... = value``)."""
     rhs = trailing_value(paragraph)
     return rhs is not None and normalize_expression(rhs) == normalize_expression(value)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Terse endings (MinD segmentation)
+# ---------------------------------------------------------------------------------------------------------
+#: A bare value: an integer or decimal (thousands commas allowed), a simple fraction, optionally with a degree or
+#: percent sign, or a short inline-math span.
+_VALUE = (
+    r"(?P<ans>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?(?:\s*(?:%|\^\\circ|°))?"
+    r"|\\[dt]?frac\{[^{}]{1,12}\}\{[^{}]{1,12}\}|\$[^$\n]{1,30}\$)"
+)
+#: "... so 8+4 = 13." / "..., so the total = 13." as the paragraph's last sentence ("so" anywhere in it).
+_TERSE_SO = re.compile(r"\b(?:so|thus|hence|therefore|then|which gives|giving)\b[^.!?\n]*?=\s*" + _VALUE + r"\s*[.!]?\s*$",
+                       re.IGNORECASE)
+#: "Yes, 28." / "Right, it's 28." / "Correct: 28." as the paragraph's last sentence.
+_TERSE_YES = re.compile(
+    r"(?:^|[.!?:]\s+)(?:yes|yep|right|correct|indeed|exactly|ok(?:ay)?|good|confirmed|that checks out)\b[,:!.]?\s*"
+    r"(?:(?:it(?:'s| is)|that(?:'s| is)|the answer is|we get|i get|got)\s+)?" + _VALUE + r"\s*[.!]?\s*$",
+    re.IGNORECASE,
+)
+
+
+def terse_answer(paragraph: str) -> str | None:
+    """The value a paragraph's terse ending states, as R1 writes them, or None.
+
+    Two endings, read only at the very end of the paragraph (so a value in the middle of a derivation is not an
+    answer): a last sentence with "so"/"thus"/"then"... and ``= value`` ("... so 8+4 = 13."), and an affirmation
+    followed by a bare value ("Yes, 28."). The value must be a number, a simple fraction or a short ``$...$``.
+    """
+    text = paragraph.strip()
+    for pattern in (_TERSE_YES, _TERSE_SO):
+        m = pattern.search(text)
+        if m:
+            value = clean_expression(m.group("ans"))
+            if value is not None:
+                return value.replace(",", "") if re.fullmatch(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", value) else value
+    return None

@@ -19,7 +19,7 @@ reflecting / verifying / exploring, each followed by an answer again. Steps, per
 
 Output in ``output_dir``: ``train.jsonl`` (``messages``, ``format: multiturn``, ``id``, ``source``,
 ``num_turns``, ``answer``), ``stats.json`` (turns histogram, tokens before/after with the target tokenizer,
-drops by reason, segmentation fallbacks) and the resumability files of
+drops by reason, ``dropped_too_few_units``, segmentation fallbacks) and the resumability files of
 :mod:`thrifty.data_builders.build_common`.
 """
 
@@ -261,6 +261,8 @@ def multiturn_stats(build: ResumableBuild, args: MultiturnArguments, source_repo
         "tokens_before": describe(before),
         "tokens_after": describe(after),
         "dropped": drop_counts(build.ledger.rows),
+        # traces whose thinking split into fewer than min_turns units (MinD needs an intermediate answer)
+        "dropped_too_few_units": drop_counts(build.ledger.rows).get("too_few_turns", 0),
         "source": source_report,
         "segmentation": args.segmenter,
         "intermediate_answer": args.intermediate_answer,

@@ -11,8 +11,11 @@ Rule-based algorithm (:func:`segment_rule_based`):
    list is torn apart.
 2. Walk the paragraphs. A paragraph that opens with a reflection marker ("Wait", "Alternatively", "Hmm",
    "Let me verify", "Double-check", "Another way", ...) starts a new unit **only if the current unit has
-   already stated a candidate answer** (:func:`thrifty.data_builders.answers.stated_answer`). So turn 1 is
-   always a complete attempt with an answer, and a "wait" in the middle of a first attempt stays in it.
+   already stated a candidate answer** (:func:`thrifty.data_builders.answers.stated_answer`, the trace's own
+   answer written as ``... = answer``, or a terse R1 ending, :func:`~thrifty.data_builders.answers.terse_answer`:
+   "... so 8+4 = 13.", "Yes, 28."). So turn 1 is always a complete attempt with an answer (a wrong one stays
+   turn 1's answer), a "wait" in the middle of a first attempt stays in it, and a verification that ends
+   "Yes, 28." is a unit of its own rather than swallowing the next "Hmm," unit.
 3. Units shorter than ``min_unit_chars`` are merged into the unit before them (tiny reflections like
    "Wait, no." do not become turns of their own).
 4. While there are more than ``max_turns`` units, the adjacent pair with the smallest combined length is
@@ -32,7 +35,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from .answers import stated_answer, states_value
+from .answers import stated_answer, states_value, terse_answer
 
 #: Openings of a paragraph that reflects, verifies, revises or explores (case-insensitive, after "**"/"- ").
 REFLECTION_MARKERS: tuple[str, ...] = (
@@ -125,7 +128,7 @@ def _paragraph_answer(paragraph: str, final_answer: str | None) -> str | None:
         return stated
     if final_answer is not None and states_value(paragraph, final_answer):
         return final_answer
-    return None
+    return terse_answer(paragraph)
 
 
 def segment_rule_based(

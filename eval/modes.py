@@ -1,13 +1,16 @@
-"""Inference modes (ARM, Wu et al. 2025, section 3.3; DESIGN.md 4.2).
+"""Inference modes (ARM, Wu et al. 2025, section 3.3; DESIGN.md 4.2; docs/methods/arm.md).
 
 - ``adaptive``: the model chooses its format (nothing pre-filled).
-- instruction-guided: the assistant turn is pre-filled with a format's opening tag, one mode per format:
-  ``direct`` (``<ANSWER>``), ``short_cot`` (``<COT>``), ``code`` (``<CODE>``), ``long_cot`` (``<LONG_COT>``)
-  and ``multiturn`` (``<think>``, MinD).
-- ``consensus``: for each sample, generate ``direct``, ``short_cot`` and ``code``; if their three final answers
-  agree (all present and each equivalent to the direct one, as judged by the answer checker) that answer is
-  taken, otherwise ``long_cot`` is generated and its answer taken. The sample's output tokens are the sum of
-  everything generated for it (3 or 4 completions); the fallback rate is reported.
+- instruction-guided: the assistant turn is pre-filled with a format's opening tag and a newline, as ARM's
+  ``verl/stage2_scripts/data_preprocess/instruction_guided/gsm8k.py`` (``token_dict``) and
+  ``verl/verl/trainer/main_eval_list.py`` do, one mode per format: ``direct`` (``<ANSWER>\n``), ``short_cot``
+  (``<COT>\n``), ``code`` (``<CODE>\n``), ``long_cot`` (``<LONG_COT>\n``), and ``multiturn`` (``<think>\n``,
+  MinD's turn opening). The pre-fill is part of the completion text but not of its output tokens.
+- ``consensus`` (the ARM paper's consensus-guided mode; the official code has none): for each sample, generate
+  ``direct``, ``short_cot`` and ``code``; if their three final answers agree (all present and each equivalent to
+  the direct one, as judged by the answer checker) that answer is taken, otherwise ``long_cot`` is generated and
+  its answer taken. The sample's output tokens are the sum of everything generated for it (3 completions, or 4
+  on a fallback; pre-fills not counted); the fallback rate is reported.
 
 :func:`generate_mode` returns, per problem, ``n`` raw samples (completion text, tokens, finish reason,
 pre-fill and, for consensus, the parts); scoring happens afterwards (:mod:`thrifty.eval.scoring`).
@@ -35,13 +38,13 @@ MODES: tuple[str, ...] = (ADAPTIVE, *INSTRUCTION_MODES, CONSENSUS)
 
 
 def mode_prefill(mode: str) -> str:
-    """The assistant-turn pre-fill of an inference mode ("" for adaptive)."""
+    """The assistant-turn pre-fill of an inference mode: the format's tag and a newline, as ARM ("" for adaptive)."""
     if mode == ADAPTIVE:
         return ""
     if mode == MULTITURN:
-        return THINK_OPEN
+        return THINK_OPEN + "\n"
     if mode in OPENING_TAGS:
-        return OPENING_TAGS[mode]
+        return OPENING_TAGS[mode] + "\n"
     raise ValueError(f"unknown inference mode {mode!r}; expected one of {', '.join(MODES)}")
 
 

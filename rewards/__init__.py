@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .accuracy import AccuracyReward
 from .ada import ada_grpo_alpha, ada_grpo_alpha_batch
+from .arm import ARM_INVALID_TAGS, ArmAccuracyReward, arm_answer, arm_format_valid
 from .common import completion_text, completion_texts
 from .format_rewards import arm_format_reward, is_valid_mind, mind_format_reward, think_format_reward
 from .length import short_length_reward
@@ -23,11 +24,15 @@ from .registry import (
 
 # thrifty's rewards
 register_reward("accuracy", AccuracyReward, factory=True, doc="1 if the final answer verifies (math-verify), else 0")
+register_reward(
+    "arm_accuracy", ArmAccuracyReward, factory=True,
+    doc="ARM's reward: <ANSWER> accuracy, 0 unless the completion opens with a format tag and mixes no other's",
+)
 register_reward("arm_format", arm_format_reward, doc="1 for a valid ARM format with an answer; unknown/mixed tags 0")
 register_reward("mind_format", mind_format_reward, doc="1 for well-formed MinD turns, each with a boxed answer")
 register_reward("think_format", think_format_reward, doc="1 for one leading <think> block and an answer")
-register_reward("fewer_turns", FewerTurnsReward, factory=True, doc="correct * w * (1 - (turns-1)/(max_turns-1))")
-register_reward("unit_compactness", UnitCompactnessReward, factory=True, doc="penalty for turns crammed with explorations")
+register_reward("fewer_turns", FewerTurnsReward, factory=True, doc="extension (not MinD's): correct * w * (1 - (turns-1)/(max_turns-1))")
+register_reward("unit_compactness", UnitCompactnessReward, factory=True, doc="MinD R_unit: penalty for turns that open several explorations")
 register_reward("short_length", short_length_reward, doc="1 - min(tokens, max_len)/max_len")
 
 # TRL's own rewards (trl.rewards), by name, imported lazily
@@ -50,14 +55,18 @@ register_reward(
 )
 
 __all__ = [
+    "ARM_INVALID_TAGS",
     "AccuracyReward",
+    "ArmAccuracyReward",
     "EXPLORATION_MARKERS",
     "FewerTurnsReward",
     "RewardError",
     "UnitCompactnessReward",
     "ada_grpo_alpha",
     "ada_grpo_alpha_batch",
+    "arm_answer",
     "arm_format_reward",
+    "arm_format_valid",
     "available_rewards",
     "build_reward_funcs",
     "completion_text",

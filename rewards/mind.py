@@ -1,17 +1,25 @@
 """MinD rewards (Zeng et al. 2025, "Done Is Better than Perfect: Unlocking Efficient Reasoning by Structured
-Multi-Turn Decomposition"; thrifty DESIGN.md section 4.3): R = R_format + R_accuracy + R_unit.
+Multi-Turn Decomposition", arXiv 2505.19788, Sec. 3.2; thrifty DESIGN.md section 4.3).
 
-The paper's exact constants are not public; these are thrifty's, all configurable from the recipe's
-``reward_kwargs``:
+The paper's GRPO reward is R = R_format + R_accuracy + R_unit: ``mind_format`` (rewards/format_rewards.py),
+``accuracy`` (rewards/accuracy.py) and ``unit_compactness`` below. It has **no turn-count term**: fewer turns
+come from GRPO's own preference for shorter correct outputs under per-sequence loss normalisation
+(``loss_type: grpo``). The paper's constants are not public; thrifty's are configurable from the recipe's
+``reward_kwargs`` and documented in docs/methods/mind.md.
 
-- ``fewer_turns`` (R_unit, part 1): ``correct(o) * weight * (1 - (turns(o) - 1) / (max_turns - 1))``, turns
-  clamped to ``[1, max_turns]``; 0 for a wrong answer or a completion with no turn. Defaults ``weight=1.0``,
-  ``max_turns=8``. Rewards reaching the right answer in fewer turns.
-- ``unit_compactness`` (R_unit, part 2): a penalty ``-penalty * min(1, n_crammed / max(1, turns))`` where
-  ``n_crammed`` counts the turns whose thinking unit contains more than ``max_explorations`` exploration
-  markers ("Wait", "Alternatively", "Let me verify", "Hmm", "But wait", "Let me check"): several explorations
-  crammed into one turn instead of one unit per turn. Defaults ``penalty=0.5``, ``max_explorations=1``.
-  0 for a compact completion.
+- ``unit_compactness`` (R_unit): a penalty ``-penalty * min(1, n_crammed / max(1, turns))`` where ``n_crammed``
+  counts the turns whose thinking unit holds more than ``max_explorations`` explorations. An exploration opens
+  at an exploration marker ("wait", "alternatively", "let me verify", "hmm", "let me check", "but wait"; matched
+  case-insensitively, so the toy world's "wait , let me verify" and R1's "Wait, let me verify" both count);
+  markers separated only by punctuation or spaces ("Wait, let me verify", "Hmm, wait") open one exploration.
+  The text before the first marker is an exploration of its own only when it states an answer
+  (``answer_pattern``: "answer is", "final answer", ``\boxed{``): a first attempt that reaches an answer and
+  then "Wait, let me verify" in the same turn is two explorations, while a slip corrected mid-attempt
+  ("1 + 5 = 7 . wait , 1 + 5 = 6") is one. Defaults ``penalty=0.5``, ``max_explorations=1``; 0 for a compact
+  completion.
+- ``fewer_turns`` (thrifty's opt-in **extension**, not in the paper): ``correct(o) * weight * (1 - (turns(o) - 1)
+  / (max_turns - 1))``, turns clamped to ``[1, max_turns]``; 0 for a wrong answer or no turn. Defaults
+  ``weight=1.0``, ``max_turns=8``. Used by ``recipes/*/grpo_*mind*_fewer_turns.yaml`` only.
 """
 
 from __future__ import annotations
@@ -24,7 +32,13 @@ from thrifty.formats import TurnDelimiters, split_turns
 from .accuracy import AccuracyReward
 from .common import column, completion_texts
 
-EXPLORATION_MARKERS: tuple[str, ...] = ("Wait", "Alternatively", "Let me verify", "Hmm", "Let me check", "But wait")
+EXPLORATION_MARKERS: tuple[str, ...] = ("wait", "alternatively", "let me verify", "hmm", "let me check", "but wait")
+
+#: Default ``answer_pattern``: the text before a unit's first marker states an answer (see the module docstring).
+ANSWER_STATEMENT = r"answer is|final answer|\\boxed\{"
+
+#: Text between two markers that does not separate explorations: punctuation and spaces only.
+_JOINER = re.compile(r"[\s,.;:!?\-]*")
 
 
 def turn_counts(completions: list, delimiters: TurnDelimiters | None = None) -> list[int]:
@@ -34,7 +48,7 @@ def turn_counts(completions: list, delimiters: TurnDelimiters | None = None) -> 
 
 
 class FewerTurnsReward:
-    """``correct * weight * (1 - (turns - 1) / (max_turns - 1))`` (see the module docstring)."""
+    """thrifty's extension (not in MinD): ``correct * weight * (1 - (turns - 1) / (max_turns - 1))``."""
 
     __name__ = "fewer_turns"
 
@@ -79,18 +93,32 @@ class UnitCompactnessReward:
         penalty: float = 0.5,
         max_explorations: int = 1,
         markers: list[str] | None = None,
+        answer_pattern: str = ANSWER_STATEMENT,
         think_open: str = "<think>",
         think_close: str = "</think>",
     ):
         self.penalty, self.max_explorations = float(penalty), int(max_explorations)
-        words = markers or list(EXPLORATION_MARKERS)
-        self.pattern = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b")
+        self.answer = re.compile(answer_pattern, re.IGNORECASE)
+        words = sorted(markers or list(EXPLORATION_MARKERS), key=len, reverse=True)  # "but wait" before "wait"
+        self.pattern = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
         self.delimiters = TurnDelimiters(think_open, think_close)
 
+    def explorations(self, unit: str) -> int:
+        """Explorations in a thinking unit (module docstring): marker runs joined only by punctuation/spaces count
+        once; the text before the first marker counts when it states an answer."""
+        count, last_end = 0, None
+        for m in self.pattern.finditer(unit):
+            if last_end is None:
+                count += 1 + bool(self.answer.search(unit[: m.start()]))
+            elif not _JOINER.fullmatch(unit[last_end : m.start()]):
+                count += 1
+            last_end = m.end()
+        return count
+
     def crammed_turns(self, text: str) -> tuple[int, int]:
-        """(turns with too many exploration markers, turns)."""
+        """(turns whose unit opens more than ``max_explorations`` explorations, turns)."""
         turns = split_turns(text, self.delimiters)
-        crammed = sum(1 for t in turns if len(self.pattern.findall(t.unit)) > self.max_explorations)
+        crammed = sum(1 for t in turns if self.explorations(t.unit) > self.max_explorations)
         return crammed, len(turns)
 
     def __call__(self, prompts: list, completions: list, completion_ids: list | None = None, **columns: Any):

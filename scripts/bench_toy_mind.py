@@ -3,16 +3,18 @@
 
 The toy world's multi-turn traces (MinD, Zeng et al. 2025) answer in their first turn and then spend turns on
 verification ("wait, let me verify") and an alternative solution, each with the same answer again. MinD's claim
-("done is better than perfect") is that RL with a fewer-turns reward drops such turns at no loss of accuracy.
+("done is better than perfect") is that GRPO, which favours shorter correct outputs, drops such turns at no loss
+of accuracy.
 
 Steps (each skipped when its output exists): build toy data with multi-turn rows only; SFT the shipped toy base on
-it (``recipes/toy/sft.yaml``); then, per seed, GRPO from that model with ``recipes/toy/grpo_mind.yaml`` (format +
-accuracy + fewer turns + unit compactness) and, as the baseline, with the same recipe's keys but the accuracy
-reward alone; finally a greedy eval of every model on the toy test set with the ``thrifty eval`` runner (plain
+it (``recipes/toy/sft.yaml``); then, per seed, GRPO from that model with ``recipes/toy/grpo_mind.yaml`` (the paper's R =
+format + accuracy + unit compactness, per-sequence loss normalisation) and, as the baseline, with the same recipe's keys but the accuracy
+reward alone, and with thrifty's extension ``recipes/toy/grpo_mind_fewer_turns.yaml`` (the paper's rewards plus
+an explicit fewer-turns reward); finally a greedy eval of every model on the toy test set with the ``thrifty eval`` runner (plain
 prompts: the model writes turns because that is all it was taught). Prints a Markdown table and, as its last
 line, a JSON object with every number, the bar (MinD: fewer mean turns than accuracy-only GRPO at an accuracy
-within 0.02 of it, averaged over seeds) and ``pass``. About 6 minutes for one seed on 2 CPU cores (SFT included),
-4 more per extra seed. ``--smoke``: 64 training rows, 2 SFT steps, 1 GRPO step, 1 test problem per difficulty,
+within 0.02 of it, averaged over seeds) and ``pass``. About 8 minutes for one seed on 2 CPU cores (SFT included),
+6 more per extra seed. ``--smoke``: 64 training rows, 2 SFT steps, 1 GRPO step, 1 test problem per difficulty,
 seed 0 (seconds, same code path); ``"smoke": true, "pass": null``.
 """
 
@@ -32,6 +34,13 @@ from bench_toy_grpo import train  # the same GRPO run (recipes/toy/grpo_<variant
 REPO = Path(__file__).resolve().parents[1]
 ACCURACY_ONLY = ["--variant", "plain", "--reward_funcs", "accuracy", "--reward_weights", "1.0",
                  "--reward_kwargs", json.dumps({"accuracy": {"kind": "number", "num_workers": 1}})]
+#: (name, recipe recipes/toy/grpo_<recipe>.yaml, run folder tag, overrides): the baseline, the paper's rewards,
+#: and thrifty's fewer-turns extension (the paper's rewards plus ``fewer_turns``; otherwise the same recipe).
+RUNS = (
+    ("MinD (paper)", "mind", "mind", []),
+    ("MinD + fewer_turns (extension)", "mind_fewer_turns", "mind_fewer_turns", []),
+    ("accuracy only", "mind", "accuracy", ACCURACY_ONLY),
+)
 
 
 def build_sft_model(out: Path, n_train: int = 4000, sft_overrides: list[str] | None = None) -> Path:
@@ -79,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(REPO / "runs/bench_toy_mind"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--smoke", action="store_true", help="tiny data, 2 SFT steps, 1 GRPO step (seconds)")
-    args, extra = parser.parse_known_args(argv)  # anything else overrides both GRPO runs, e.g. --max_steps 40
+    parser.add_argument("--runs", nargs="+", default=[tag for _, _, tag, _ in RUNS],
+                        choices=[tag for _, _, tag, _ in RUNS], help="which GRPO runs (default: all three)")
+    args, extra = parser.parse_known_args(argv)  # anything else overrides every GRPO run, e.g. --max_steps 40
     os.environ.setdefault("WANDB_MODE", "offline")
     logging.basicConfig(level=logging.WARNING)
     sys.path.insert(0, str(REPO))
@@ -93,10 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         sft = build_sft_model(out)
     results: dict = {"sft": evaluate(sft, sft / "eval", per_difficulty), "runs": []}
     for seed in args.seeds:
-        for name, overrides in (("accuracy only", ACCURACY_ONLY), ("MinD", [])):
-            run_dir = out / f"{'mind' if name == 'MinD' else 'accuracy'}_seed{seed}"
+        for name, recipe, tag, overrides in (r for r in RUNS if r[2] in args.runs):
+            run_dir = out / f"{tag}_seed{seed}"
             if not (run_dir / "model.safetensors").exists():  # a finished run is reused
-                train("mind", sft, run_dir, seed, [*overrides, *extra])
+                train(recipe, sft, run_dir, seed, [*overrides, *extra])
             results["runs"].append({"rewards": name, "seed": seed,
                                     **evaluate(run_dir, run_dir / "eval", per_difficulty)})
 
@@ -106,12 +117,16 @@ def main(argv: list[str] | None = None) -> int:
         hist = ", ".join(f"{k}: {v:.2f}" for k, v in r["turns_histogram"].items())
         lines.append(f"| {name} | {seed} | {r['accuracy']:.2f} | {r['mean_tokens']:.1f} | {r['mean_turns']:.2f} | "
                      f"{hist} |")
+    names = {r["rewards"] for r in results["runs"]}
     mean = {name: {k: statistics.fmean(r[k] for r in results["runs"] if r["rewards"] == name)
-                   for k in ("accuracy", "mean_turns")} for name in ("accuracy only", "MinD")}
-    results["bar"] = "MinD mean turns < accuracy-only mean turns and MinD accuracy >= accuracy-only accuracy - 0.02"
-    results["pass"] = None if args.smoke else bool(
-        mean["MinD"]["mean_turns"] < mean["accuracy only"]["mean_turns"]
-        and mean["MinD"]["accuracy"] >= mean["accuracy only"]["accuracy"] - 0.02)
+                   for k in ("accuracy", "mean_tokens", "mean_turns")} for name in names}
+    results["mean_over_seeds"] = mean
+    paper, base = "MinD (paper)", "accuracy only"
+    results["bar"] = (f"{paper} mean turns < {base} mean turns and {paper} accuracy >= {base} accuracy - 0.02 "
+                      "(the fewer_turns extension is reported, not judged)")
+    judged = not args.smoke and {paper, base} <= names
+    results["pass"] = bool(mean[paper]["mean_turns"] < mean[base]["mean_turns"]
+                           and mean[paper]["accuracy"] >= mean[base]["accuracy"] - 0.02) if judged else None
     if args.smoke:
         results["smoke"] = True
     print("\n".join(lines))

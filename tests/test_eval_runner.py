@@ -84,3 +84,25 @@ def test_recipe_errors(tiny_model_dir, tmp_path):
         cmd_eval(["--model_name_or_path", str(tiny_model_dir), "--num_sample", "2"])
     with pytest.raises(RecipeError, match="unknown inference mode"):
         cmd_eval(["--model_name_or_path", str(tiny_model_dir), "--output_dir", str(tmp_path), "--modes", "fast"])
+
+
+def test_instruction_prefills_are_arms_and_consensus_counts_every_token(run_dir):
+    """Instruction-guided pre-fills are the format tag plus a newline (TEAM-ARM/ARM verl/verl/trainer/
+    main_eval_list.py ``token_dict``; instruction_guided/gsm8k.py); a consensus sample's output tokens are the sum of
+    its 3 parts (4 on a long-CoT fallback), pre-fills not counted, and it answers with the direct part unless it
+    fell back."""
+    from thrifty.eval.modes import mode_prefill
+
+    assert {m: mode_prefill(m) for m in ("adaptive", "direct", "short_cot", "code", "long_cot", "multiturn")} == {
+        "adaptive": "", "direct": "<ANSWER>\n", "short_cot": "<COT>\n", "code": "<CODE>\n",
+        "long_cot": "<LONG_COT>\n", "multiturn": "<think>\n"}
+    consensus = [r for r in read_jsonl(run_dir / "samples.jsonl") if r["mode"] == "consensus"]
+    assert consensus
+    for r in consensus:
+        parts = r["consensus"]["parts"]
+        fell_back = r["consensus"]["fallback"]
+        assert set(parts) == ({"direct", "short_cot", "code", "long_cot"} if fell_back else {"direct", "short_cot", "code"})
+        assert r["num_tokens"] == sum(p["num_tokens"] for p in parts.values())
+        chosen = parts["long_cot" if fell_back else "direct"]
+        assert r["completion"] == chosen["completion"]
+        assert all(p["completion"].startswith(mode_prefill(f)) for f, p in parts.items())

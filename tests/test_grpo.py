@@ -32,7 +32,7 @@ def test_plain_grpo_steps(tiny_model_dir, tmp_path):
     trainer, logs = _train("recipes/toy/grpo_plain.yaml", tiny_model_dir, tmp_path, "--max_steps", "2")
     assert len(logs) == 2
     for h in logs:
-        assert "rewards/accuracy/mean" in h
+        assert "rewards/arm_accuracy/mean" in h  # the toy recipes use ARM's reward
         assert any(k.startswith("format/") and k.endswith("/tokens") for k in h)
         assert "ada/alpha_mean" not in h
 
@@ -54,14 +54,17 @@ def test_mind_grpo_steps_log_turns(tiny_model_dir, tmp_path):
     assert len(logs) == 2
     for h in logs:
         assert "turns/mean" in h and abs(sum(h[f"turns/{k}"] for k in range(9)) - 1.0) < 1e-6
-        for name in ("mind_format", "accuracy", "fewer_turns", "unit_compactness"):
+        for name in ("mind_format", "accuracy", "unit_compactness"):  # the paper's R; no fewer_turns
             assert f"rewards/{name}/mean" in h
+        assert "rewards/fewer_turns/mean" not in h
 
 
 @pytest.mark.slow
 def test_ada_alpha_matches_pure_function(tiny_model_dir, tmp_path):
-    """The trainer scales each group's rewards by exactly ada_grpo_alpha of the group's formats, and logs
-    those alphas as the completions table's ``ada_alpha`` column."""
+    """The trainer zeroes the rewards of completions with no opening format tag (ARM asserts they are 0), scales
+    each group's rewards by exactly ada_grpo_alpha of the group's formats as ARM counts them (opening tag only), at
+    t = global_step + 1 (ARM's 1-based step), logs those alphas as the completions table's ``ada_alpha`` column,
+    and logs the unscaled rewards as ``raw_rewards/<name>/mean``."""
     import torch
 
     from thrifty.rewards import ada_grpo_alpha_batch
@@ -72,15 +75,31 @@ def test_ada_alpha_matches_pure_function(tiny_model_dir, tmp_path):
     data_args, training_args, model_args = parse_grpo_args(argv)
     trainer = build_grpo_trainer(data_args, training_args, model_args)
     trainer.state.global_step, trainer.state.max_steps = 1, 4
-    completions = ["<ANSWER>\n1\n</ANSWER>", "x", "y", "<ANSWER>\n2\n</ANSWER>"]
+    # direct, no tag, short CoT mixing a code tag (counts as short_cot for alpha, as in ARM), direct
+    completions = ["<ANSWER>\n1\n</ANSWER>", "x", "<COT>\n<CODE>\n</COT>", "<ANSWER>\n2\n</ANSWER>"]
     ids = [[1, 2], [1] * 6, [1] * 4, [1] * 3]
     trainer.model.train()
     out = trainer._calculate_rewards([{"answer": "1"}] * 4, ["p"] * 4, completions, ids)
     raw = torch.tensor([1 - len(i) / 64 for i in ids]).unsqueeze(1)
-    expected = ada_grpo_alpha_batch(["direct", "unknown", "unknown", "direct"], 4, 1, 4)
+    raw[1] = 0.0  # no opening tag: 0
+    expected = ada_grpo_alpha_batch(["direct", "unknown", "short_cot", "direct"], 4, 2, 4)
+    assert expected == pytest.approx([1.5, 2.5, 2.5, 1.5])  # t=2 of T=4: 1 + 0.5 (G/F - 1) (1 + cos(pi/2))
     assert torch.allclose(out, raw * torch.tensor(expected).unsqueeze(1))
     # one process: its slice of the gathered alphas is all of them (2 processes: tests/test_launch_ada.py)
     assert trainer._pending_extra_logs["ada_alpha"] == expected
+    assert trainer._metrics["train"]["raw_rewards/short_length/mean"] == [pytest.approx(float(raw.mean()))]
+
+    trainer.args.ada_zero_unknown = False  # opt out: the untagged completion keeps its reward
+    out = trainer._calculate_rewards([{"answer": "1"}] * 4, ["p"] * 4, completions, ids)
+    assert float(out[1, 0]) == pytest.approx((1 - 6 / 64) * 2.5)
+
+
+def test_variant_default_rewards(tmp_path):
+    """A recipe that names no reward gets its variant's: ARM's gated reward, MinD's paper rewards, accuracy."""
+    for variant, rewards in (("ada", ["arm_accuracy"]), ("mind", ["mind_format", "accuracy", "unit_compactness"]),
+                             ("plain", ["accuracy"])):
+        _, training_args, _ = parse_grpo_args(["--variant", variant, "--output_dir", str(tmp_path)])
+        assert training_args.reward_funcs == rewards
 
 
 @pytest.mark.slow
@@ -127,6 +146,55 @@ def test_recipe_errors_are_clear(tmp_path):
 
 
 def test_real_data_recipes_parse():
-    for recipe in ("recipes/arm/grpo_qwen2.5_7b.yaml", "recipes/mind/grpo_r1_distill_1.5b.yaml"):
+    for recipe in ("recipes/arm/grpo_qwen2.5_7b.yaml", "recipes/mind/grpo_r1_distill_1.5b.yaml",
+                   "recipes/mind/grpo_r1_distill_1.5b_fewer_turns.yaml"):
         _, training_args, _ = parse_grpo_args(["--config", str(REPO / recipe)])
         assert training_args.loss_type and training_args.scale_rewards and training_args.beta is not None
+
+
+def test_mind_recipes_are_the_papers_and_the_extension_is_named():
+    """MinD's recipes: R = format + accuracy + unit compactness with GRPO's per-sequence normalisation; the
+    fewer-turns reward only in the *_fewer_turns extension recipes, which otherwise change nothing."""
+    paper = ["mind_format", "accuracy", "unit_compactness"]
+    for base in ("recipes/toy/grpo_mind", "recipes/mind/grpo_r1_distill_1.5b"):
+        _, mind, _ = parse_grpo_args(["--config", str(REPO / f"{base}.yaml")])
+        _, ext, _ = parse_grpo_args(["--config", str(REPO / f"{base}_fewer_turns.yaml")])
+        assert mind.reward_funcs == paper and mind.loss_type == "grpo", base
+        assert ext.reward_funcs == [*paper, "fewer_turns"] and ext.loss_type == "grpo", base
+        for key in ("learning_rate", "num_generations", "temperature", "beta", "scale_rewards", "max_completion_length"):
+            assert getattr(mind, key) == getattr(ext, key), (base, key)
+
+
+def test_arm_recipe_trains_on_the_papers_data_mix(shared_data, tmp_path):
+    """recipes/arm/grpo_qwen2.5_7b.yaml names ARM's three RL sources (GSM8K + MATH + CSQA train, as the ARM repo
+    ships them); loaded here from files laid out like them, every gold is one ARM's reward can check."""
+    import json as _json
+
+    from thrifty.rewards import get_reward
+    from thrifty.trainers.grpo import load_grpo_prompts
+
+    data_args, training_args, _ = parse_grpo_args(["--config", str(REPO / "recipes/arm/grpo_qwen2.5_7b.yaml")])
+    assert [Path(p).parent.name for p in data_args.dataset_mixture] == ["gsm8k", "MATH", "csqa"]
+    assert all(p.startswith("ARM/verl/data/jsonl/") for p in data_args.dataset_mixture)
+    assert training_args.variant == "ada" and training_args.reward_funcs == ["arm_accuracy"]
+    # TEAM-ARM/ARM verl/stage2_scripts/trainer/run.sh (and ppo_trainer.yaml's clip_ratio / grad_clip defaults)
+    a = training_args
+    assert (a.num_generations, a.learning_rate, a.beta, a.temperature, a.max_completion_length) == (8, 1e-6, 0.001, 1.0, 4096)
+    assert (a.num_train_epochs, a.epsilon, a.max_grad_norm, a.lr_scheduler_type) == (9, 0.2, 1.0, "constant")
+    # ARM's gsm8k_train.jsonl holds {question, answer: the number}: the same shape from OpenAI's file
+    gsm8k = tmp_path / "gsm8k_train.jsonl"
+    rows = [_json.loads(line) for line in (shared_data / "gsm8k/train.jsonl").read_text().splitlines()[:50]]
+    gsm8k.write_text("".join(_json.dumps({"question": r["question"], "answer": r["answer"].split("####")[-1].strip()})
+                             + "\n" for r in rows))
+    data_args.dataset_mixture = [str(gsm8k), str(shared_data / "arm/MATH_train.jsonl"),
+                                 str(shared_data / "arm/csqa_train.jsonl")]
+    data = load_grpo_prompts(data_args)
+    assert len(data) == 50 + 7496 + 4929
+    sources = data["data_source"]
+    firsts = {s: data[sources.index(s)] for s in data_args.dataset_mixture}
+    golds = [row["answer"] for row in firsts.values()]
+    assert golds[0] == rows[0]["answer"].split("####")[-1].strip() and golds[2] in "ABCDE"
+    assert "\\boxed" not in golds[1]  # MATH's $\boxed{...}$ reduced to its content
+    reward = get_reward("arm_accuracy", num_workers=1)
+    completions = [f"<ANSWER>\n{g}\n</ANSWER>" for g in golds]
+    assert reward(None, completions, None, answer=golds) == [1.0, 1.0, 1.0]

@@ -39,7 +39,8 @@ def ada_run(tmp_path_factory, toy_base_dir) -> dict:
             "--num_generations", str(GROUP), "--per_device_train_batch_size", str(PER_DEVICE),
             "--max_completion_length", "24",  # direct (6 tokens) and most short CoTs (12-22) complete
             # two reward functions, so that the weighted sum before normalisation is checked too
-            "--reward_funcs", "accuracy", "arm_format", "--reward_weights", "1.0", "0.5",
+            "--reward_funcs", "arm_accuracy", "arm_format", "--reward_weights", "1.0", "0.5",
+            "--reward_kwargs", json.dumps({"arm_accuracy": {"kind": "number", "num_workers": 1}}),
             "--max_steps", str(MAX_STEPS), "--logging_steps", "1", "--log_completions", "true", "--seed", "0",
             "--report_to", "none", "--save_strategy", "no", "--resume_from_checkpoint", "false",
             "--disable_tqdm", "true"]
@@ -84,11 +85,13 @@ def test_groups_share_a_prompt_and_alpha_matches_the_group_formats(ada_run):
     """Every 4 consecutive gathered rows are one prompt's group, and ada_alpha is ada_grpo_alpha of its formats.
 
     Step used by the trainer: with gradient_accumulation_steps = steps_per_generation = num_iterations = 1,
-    generation (hence ``_calculate_rewards``) runs at the start of optimizer step t with ``state.global_step ==
-    t``; the optimizer step then makes global_step t + 1 and the log written right after it is
-    ``completions_<t+1>.parquet`` with ``step == t + 1``. So alpha was computed at ``step - 1``, T = max_steps.
+    generation (hence ``_calculate_rewards``) runs at the start of optimizer step t (1-based) with
+    ``state.global_step == t - 1``; the trainer uses t, as ARM does (its ``global_steps`` starts at 1); the optimizer
+    step then makes global_step t and the log written right after it is ``completions_<t>.parquet`` with
+    ``step == t``. So alpha was computed at ``step``, T = max_steps. Formats are counted as ARM counts them: the
+    opening tag (:func:`thrifty.formats.opening_format`).
     """
-    from thrifty.formats import detect_format
+    from thrifty.formats import detect_format, opening_format
     from thrifty.rewards import ada_grpo_alpha, completion_text
 
     mixed, halves_differ = 0, 0
@@ -98,7 +101,8 @@ def test_groups_share_a_prompt_and_alpha_matches_the_group_formats(ada_run):
         assert len(prompts) == 1, f"step {step}: one group holds several prompts: {prompts}"
         formats = list(group["format"])
         assert formats == [detect_format(completion_text(list(c))) for c in group["completion"]], step
-        expected = ada_grpo_alpha(formats, step - 1, MAX_STEPS)
+        arm_formats = [opening_format(completion_text(list(c))) for c in group["completion"]]
+        expected = ada_grpo_alpha(arm_formats, step, MAX_STEPS)
         assert np.allclose(group["ada_alpha"], expected, rtol=0, atol=1e-6), (step, formats, list(group["ada_alpha"]))
         mixed += len(set(formats)) > 1
         alpha = list(group["ada_alpha"])
@@ -120,17 +124,17 @@ def test_rewards_are_scaled_by_alpha_and_advantages_are_trl_group_normalisation(
 
     a = ada_run["args"]
     assert a.multi_objective_aggregation == "sum_then_normalize" and a.scale_rewards == "group"
-    assert list(a.reward_funcs) == ["accuracy", "arm_format"]
+    assert list(a.reward_funcs) == ["arm_accuracy", "arm_format"]
     weights = np.asarray(a.reward_weights, dtype=np.float64)
     for group in _groups(ada_run["rows"]):
         step = int(group["step"].iloc[0])
         alpha = group["ada_alpha"].to_numpy()
         raw_format = np.asarray(arm_format_reward(None, [list(c) for c in group["completion"]]), dtype=np.float64)
         assert np.allclose(group["arm_format"], alpha * raw_format, rtol=1e-6, atol=0), step
-        raw_accuracy = group["accuracy"].to_numpy() / alpha
+        raw_accuracy = group["arm_accuracy"].to_numpy() / alpha
         assert np.allclose(raw_accuracy, np.round(raw_accuracy), atol=1e-6), step  # 0 or alpha
         assert set(np.round(raw_accuracy)) <= {0.0, 1.0}, step
-        scaled = group[["accuracy", "arm_format"]].to_numpy(dtype=np.float64)
+        scaled = group[["arm_accuracy", "arm_format"]].to_numpy(dtype=np.float64)
         rewards = scaled @ weights
         expected = (rewards - rewards.mean()) / (rewards.std(ddof=1) + EPS)
         assert np.allclose(group["advantage"], expected, rtol=0, atol=1e-5), (step, list(group["advantage"]), expected)

@@ -117,3 +117,64 @@ def test_llm_segmentation_validated_with_fallback(toy_world, tmp_path):
     with pytest.raises(SegmentationError):
         validate_llm_units('{"units": ["a b", "c EXTRA"]}', "a b\n\nc")
     assert validate_llm_units('{"units": ["a b", "c"]}', "a b\n\nc") == ["a b", "c"]
+
+
+# Hand-written R1-style traces that correct themselves (final answer 28 = 8 + 4 + 16): the first attempt ends at a
+# wrong result in a terse "..., so 13 + 16 = 29.", is corrected after "Wait,", then checked ("Yes, 28.") and
+# explored again after "Hmm,".
+SELF_CORRECTING = """First add 8 and 4, then 16. 8 + 4 = 13, so 13 + 16 = 29.
+
+Wait, 8 + 4 is 12, not 13. So 12 + 16 = 28.
+
+Let me verify: 16 + 12 = 28. Yes, 28.
+
+Hmm, another way: 8 + 16 = 24, and 24 + 4 = 28. So the total is 28."""
+
+TERSE_TRACES = {
+    "correction": (SELF_CORRECTING, ["29", "28", "28", "28"]),
+    # "... so 8+4 = 13." ends the first attempt; the check after "Wait," ends "Yes, 12."; "Hmm," starts a unit
+    "so_ending": ("I need 8 + 4. Counting on from 8: 9, 10, 11, 12, 13, so 8+4 = 13.\n\n"
+                  "Wait, I counted 8 itself. From 8: 9, 10, 11, 12 is four steps, so 8 + 4 = 12.\n\n"
+                  "Let me check with 4 + 8: 4 + 6 = 10, plus 2 is 12. Yes, 12.\n\n"
+                  "Hmm, also 12 - 4 = 8, which matches. So the answer is 12.", ["13", "12", "12", "12"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TERSE_TRACES))
+def test_rule_segmenter_keeps_the_wrong_first_answer_of_terse_traces(name):
+    thinking, answers = TERSE_TRACES[name]
+    units = segment_rule_based(thinking, answers[-1], max_turns=8, min_unit_chars=0)
+    assert [u.answer for u in units] == answers
+    assert [u.text.split()[0] for u in units] == [p.split()[0] for p in thinking.split("\n\n")]
+
+
+def test_terse_answer_endings():
+    from thrifty.data_builders.answers import terse_answer
+
+    assert terse_answer("8 + 4 = 13, so 13 + 16 = 29.") == "29"
+    assert terse_answer("Let me verify: 16 + 12 = 28. Yes, 28.") == "28"
+    assert terse_answer("Right, it's 1,000.") == "1000"
+    assert terse_answer("Yes, $\\frac{1}{2}$.") == "\\frac{1}{2}"
+    assert terse_answer("so 8+4 = 13 and then we add the rest of the numbers.") is None  # not the ending
+    assert terse_answer("We get x = 3 more apples.") is None and terse_answer("Yes, that works.") is None
+
+
+def test_multiturn_build_of_self_correcting_traces_and_too_few_units(tmp_path):
+    """Through the whole builder: turn 1 keeps the wrong answer, the last turn the right one; a trace that gives a
+    single unit is dropped for too few units and counted in stats.json."""
+    path = tmp_path / "traces.jsonl"
+    rows = [{"id": name, "question": "What is 8 + 4 + 16?" if name == "correction" else "What is 8 + 4?",
+             "answer": answers[-1], "trace": f"<think>\n{thinking}\n</think>\n\\boxed{{{answers[-1]}}}"}
+            for name, (thinking, answers) in sorted(TERSE_TRACES.items())]
+    rows.append({"id": "one_unit", "question": "What is 2 + 2?", "answer": "4",
+                 "trace": "<think>\n2 + 2 = 4.\n</think>\n\\boxed{4}"})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = MultiturnArguments(output_dir=str(tmp_path / "out"), min_unit_chars=0, min_turns=2)
+    stats = build_multiturn(args, _toy_source(path), BackendArguments())
+    out = {r["id"]: r for r in map(json.loads, (tmp_path / "out" / "train.jsonl").read_text().splitlines())}
+    assert sorted(out) == ["correction", "so_ending"]
+    for name, row in out.items():
+        turns = split_turns(row["messages"][-1]["content"])
+        assert [t.answer for t in turns] == TERSE_TRACES[name][1] == row["intermediate_answers"]
+    on_disk = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["dropped_too_few_units"] == on_disk["dropped_too_few_units"] == 1

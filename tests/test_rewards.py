@@ -112,6 +112,89 @@ def test_mind_rewards_constants():
     assert compact(None, [one, crammed]) == [0.0, -0.25]
 
 
+def test_unit_compactness_counts_explorations_case_insensitively():
+    """Markers match in any case; a run like "Wait, let me verify" opens one exploration; the text before the
+    first marker is an exploration of its own only when it states an answer."""
+    compact = get_reward("unit_compactness", penalty=0.5, max_explorations=1)
+    assert compact.explorations("wait , let me verify . 4 + 5 = 9 so 9 . yes , the answer is 9 .") == 1
+    assert compact.explorations("Wait, let me verify: 4 + 5 = 9. Yes.") == 1
+    assert compact.explorations("HMM, WAIT. 4 + 5 = 9.") == 1
+    assert compact.explorations("start 3 . 3 + 8 = 12 . wait , 3 + 8 = 11 so 1 . so the answer is 1 .") == 1
+    assert compact.explorations("so the answer is 1 . wait , let me verify . yes .") == 2
+    assert compact.explorations("Wait, 8 + 4 = 12. Alternatively, 4 + 8 = 12. Hmm, yes.") == 3
+    assert compact.explorations("just arithmetic, no marker") == 0
+
+
+def test_unit_compactness_on_real_toy_traces():
+    """Every multi-turn toy row (lowercase "wait ," / "alternatively ," units) is compact; the same units crammed
+    into one turn are penalised, by penalty * crammed turns / turns."""
+    from thrifty.data_builders.toy_world import MULTITURN, ToyWorld
+    from thrifty.formats import split_turns
+
+    world = ToyWorld(seed=0)
+    rows = [world.render(p, MULTITURN) for p in world.problems("train", 200)]
+    compact = get_reward("unit_compactness", penalty=0.5, max_explorations=1)
+    assert compact(None, rows) == [0.0] * len(rows)
+    crammed = []
+    for row in rows:
+        turns = split_turns(row)
+        assert len(turns) >= 2 and turns[1].unit.startswith("wait , let me verify")
+        one_turn = " ".join(t.unit for t in turns)
+        crammed.append(f"<think>\n{one_turn}\n</think>\n{turns[-1].answer_text}")
+        crammed.append(row + f"\n<think>\n{turns[1].unit} {turns[1].unit}\n</think>\n{turns[-1].answer_text}")
+    scores = compact(None, crammed)
+    assert scores[0::2] == [-0.5] * len(rows)  # 1 crammed turn of 1
+    assert scores[1::2] == [-0.5 * 1 / (len(split_turns(r)) + 1) for r in rows]  # 1 crammed turn of n + 1
+
+
+# ARM's reward, cases worked from the official code (TEAM-ARM/ARM, commit cee2053,
+# verl/verl/utils/reward_score/my_data/my_gsm8k.py and my_MATH.py compute_score, run on "Human: q\nAssistant:" +
+# the completion): (completion, gold, ARM's score).
+ARM_CASES = [
+    ("<COT>\n2 + 3 = 5\n</COT>\n<ANSWER>\n5\n</ANSWER>", "5", 1.0),
+    ("<ANSWER>\n5\n</ANSWER>", "5", 1.0),  # direct
+    ("<CODE>\ndef f():\n    return 2 + 3\n>>> f()\n5\n</CODE>\n<ANSWER>\n5\n</ANSWER>", "5", 1.0),
+    (" <ANSWER>\n5\n</ANSWER>", "5", 0.0),  # "Assistant:<ANSWER>" absent: something before the tag
+    ("The answer is <ANSWER>\n5\n</ANSWER>", "5", 0.0),  # opens with no format tag
+    ("\\boxed{5}", "5", 0.0),  # correct, but no tag and no <ANSWER>: thrifty's `accuracy` gives 1
+    ("<COT>\nlet me use <CODE>\n</COT>\n<ANSWER>\n5\n</ANSWER>", "5", 0.0),  # another format's tag
+    ("<ANSWER>\n5\n</ANSWER>\n</COT>", "5", 0.0),  # direct with a reasoning tag
+    ("<LONG_COT>\na\n</LONG_COT>\n<LONG_COT>\nb\n</LONG_COT>\n<ANSWER>\n5\n</ANSWER>", "5", 1.0),  # own tag twice
+    ("<COT>\na\n</COT>\n<ANSWER>\n4\n</ANSWER>", "5", 0.0),  # wrong
+    ("<COT>\na\n</COT>\n<ANSWER>\n5", "5", 0.0),  # <ANSWER> never closed
+    ("<COT>\nx\n</COT>\n<ANSWER>\n$5$\n</ANSWER>", "5", 1.0),  # GSM8K scorer strips "$"
+    ("<COT>\nx\n</COT>\n<ANSWER>\n1,000\n</ANSWER>", "1000", 1.0),  # and ","
+    ("<ANSWER>\n4\n</ANSWER>\n<ANSWER>\n5\n</ANSWER>", "5", 1.0),  # greedy span; math-verify takes the last
+    ("<ANSWER>\n5\n</ANSWER>\n<ANSWER>\n4\n</ANSWER>", "5", 0.0),
+    ("<ANSWER>\n0.5\n</ANSWER>", "\\frac{1}{2}", 1.0),  # my_MATH.py, gold "$\\boxed{\\frac{1}{2}}$"
+    ("<COT>\nx\n</COT>\n<ANSWER>\nB\n</ANSWER>", "B", 1.0),  # my_csqa.py: the letter
+]
+
+
+def test_arm_accuracy_matches_the_official_reward():
+    reward = get_reward("arm_accuracy", num_workers=1)
+    metrics: dict[str, float] = {}
+    completions = [c for c, _, _ in ARM_CASES]
+    out = reward(None, completions, None, answer=[g for _, g, _ in ARM_CASES],
+                 log_metric=lambda k, v: metrics.__setitem__(k, v))
+    assert out == [score for _, _, score in ARM_CASES]
+    assert metrics["arm/invalid_format"] == 5 / len(ARM_CASES)  # rows 4 to 8
+    # the same completions as conversational messages
+    assert reward(None, [[{"role": "assistant", "content": c}] for c in completions[:4]], None,
+                  answer=["5"] * 4) == [1.0, 1.0, 1.0, 0.0]
+
+
+def test_opening_format_counts_as_arm_ada_grpo_does():
+    """core_algos.py get_reasoning_format: the tag the response starts with; mixed tags still count as that format."""
+    from thrifty.formats import detect_format, opening_format
+
+    assert opening_format("<COT>\na\n</COT>\n<ANSWER>\n1\n</ANSWER>") == "short_cot"
+    assert opening_format("<COT>\n<CODE>\n</COT>") == "short_cot" and detect_format("<COT>\n<CODE>\n</COT>") == "unknown"
+    assert opening_format("<LONG_COT>\nx") == "long_cot" and opening_format("<ANSWER>\n1") == "direct"
+    assert opening_format("<CODE>\nx") == "code"
+    assert opening_format(" <COT>\nx") == "unknown" and opening_format("\\boxed{1}") == "unknown"
+
+
 def test_registry_errors_name_what_is_available():
     with pytest.raises(RewardError, match="unknown reward 'acuracy'.*did you mean 'accuracy'.*available: .*arm_format"):
         get_reward("acuracy")

@@ -24,7 +24,8 @@ SMOKE = {
     "bench_toy_learning": (["--out"], lambda r: 0.0 <= r["easiest_direct"] <= 1.0),
     "bench_grpo": ([], lambda r: r["steps_each"] == 1 and r["median_step_s"]["trl"] > 0),
     "bench_toy_grpo": (["--out"], lambda r: {x["variant"] for x in r["runs"]} == {"plain", "ada"}),
-    "bench_toy_mind": (["--out"], lambda r: {x["rewards"] for x in r["runs"]} == {"accuracy only", "MinD"}),
+    "bench_toy_mind": (["--out"], lambda r: {x["rewards"] for x in r["runs"]} == {
+        "accuracy only", "MinD (paper)", "MinD + fewer_turns (extension)"}),
     "bench_style_select": (["--out"], lambda r: set(r["accuracy"]) == {"direct", "short_cot"}),
     "probe_toy_tiers": (["--out"], lambda r: set(r["tiers"]) == {"easy", "medium", "hard"} and r["steps"] > 0),
 }

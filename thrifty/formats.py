@@ -103,6 +103,21 @@ def detect_format(completion: str) -> str:
     return opened
 
 
+def opening_format(completion: str) -> str:
+    """The ARM format ``completion`` opens with, exactly as ARM's Ada-GRPO counts formats; else ``unknown``.
+
+    TEAM-ARM/ARM ``verl/verl/trainer/ppo/core_algos.py`` ``get_reasoning_format`` looks for ``"Assistant:<TAG>"``
+    in the decoded prompt + response (its chat template ends the prompt with ``Assistant:``), i.e. the response
+    must start with the tag, with nothing (not even whitespace) before it. Unlike :func:`detect_format` it does
+    not look for another format's tags: ARM's reward zeroes those (:mod:`thrifty.rewards.arm`), but a mixed
+    completion still counts in its opening format's F(o_i).
+    """
+    for fmt in (SHORT_COT, CODE, DIRECT, LONG_COT):
+        if completion.startswith(OPENING_TAGS[fmt]):
+            return fmt
+    return UNKNOWN
+
+
 @dataclass(frozen=True)
 class ParsedArm:
     """A completion split into its ARM parts; ``answer`` is None when no closed ``<ANSWER>`` block exists."""

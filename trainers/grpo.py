@@ -1,18 +1,22 @@
-"""GRPO with thrifty's variants on TRL's ``GRPOTrainer``: plain GRPO, Ada-GRPO (ARM) and MinD fewer-turns GRPO.
+"""GRPO with thrifty's variants on TRL's ``GRPOTrainer``: plain GRPO, Ada-GRPO (ARM) and MinD GRPO.
 
 - ``plain``: TRL's GRPO (Shao et al. 2024, DeepSeekMath) with thrifty's reward registry and metrics.
-- ``ada``: Ada-GRPO (ARM, Wu et al. 2025; DESIGN.md 4.2). TRL 1.16 has no advantage hook, so
-  :meth:`ThriftyGRPOTrainer._calculate_rewards` (which returns the rewards gathered across processes, one row
-  per completion, groups = ``num_generations`` consecutive rows) multiplies each completion's rewards by
-  ``alpha_i(t)`` = :func:`thrifty.rewards.ada_grpo_alpha` of its group's formats, with t = ``state.global_step``
-  and T = ``state.max_steps``. TRL then normalises within each group as usual. Every reward function's
-  column is scaled, so the weighted sum is scaled by exactly alpha_i.
-- ``mind``: MinD (Zeng et al. 2025; DESIGN.md 4.3): R = R_format + R_accuracy + R_unit via the recipe's
-  rewards (``mind_format``, ``accuracy``, ``fewer_turns``, ``unit_compactness``); logs the turns histogram.
+- ``ada``: Ada-GRPO (ARM, Wu et al. 2025; DESIGN.md 4.2; docs/methods/arm.md). TRL 1.16 has no advantage hook,
+  so :meth:`ThriftyGRPOTrainer._calculate_rewards` (which returns the rewards gathered across processes, one row
+  per completion, groups = ``num_generations`` consecutive rows) first zeroes the rewards of completions that
+  open with no format tag (``ada_zero_unknown``; ARM asserts their reward is 0), then multiplies each
+  completion's rewards by ``alpha_i(t)`` = :func:`thrifty.rewards.ada_grpo_alpha` of its group's formats as ARM
+  counts them (:func:`thrifty.formats.opening_format`), with t = ``state.global_step + 1`` (the step being
+  trained, 1-based as in ARM's ``ray_trainer.py``) and T = ``state.max_steps``. TRL then normalises within each
+  group as usual. Every reward function's column is scaled, so the weighted sum is scaled by exactly alpha_i.
+  The default reward is ARM's (``arm_accuracy``).
+- ``mind``: MinD (Zeng et al. 2025; DESIGN.md 4.3; docs/methods/mind.md): R = R_format + R_accuracy + R_unit via
+  the recipe's rewards (default ``mind_format``, ``accuracy``, ``unit_compactness``); logs the turns histogram.
 
 Logged every step (all variants): ``format/<fmt>`` share, ``format/<fmt>/accuracy`` (when an ``accuracy``
-reward is used), ``format/<fmt>/tokens`` (mean completion tokens); ``ada/alpha_mean`` and ``ada/raw_reward``
-(ada); ``turns/mean`` and ``turns/<k>`` shares (mind); with wandb, the per-format numbers also as one
+reward is used), ``format/<fmt>/tokens`` (mean completion tokens); ``ada/alpha_mean``, ``ada/raw_reward`` and,
+beside TRL's alpha-scaled ``rewards/<name>/mean``, the unscaled ``raw_rewards/<name>/mean`` (ada);
+``turns/mean`` and ``turns/<k>`` shares (mind); with wandb, the per-format numbers also as one
 ``train/format_table`` table per logging step. Completions are logged with their format, and with
 their ``ada_alpha`` when training Ada-GRPO (``log_completions``; wandb runs offline unless ``WANDB_MODE`` says
 otherwise).
@@ -34,7 +38,7 @@ from trl import GRPOConfig, GRPOTrainer, ModelConfig, get_peft_config
 
 from thrifty.data import load_any, require_columns
 from thrifty.eval.wandb_log import log_format_table, wants_wandb
-from thrifty.formats import detect_format, last_boxed, split_turns
+from thrifty.formats import UNKNOWN, detect_format, last_boxed, opening_format, split_turns
 from thrifty.jsonl import DataError
 from thrifty.recipes import RecipeError, parse_recipe
 from thrifty.rewards import ada_grpo_alpha_batch, build_reward_funcs, completion_texts
@@ -44,6 +48,12 @@ from .common import preflight, train_and_save
 logger = logging.getLogger(__name__)
 
 VARIANTS = ("plain", "ada", "mind")
+#: The rewards of each variant when a recipe names none: plain GRPO's accuracy, ARM's gated reward, MinD's paper.
+DEFAULT_REWARDS: dict[str, list[str]] = {
+    "plain": ["accuracy"],
+    "ada": ["arm_accuracy"],
+    "mind": ["mind_format", "accuracy", "unit_compactness"],
+}
 TURNS_HISTOGRAM_MAX = 8
 
 
@@ -53,6 +63,11 @@ class GRPODataArguments:
 
     dataset_name: str | None = field(
         default=None, metadata={"help": "JSONL/JSON/CSV/parquet, save_to_disk folder or Hub id; empty: the toy world"}
+    )
+    dataset_mixture: list[str] | None = field(
+        default=None,
+        metadata={"help": "several sources with the same prompt/answer columns, concatenated (ARM trains on GSM8K +"
+                          " MATH + CSQA train: recipes/arm/grpo_qwen2.5_7b.yaml); overrides dataset_name"},
     )
     dataset_split: str = field(default="train", metadata={"help": "split to train on"})
     prompt_column: str = field(default="problem", metadata={"help": "column holding the question text"})
@@ -72,9 +87,15 @@ class ThriftyGRPOConfig(GRPOConfig):
     """TRL's ``GRPOConfig`` plus thrifty's keys."""
 
     variant: str = field(default="plain", metadata={"help": "plain | ada (Ada-GRPO, ARM) | mind (MinD)"})
-    reward_funcs: list[str] = field(
-        default_factory=lambda: ["accuracy"],
-        metadata={"help": "reward names (thrifty.rewards.available_rewards()) or 'package.module:function' paths"},
+    reward_funcs: list[str] | None = field(
+        default=None,
+        metadata={"help": "reward names (thrifty.rewards.available_rewards()) or 'package.module:function' paths;"
+                          " default by variant: plain accuracy, ada arm_accuracy, mind mind_format accuracy"
+                          " unit_compactness"},
+    )
+    ada_zero_unknown: bool = field(
+        default=True,
+        metadata={"help": "ada: rewards of completions that open with no format tag are 0 (ARM asserts this)"},
     )
     reward_kwargs: dict | str | None = field(
         default=None, metadata={"help": "per-reward keyword arguments: {reward_name: {arg: value}} (JSON on the CLI)"}
@@ -84,6 +105,8 @@ class ThriftyGRPOConfig(GRPOConfig):
     def __post_init__(self):
         if self.variant not in VARIANTS:
             raise RecipeError(f"variant must be one of {', '.join(VARIANTS)}, not {self.variant!r}")
+        if not self.reward_funcs:
+            self.reward_funcs = list(DEFAULT_REWARDS[self.variant])
         if isinstance(self.reward_kwargs, str):
             try:
                 self.reward_kwargs = json.loads(self.reward_kwargs) if self.reward_kwargs.strip() else None
@@ -122,7 +145,13 @@ class ThriftyGRPOTrainer(GRPOTrainer):
         if self.variant == "ada" and mode == "train":
             group = self.num_generations
             total = max(int(self.state.max_steps or 1), 1)
-            alpha = ada_grpo_alpha_batch(formats, group, int(self.state.global_step), total)
+            arm_formats = gather_object([opening_format(t) for t in local_texts])
+            if getattr(self.args, "ada_zero_unknown", True):
+                unknown = torch.tensor([f == UNKNOWN for f in arm_formats], device=rewards_per_func.device)
+                rewards_per_func = torch.where(unknown.unsqueeze(1) & ~rewards_per_func.isnan(), 0.0, rewards_per_func)
+            for i, name in enumerate(self.reward_func_names):  # unscaled, beside TRL's alpha-scaled rewards/<name>
+                self._metrics[mode][f"raw_rewards/{name}/mean"].append(torch.nanmean(rewards_per_func[:, i]).item())
+            alpha = ada_grpo_alpha_batch(arm_formats, group, int(self.state.global_step) + 1, total)
             # the completions table takes this process's values (TRL gathers them: rank 0's rows first)
             start = self.accelerator.process_index * len(local_formats)
             self._log_completion_extra("ada_alpha", alpha[start : start + len(local_formats)])
@@ -143,7 +172,8 @@ class ThriftyGRPOTrainer(GRPOTrainer):
         metrics = self._metrics[mode]
         counts = Counter(formats)
         n = max(len(formats), 1)
-        acc_col = self.reward_func_names.index("accuracy") if "accuracy" in self.reward_func_names else None
+        names = [n for n in ("accuracy", "arm_accuracy") if n in self.reward_func_names]
+        acc_col = self.reward_func_names.index(names[0]) if names else None
         correct = (rewards_per_func[:, acc_col] > 0).tolist() if acc_col is not None else None
         for fmt, count in sorted(counts.items()):
             idx = [i for i, f in enumerate(formats) if f == fmt]
@@ -188,31 +218,46 @@ def load_grpo_prompts(data_args: GRPODataArguments):
     """Load the prompts: the toy world, or ``dataset_name`` mapped through ``prompt_column``/``answer_column``.
 
     A ``\\boxed{}`` gold (MATH) is reduced to its content; ``answer_pattern`` extracts the gold from a worked
-    solution (GSM8K). An ``answer_kind`` column, when present, is kept for the accuracy reward.
+    solution (GSM8K). An ``answer_kind`` column, when present, is kept for the accuracy reward. With
+    ``dataset_mixture`` every source is loaded this way and the results are concatenated in order, each row
+    tagged with its ``data_source``.
     """
-    if not data_args.dataset_name:
+    if data_args.dataset_mixture:
+        import datasets
+
+        parts = [_tag(_load_source(s, data_args), s) for s in data_args.dataset_mixture]
+        data = datasets.concatenate_datasets(parts)
+    elif not data_args.dataset_name:
         data = toy_prompts(data_args)
     else:
-        source = data_args.dataset_name
-        raw = load_any(source, data_args.dataset_split)
-        require_columns(raw, [data_args.prompt_column, data_args.answer_column], source)
-        pattern = re.compile(data_args.answer_pattern, re.MULTILINE) if data_args.answer_pattern else None
-        keep = [c for c in raw.column_names if c == "answer_kind"]
-
-        def convert(row: dict[str, Any], idx: int) -> dict[str, Any]:
-            gold = str(row[data_args.answer_column])
-            if pattern is not None:
-                m = pattern.search(gold)
-                if m is None:
-                    raise DataError(f"{source} row {idx}: answer_pattern {pattern.pattern!r} does not match {gold[-80:]!r}")
-                gold = m.group(1).strip()
-            gold = last_boxed(gold) or gold
-            return {"prompt": _prompt(str(row[data_args.prompt_column]), data_args.system_prompt), "answer": gold}
-
-        data = raw.map(convert, with_indices=True, remove_columns=[c for c in raw.column_names if c not in keep])
+        data = _load_source(data_args.dataset_name, data_args)
     if data_args.max_train_samples:
         data = data.select(range(min(data_args.max_train_samples, len(data))))
     return data
+
+
+def _tag(data, source: str):
+    return data.add_column("data_source", [source] * len(data))
+
+
+def _load_source(source: str, data_args: GRPODataArguments):
+    """One source's prompts: ``prompt`` (chat messages) and ``answer`` (plus ``answer_kind`` when present)."""
+    raw = load_any(source, data_args.dataset_split)
+    require_columns(raw, [data_args.prompt_column, data_args.answer_column], source)
+    pattern = re.compile(data_args.answer_pattern, re.MULTILINE) if data_args.answer_pattern else None
+    keep = [c for c in raw.column_names if c == "answer_kind"]
+
+    def convert(row: dict[str, Any], idx: int) -> dict[str, Any]:
+        gold = str(row[data_args.answer_column])
+        if pattern is not None:
+            m = pattern.search(gold)
+            if m is None:
+                raise DataError(f"{source} row {idx}: answer_pattern {pattern.pattern!r} does not match {gold[-80:]!r}")
+            gold = m.group(1).strip()
+        gold = last_boxed(gold) or gold
+        return {"prompt": _prompt(str(row[data_args.prompt_column]), data_args.system_prompt), "answer": gold}
+
+    return raw.map(convert, with_indices=True, remove_columns=[c for c in raw.column_names if c not in keep])
 
 
 # ---------------------------------------------------------------------------------------------------------
