@@ -122,7 +122,7 @@ CASES: list[Case] = [
       "`--reward_funcs '[acuracy]'`", "the error names the closest reward"),
     C("reward-import", f"{GRPO} --reward_funcs no_such_module:fn", ["no_such_module"],
       "a reward import path that does not import", "check `package.module:function`"),
-    C("reward-kwargs-arg", GRPO + ' --reward_kwargs {"accuracy":{"kindd":"math"}}', ["kindd", "kind"],
+    C("reward-kwargs-arg", GRPO + ' --reward_kwargs {"arm_accuracy":{"kindd":"math"}}', ["kindd", "kind"],
       "an unknown argument in `reward_kwargs`", "the error lists the reward's arguments"),
     C("reward-kwargs-json", f"{GRPO} --reward_kwargs {{accuracy:", ["reward_kwargs"],
       "`reward_kwargs` that is not JSON", "write it as JSON on the command line"),
