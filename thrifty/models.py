@@ -28,6 +28,36 @@ def resolve_dtype(name: str | None):
         raise ValueError(f"unknown dtype {name!r}; use auto, float32, bfloat16 or float16") from None
 
 
+def model_init_kwargs(model_args, dtype_as_name: bool = False) -> dict:
+    """``from_pretrained`` keyword arguments for every model setting of TRL's ``ModelConfig``.
+
+    ``model_revision`` -> ``revision``, ``trust_remote_code``, ``attn_implementation``, ``dtype`` (``auto``:
+    :func:`default_dtype`) and, with ``load_in_4bit``/``load_in_8bit``, a bitsandbytes ``quantization_config``
+    (``trl.get_quantization_config``, as TRL's own ``scripts/sft.py`` builds it) placed on this process's GPU.
+    ``dtype_as_name`` gives the dtype as a string (``"float32"``), for configs that are serialised to JSON
+    (``GRPOConfig.model_init_kwargs``); there the quantization config is left out and passed to the trainer.
+    """
+    from trl import get_quantization_config
+
+    dtype = resolve_dtype(model_args.dtype)
+    kwargs: dict = {
+        "revision": model_args.model_revision,
+        "trust_remote_code": model_args.trust_remote_code,
+        "attn_implementation": model_args.attn_implementation,
+        "dtype": str(dtype).removeprefix("torch.") if dtype_as_name else dtype,
+    }
+    quantization = get_quantization_config(model_args)
+    if quantization is not None and not dtype_as_name:
+        kwargs["quantization_config"] = quantization
+        import torch
+
+        if torch.cuda.is_available():  # k-bit weights are placed at load time, one copy per process
+            from accelerate import PartialState
+
+            kwargs["device_map"] = {"": PartialState().local_process_index}
+    return kwargs
+
+
 def is_adapter_dir(path: str | Path) -> bool:
     return (Path(path) / "adapter_config.json").exists()
 

@@ -25,7 +25,7 @@ from trl import DPOConfig, DPOTrainer, ModelConfig, get_peft_config
 
 from thrifty.data import load_any, require_columns
 from thrifty.jsonl import DataError
-from thrifty.models import resolve_dtype
+from thrifty.models import model_init_kwargs
 from thrifty.recipes import RecipeError, parse_recipe
 
 from .common import train_and_save
@@ -80,11 +80,7 @@ def build_dpo_trainer(data_args: DPODataArguments, training_args: ThriftyDPOConf
     if not model_args.model_name_or_path:
         raise RecipeError("model_name_or_path is required (the SFT model to align)")
     train, evaluation = load_pairs(data_args)
-    model = AutoModelForCausalLM.from_pretrained(
-        model_args.model_name_or_path,
-        dtype=resolve_dtype(model_args.dtype),
-        attn_implementation=model_args.attn_implementation,
-    )
+    model = AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path, **model_init_kwargs(model_args))
     tokenizer = load_tokenizer(model_args.model_name_or_path, padding_side="left")
     peft_config = get_peft_config(model_args)
     if peft_config is None:

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 from accelerate.utils import gather_object
-from trl import GRPOConfig, GRPOTrainer, ModelConfig, get_peft_config
+from trl import GRPOConfig, GRPOTrainer, ModelConfig, get_peft_config, get_quantization_config
 
 from thrifty.data import load_any, require_columns
 from thrifty.formats import detect_format, last_boxed, split_turns
@@ -215,7 +215,7 @@ def build_grpo_trainer(
     data_args: GRPODataArguments, training_args: ThriftyGRPOConfig, model_args: ModelConfig, trainer_cls=None
 ) -> GRPOTrainer:
     """The trainer for a parsed recipe (model from ``model_args``; LoRA when ``use_peft``)."""
-    from thrifty.models import load_tokenizer
+    from thrifty.models import load_tokenizer, model_init_kwargs
 
     if not model_args.model_name_or_path:
         raise RecipeError("model_name_or_path is required")
@@ -224,8 +224,9 @@ def build_grpo_trainer(
     reward_funcs = build_reward_funcs(list(training_args.reward_funcs), training_args.reward_kwargs)
     train = load_grpo_prompts(data_args)
     tokenizer = load_tokenizer(model_args.model_name_or_path, padding_side="left")
-    if training_args.model_init_kwargs is None and model_args.dtype:
-        training_args.model_init_kwargs = {"dtype": model_args.dtype}
+    # every ModelConfig setting reaches the model, as in SFT and DPO; the recipe's model_init_kwargs win
+    init_kwargs = model_init_kwargs(model_args, dtype_as_name=True)
+    training_args.model_init_kwargs = {**init_kwargs, **(training_args.model_init_kwargs or {})}
     trainer_cls = trainer_cls or ThriftyGRPOTrainer
     return trainer_cls(
         model=model_args.model_name_or_path,
@@ -234,6 +235,7 @@ def build_grpo_trainer(
         train_dataset=train,
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
+        quantization_config=get_quantization_config(model_args),
     )
 
 
