@@ -85,15 +85,21 @@ def tokenize_with_assistant_mask(tokenizer, messages: list[dict], where: str = "
                                  **template_kwargs) -> dict[str, list[int]]:
     """``input_ids`` of the rendered conversation and ``assistant_masks`` (1 on assistant tokens, module docstring).
 
-    The rendered text is tokenized without adding special tokens, as TRL tokenizes rendered chats: a BOS the
-    template writes is kept once, none is added.
+    The rendered text is tokenized without adding special tokens, as TRL tokenizes rendered chats, then given
+    exactly one leading BOS where the model uses one, as generation sends prompts
+    (:func:`thrifty.generation.with_single_bos`).
     """
     text, spans = assistant_char_spans(tokenizer, messages, where, **template_kwargs)
     if not spans:
         raise AssistantMaskError(f"{where}: no assistant message to train on (assistant_only_loss is true)")
+    from thrifty.generation import with_single_bos
+
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     mask = [int(any(s <= start < e for s, e in spans)) for start, _ in encoded["offset_mapping"]]
-    return {"input_ids": list(encoded["input_ids"]), "assistant_masks": mask}
+    ids = with_single_bos(tokenizer, list(encoded["input_ids"]))  # as generation sends the prompt
+    shift = len(ids) - len(mask)
+    mask = [0] * shift + mask if shift >= 0 else mask[-shift:]
+    return {"input_ids": ids, "assistant_masks": mask}
 
 
 def add_assistant_masks(dataset, tokenizer, source: str = "data"):

@@ -122,10 +122,8 @@ def cmd_toy_build(args: argparse.Namespace) -> int:
 
 
 def cmd_toy_pretrain(args: argparse.Namespace, extra: list[str]) -> int:
-    from thrifty.paths import recipe_path
+    from thrifty.paths import TOY_BASE_DIR, is_checkout, recipe_path
     from thrifty.trainers.toy import pretrain_toy_base
-
-    from thrifty.paths import TOY_BASE_DIR, is_checkout
 
     if args.install and not is_checkout() and not args.into_site_packages:
         logger.error("--install copies the model over the toy base shipped in %s, which is not a source checkout "

@@ -15,7 +15,6 @@ import logging
 import os
 import re
 from dataclasses import fields, is_dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
