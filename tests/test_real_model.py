@@ -174,29 +174,6 @@ def test_sft_full_fine_tune_on_messages(real_model_dir, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Publish: the adapter loaded back onto the base generates what the trained model generated
-# ---------------------------------------------------------------------------------------------------------------
-def test_publish_dry_run_adapter_reproduces_the_trained_model(lora_sft, real_model_dir, tmp_path):
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from thrifty.cli import main
-
-    card_dir = tmp_path / "publish"
-    assert main(["publish", str(lora_sft["out"]), "--repo-id", "you/smollm2-mind-lora", "--dry-run",
-                 str(card_dir)]) == 0
-    assert (card_dir / "README.md").is_file() and (card_dir / "adapter_model.safetensors").is_file()
-    tokenizer = AutoTokenizer.from_pretrained(card_dir)
-    base = AutoModelForCausalLM.from_pretrained(real_model_dir, dtype=torch.float32)
-    base_tokens, base_logits = _greedy(base, tokenizer, MIND_TWO_TURNS[:1])
-    model = PeftModel.from_pretrained(base, card_dir)
-    tokens, logits = _greedy(model, tokenizer, MIND_TWO_TURNS[:1])
-    assert tokens == lora_sft["tokens"]
-    torch.testing.assert_close(logits, lora_sft["logits"], rtol=1e-4, atol=1e-4)
-    assert (logits - base_logits).abs().max() > 1e-2  # the adapter is really there (lr 5e-3, 2 steps)
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # GRPO (plain, Ada-GRPO, MinD) with LoRA on GSM8K prompts
 # ---------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("variant", ["plain", "ada", "mind"])
@@ -262,27 +239,35 @@ def test_dpo_lora(real_model_dir, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Eval on GSM8K and MATH-500 rows: the model's own template, exactly one BOS
+# Eval of the SFT adapter on GSM8K and MATH-500 rows (the model's own template, exactly one BOS), then publish
 # ---------------------------------------------------------------------------------------------------------------
-def test_eval_gsm8k_math500_prompts_use_the_models_template(real_model_dir, shared_data, tmp_path):
+@pytest.fixture(scope="module")
+def lora_eval(lora_sft, shared_data) -> Path:
+    """``thrifty eval`` of the LoRA SFT adapter (loaded onto its base) into RUN_DIR/eval, where publish finds it."""
+    from thrifty.cli import main
+
+    out = lora_sft["out"] / "eval"
+    rc = main(["eval", "--config", "recipes/toy/eval.yaml", "--model_name_or_path", str(lora_sft["out"]),
+               "--output_dir", str(out), "--benchmarks", "gsm8k", "math500", "--modes", "adaptive",
+               "--data_dir", str(shared_data), "--limit", "2", "--max_new_tokens", "8", "--batch_size", "2"])
+    assert rc == 0
+    return out
+
+
+def test_eval_gsm8k_math500_prompts_use_the_models_template(lora_eval, lora_sft, real_model_dir, shared_data):
     from transformers import AutoTokenizer
 
-    from thrifty.cli import main
     from thrifty.eval.benchmarks import load_benchmark
     from thrifty.eval.modes import _prompts
     from thrifty.generation import prompt_token_ids
 
-    out = tmp_path / "eval"
-    rc = main(["eval", "--config", "recipes/toy/eval.yaml", "--model_name_or_path", str(real_model_dir),
-               "--output_dir", str(out), "--benchmarks", "gsm8k", "math500", "--modes", "adaptive",
-               "--data_dir", str(shared_data), "--limit", "2", "--max_new_tokens", "8", "--batch_size", "2"])
-    assert rc == 0
-    rows = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
-    assert sorted((r["benchmark"], r["num_tokens"] <= 8) for r in rows) == [("gsm8k", True)] * 2 + [("math500", True)] * 2
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["model"] == str(real_model_dir)
+    rows = [json.loads(line) for line in (lora_eval / "samples.jsonl").read_text().splitlines()]
+    assert sorted((r["benchmark"], 0 < r["num_tokens"] <= 8) for r in rows) == [("gsm8k", True)] * 2 + [
+        ("math500", True)] * 2
+    summary = json.loads((lora_eval / "summary.json").read_text())
+    assert summary["model"] == str(lora_sft["out"])
 
-    tokenizer = AutoTokenizer.from_pretrained(real_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(lora_sft["out"])
 
     class Gen:  # the prompt builder only reads .tokenizer
         pass
@@ -296,6 +281,27 @@ def test_eval_gsm8k_math500_prompts_use_the_models_template(real_model_dir, shar
         assert text.startswith("<|im_start|>system\nYou are a helpful AI assistant named SmolLM")
         ids = prompt_token_ids(tokenizer, text)
         assert ids[0] == tokenizer.bos_token_id and ids[1] != tokenizer.bos_token_id
+
+
+def test_publish_dry_run_adapter_reproduces_the_trained_model(lora_sft, lora_eval, real_model_dir, tmp_path):
+    """The published adapter, loaded back onto the base, generates what the trained model generated."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from thrifty.cli import main
+
+    card_dir = tmp_path / "publish"
+    assert main(["publish", str(lora_sft["out"]), "--repo-id", "you/smollm2-mind-lora", "--dry-run",
+                 str(card_dir)]) == 0
+    assert (card_dir / "README.md").is_file() and (card_dir / "adapter_model.safetensors").is_file()
+    tokenizer = AutoTokenizer.from_pretrained(card_dir)
+    base = AutoModelForCausalLM.from_pretrained(real_model_dir, dtype=torch.float32)
+    base_tokens, base_logits = _greedy(base, tokenizer, MIND_TWO_TURNS[:1])
+    model = PeftModel.from_pretrained(base, card_dir)
+    tokens, logits = _greedy(model, tokenizer, MIND_TWO_TURNS[:1])
+    assert tokens == lora_sft["tokens"]
+    torch.testing.assert_close(logits, lora_sft["logits"], rtol=1e-4, atol=1e-4)
+    assert (logits - base_logits).abs().max() > 1e-2  # the adapter is really there (lr 5e-3, 2 steps)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -336,3 +342,38 @@ def test_builders_with_the_transformers_backend(real_model_dir, shared_data, tmp
     cache = (out / "llm_cache.jsonl").read_text().splitlines()
     assert len(cache) >= 2  # the local model was asked (code for every problem)
     assert stats["rows"]["direct"] == 2 if isinstance(stats["rows"], dict) else stats
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# vLLM prompt construction (no GPU needed): token ids with exactly one BOS
+# ---------------------------------------------------------------------------------------------------------------
+def test_vllm_prompts_are_token_ids_with_one_bos(real_model_dir):
+    from transformers import AutoTokenizer
+
+    from thrifty.eval.generation import vllm_prompts
+    from thrifty.generation import render_prompt
+
+    messages = [{"role": "user", "content": "What is 2 + 2?"}]
+    smol = AutoTokenizer.from_pretrained(real_model_dir)
+    text = render_prompt(smol, messages)
+    (prompt,) = vllm_prompts(smol, [text])
+    assert set(prompt) == {"prompt_token_ids"}  # vLLM's TokensPrompt: vLLM does not tokenize again
+    assert prompt["prompt_token_ids"] == smol(text, add_special_tokens=False)["input_ids"]
+    assert prompt["prompt_token_ids"][0] == smol.bos_token_id != prompt["prompt_token_ids"][1]
+
+    # Llama 3's situation: the tokenizer adds a BOS and the template writes one too
+    llama = AutoTokenizer.from_pretrained(real_model_dir)
+    llama.bos_token = "<|endoftext|>"
+    llama.add_bos_token = True
+    bos = llama.bos_token_id
+    llama.chat_template = "{{ bos_token }}" + smol.chat_template
+    text = render_prompt(llama, messages)
+    as_text = llama(text)["input_ids"]  # what vLLM makes of a text prompt
+    assert as_text[:2] == [bos, bos]
+    (prompt,) = vllm_prompts(llama, [text])
+    assert prompt["prompt_token_ids"] == as_text[1:]
+    # a template without the BOS its tokenizer adds: it gets exactly one
+    llama.chat_template = smol.chat_template
+    text = render_prompt(llama, messages)
+    (prompt,) = vllm_prompts(llama, [text])
+    assert prompt["prompt_token_ids"] == [bos, *llama(text, add_special_tokens=False)["input_ids"]]

@@ -123,13 +123,14 @@ def cmd_toy_build(args: argparse.Namespace) -> int:
 
 def cmd_toy_pretrain(args: argparse.Namespace, extra: list[str]) -> int:
     from thrifty.paths import TOY_BASE_DIR, is_checkout, recipe_path
-    from thrifty.trainers.toy import pretrain_toy_base
 
     if args.install and not is_checkout() and not args.into_site_packages:
         logger.error("--install copies the model over the toy base shipped in %s, which is not a source checkout "
                      "(thrifty is installed); add --into-site-packages to do that anyway, or use the model in --out",
                      TOY_BASE_DIR)
         return 2
+    from thrifty.trainers.toy import pretrain_toy_base
+
     recipe = args.config or recipe_path("toy/pretrain.yaml")
     final = pretrain_toy_base(args.out, recipe, extra, n_train=args.n_train, seed=args.seed)
     if args.install:
