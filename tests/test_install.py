@@ -21,8 +21,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = ["pyproject.toml", "README.md", "thrifty", "data_builders", "rewards", "trainers", "eval", "recipes"]
 
-pytestmark = pytest.mark.slow
-
 
 def _dependency_paths() -> list[str]:
     """This interpreter's import path minus anything that would find the checkout's thrifty."""
@@ -76,6 +74,7 @@ def _thrifty(installed: dict, *args: str, timeout: int = 300) -> subprocess.Comp
                           env=installed["env"], capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_the_wheel_ships_recipes_and_the_toy_base(installed):
     where = subprocess.run([str(installed["python"]), "-c",
                             "import thrifty, thrifty.paths as p; print(thrifty.__file__); print(p.RECIPES_DIR); "
@@ -88,6 +87,7 @@ def test_the_wheel_ships_recipes_and_the_toy_base(installed):
     assert (Path(toy_base) / "model.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_recipes_list_and_cp_from_an_empty_folder(installed):
     listed = _thrifty(installed, "recipes", "list")
     assert listed.returncode == 0, listed.stderr
@@ -102,6 +102,7 @@ def test_recipes_list_and_cp_from_an_empty_folder(installed):
     assert again.returncode == 2 and "--force" in again.stderr
 
 
+@pytest.mark.slow
 def test_recipe_driven_commands_and_launch_outside_the_checkout(installed):
     """`thrifty toy build` then `thrifty build multiformat --config recipes/arm/toy.yaml` (the shipped recipe,
     absent from the working folder) and `thrifty launch recipes/toy/sft.yaml --dry-run` (accelerate configs
@@ -124,7 +125,58 @@ def test_recipe_driven_commands_and_launch_outside_the_checkout(installed):
     assert not list(installed["purelib"].rglob("*.cpu2.yaml"))
 
 
+@pytest.mark.slow
 def test_toy_pretrain_install_refuses_site_packages(installed):
     refused = _thrifty(installed, "toy", "pretrain", "--out", "runs/pretrain", "--install")
     assert refused.returncode == 2 and "--into-site-packages" in refused.stderr
     assert not (installed["work"] / "runs" / "pretrain").exists()
+
+
+def test_every_imported_third_party_package_is_declared():
+    """Each top-level module imported by the package's code comes from a distribution in pyproject's
+    dependencies (or the gpu extra), so `pip install .` brings it."""
+    import ast
+    import re
+    from importlib.metadata import packages_distributions
+
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    specs = project["dependencies"] + project["optional-dependencies"]["gpu"]
+    declared = {re.split(r"[<>=!~\[ ;]", spec, maxsplit=1)[0].lower().replace("_", "-") for spec in specs}
+    stdlib = set(sys.stdlib_module_names)
+    dists = packages_distributions()
+    missing = {}
+    for folder in ("thrifty", "data_builders", "rewards", "trainers", "eval"):
+        for path in (REPO / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                for name in names:
+                    top = name.split(".")[0]
+                    if top in stdlib or top == "thrifty":
+                        continue
+                    owners = {d.lower().replace("_", "-") for d in dists.get(top, [top])}
+                    if not owners & declared:
+                        missing.setdefault(top, str(path.relative_to(REPO)))
+    assert not missing, f"imported but not declared in pyproject.toml: {missing}"
+
+
+def test_trl_hooks_check_names_the_changed_hook():
+    from trl import GRPOTrainer
+
+    from thrifty.recipes import RecipeError
+    from thrifty.trainers.grpo import check_trl_hooks
+
+    check_trl_hooks()  # the installed TRL (pinned <1.17) has the hooks Ada-GRPO overrides
+
+    class ChangedTRL(GRPOTrainer):
+        def _calculate_rewards(self, inputs, prompts, completions):  # a future signature
+            return None
+
+    with pytest.raises(RecipeError, match=r"_calculate_rewards\(self, inputs, prompts, completions\).*trl>=1.16,<1.17"):
+        check_trl_hooks(ChangedTRL)

@@ -211,6 +211,30 @@ def load_grpo_prompts(data_args: GRPODataArguments):
 # ---------------------------------------------------------------------------------------------------------
 # Building and running
 # ---------------------------------------------------------------------------------------------------------
+#: TRL internals that ThriftyGRPOTrainer relies on (verified against trl 1.16; pyproject pins trl<1.17): the
+#: method it overrides with the exact arguments it passes on, and the helper it calls.
+TRL_HOOKS = {"_calculate_rewards": ["self", "inputs", "prompts", "completions", "completion_ids_list"],
+             "_log_completion_extra": ["self", "column", "values"]}
+
+
+def check_trl_hooks(trainer_cls: type = GRPOTrainer) -> None:
+    """Fail at start-up, with what to do, when the installed TRL changed a private hook Ada-GRPO overrides (a
+    changed hook would otherwise silently stop the reward scaling)."""
+    import inspect
+
+    import trl
+
+    for name, expected in TRL_HOOKS.items():
+        method = getattr(trainer_cls, name, None)
+        found = list(inspect.signature(method).parameters) if method is not None else None
+        if found != expected:
+            raise RecipeError(
+                f"trl {trl.__version__}: GRPOTrainer.{name}{'(' + ', '.join(found) + ')' if found else ' is missing'}, "
+                f"but thrifty's GRPO variants override it as {name}({', '.join(expected)}) (verified on trl 1.16); "
+                "install a supported TRL: pip install 'trl>=1.16,<1.17'"
+            )
+
+
 def build_grpo_trainer(
     data_args: GRPODataArguments, training_args: ThriftyGRPOConfig, model_args: ModelConfig, trainer_cls=None
 ) -> GRPOTrainer:
@@ -219,6 +243,7 @@ def build_grpo_trainer(
 
     if not model_args.model_name_or_path:
         raise RecipeError("model_name_or_path is required")
+    check_trl_hooks()
     if "wandb" in (training_args.report_to or []):
         os.environ.setdefault("WANDB_MODE", "offline")
     reward_funcs = build_reward_funcs(list(training_args.reward_funcs), training_args.reward_kwargs)
