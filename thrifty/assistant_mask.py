@@ -27,12 +27,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from thrifty.jsonl import DataError
+
 logger = logging.getLogger(__name__)
 
 MARKERS, TRL_PATCH, THRIFTY = "template markers", "TRL training template", "thrifty prefix rendering"
 
 
-class AssistantMaskError(ValueError):
+class AssistantMaskError(DataError):
     """The chat template does not allow an assistant mask for this conversation; the message says what to do."""
 
 

@@ -80,10 +80,11 @@ def build_dpo_trainer(data_args: DPODataArguments, training_args: ThriftyDPOConf
     if not model_args.model_name_or_path:
         raise RecipeError("model_name_or_path is required (the SFT model to align)")
     train, evaluation = load_pairs(data_args)
-    model = AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path, **model_init_kwargs(model_args, training_args))
+    model = AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path,
+                                                 **model_init_kwargs(model_args, training_args))
     tokenizer = load_tokenizer(model_args.model_name_or_path, padding_side="left",
-                                  revision=model_args.model_revision,
-                                  trust_remote_code=training_args.trust_remote_code)
+                               revision=model_args.model_revision,
+                               trust_remote_code=training_args.trust_remote_code)
     peft_config = get_peft_config(model_args)
     if peft_config is None:
         logger.info("use_peft is false: full-parameter DPO, TRL keeps a frozen copy of the model as reference")

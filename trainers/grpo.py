@@ -249,8 +249,8 @@ def build_grpo_trainer(
     reward_funcs = build_reward_funcs(list(training_args.reward_funcs), training_args.reward_kwargs)
     train = load_grpo_prompts(data_args)
     tokenizer = load_tokenizer(model_args.model_name_or_path, padding_side="left",
-                                  revision=model_args.model_revision,
-                                  trust_remote_code=training_args.trust_remote_code)
+                               revision=model_args.model_revision,
+                               trust_remote_code=training_args.trust_remote_code)
     # every ModelConfig setting reaches the model, as in SFT and DPO; the recipe's model_init_kwargs win
     training_args.model_init_kwargs = model_init_kwargs(model_args, training_args, dtype_as_name=True)
     trainer_cls = trainer_cls or ThriftyGRPOTrainer

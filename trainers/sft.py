@@ -125,8 +125,8 @@ def build_sft_trainer(
         logger.info("data is not conversational 'messages': assistant_only_loss off, completion-only loss applies")
         training_args.assistant_only_loss = False
     tokenizer = load_tokenizer(model_args.model_name_or_path, padding_side="right",
-                                  revision=model_args.model_revision,
-                                  trust_remote_code=training_args.trust_remote_code)
+                               revision=model_args.model_revision,
+                               trust_remote_code=training_args.trust_remote_code)
     if training_args.assistant_only_loss and training_args.chat_template_path is None:
         plan = assistant_masking_plan(tokenizer)
         logger.info("assistant-only loss: mask from the %s", plan)
@@ -136,7 +136,8 @@ def build_sft_trainer(
                 evaluation = add_assistant_masks(evaluation, tokenizer, data_args.eval_dataset_name)
             # the data now carries input_ids + assistant_masks; TRL's own masking (which needs markers) stays off
             training_args.assistant_only_loss = False
-    model = AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path, **model_init_kwargs(model_args, training_args))
+    model = AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path,
+                                                 **model_init_kwargs(model_args, training_args))
     return ThriftySFTTrainer(
         model=model,
         args=training_args,
