@@ -347,19 +347,32 @@ def test_select_style_on_the_real_model(real_model_dir, tmp_path):
 
 
 def test_builders_with_the_transformers_backend(real_model_dir, shared_data, tmp_path):
+    """ARM multi-format (code by the local model) on AQuA rows and MinD multi-turn (segmentation and prefix answers
+    by the local model) on short toy traces; the 135M model's replies are mostly unusable, which the builders count
+    and survive."""
     from thrifty.cli import main
 
     llm = ["--llm_backend", "transformers", "--llm_model", str(real_model_dir), "--llm_max_tokens", "8",
-           "--llm_batch_size", "2", "--tokenizer_name_or_path", str(real_model_dir)]
-    out = tmp_path / "aqua"
+           "--llm_batch_size", "3", "--tokenizer_name_or_path", str(real_model_dir)]
+    aqua = tmp_path / "aqua"
     rc = main(["build", "multiformat", "--config", "recipes/arm/aqua_openai.yaml", "--source",
                str(shared_data / "aqua" / "dev.jsonl"), "--max_samples", "2", "--balanced", "false",
-               "--output_dir", str(out), *llm])
+               "--output_dir", str(aqua), *llm])
     assert rc == 0
-    stats = json.loads((out / "stats.json").read_text())
-    cache = (out / "llm_cache.jsonl").read_text().splitlines()
-    assert len(cache) >= 2  # the local model was asked (code for every problem)
-    assert stats["rows"]["direct"] == 2 if isinstance(stats["rows"], dict) else stats
+    stats = json.loads((aqua / "stats.json").read_text())
+    assert stats["rows_per_format"]["direct"] == 2  # from the gold letters
+    assert len((aqua / "llm_cache.jsonl").read_text().splitlines()) >= 2  # the local model wrote code for each
+
+    from thrifty.data_builders.toy_build import build_toy_dataset
+
+    traces = build_toy_dataset(tmp_path / "toy", n_train=6, n_test_per_difficulty=1)["traces"]
+    mind = tmp_path / "mind"
+    rc = main(["build", "multiturn", "--config", "recipes/mind/toy.yaml", "--source", traces, "--max_samples", "3",
+               "--segmenter", "llm", "--intermediate_answer", "llm", "--output_dir", str(mind), *llm])
+    assert rc == 0
+    stats = json.loads((mind / "stats.json").read_text())
+    asked = stats["llm"].get("llm_segmentation_ok", 0) + stats["llm"].get("llm_segmentation_fallback", 0)
+    assert asked == 3 and stats["tokenizer"]  # toy traces are correct and closed: one segmentation call each
 
 
 # ---------------------------------------------------------------------------------------------------------------
