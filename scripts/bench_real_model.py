@@ -52,14 +52,14 @@ def main() -> int:
         ("sft (LoRA)", [*thrifty, "sft", "--config", "recipes/toy/sft.yaml", "--model_name_or_path", model,
                         "--dataset_name", "runs/mind_data/train.jsonl", "--output_dir", "runs/smol_sft",
                         "--use_peft", "true", "--lora_r", "16", "--lora_alpha", "32", "--max_steps", "5",
-                        "--per_device_train_batch_size", "2", "--max_length", "512", "--learning_rate", "2e-4",
-                        "--resume_from_checkpoint", "false"]),
+                        "--per_device_train_batch_size", "2", "--max_length", "512", "--learning_rate", "2e-4"
+                        ]),
         ("grpo mind (LoRA)", [*thrifty, "grpo", "--config", "recipes/toy/grpo_mind.yaml", "--model_name_or_path", model,
                               "--dataset_name", f"{data}/gsm8k/train.jsonl", "--prompt_column", "question",
                               "--answer_column", "answer", "--answer_pattern", "#### (.+)$", "--use_peft", "true",
                               "--output_dir", "runs/smol_grpo", "--max_steps", "2", "--num_generations", "4",
-                              "--per_device_train_batch_size", "4", "--max_completion_length", "32",
-                              "--resume_from_checkpoint", "false"]),
+                              "--per_device_train_batch_size", "4", "--max_completion_length", "32"
+                              ]),
         ("eval base", [*thrifty, "eval", "--config", "recipes/arm/eval_math500.yaml", "--model_name_or_path", model,
                        "--benchmarks", "math500", "gsm8k", "--data_dir", str(data), "--limit", "5",
                        "--max_new_tokens", "128", "--batch_size", "10", "--output_dir", "runs/eval_smol_base"]),
