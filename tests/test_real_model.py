@@ -265,9 +265,10 @@ def lora_eval(lora_sft, shared_data) -> Path:
     from thrifty.cli import main
 
     out = lora_sft["out"] / "eval"
-    rc = main(["eval", "--config", "recipes/toy/eval.yaml", "--model_name_or_path", str(lora_sft["out"]),
-               "--output_dir", str(out), "--benchmarks", "gsm8k", "math500", "--modes", "adaptive",
-               "--data_dir", str(shared_data), "--limit", "2", "--max_new_tokens", "8", "--batch_size", "2"])
+    rc = main(["eval", "--config", "recipes/arm/eval_math500.yaml", "--model_name_or_path", str(lora_sft["out"]),
+               "--benchmarks", "math500", "gsm8k", "--backend", "transformers", "--num_samples", "1", "--temperature",
+               "0", "--data_dir", str(shared_data), "--limit", "2", "--max_new_tokens", "8", "--batch_size", "2",
+               "--output_dir", str(out)])
     assert rc == 0
     return out
 
