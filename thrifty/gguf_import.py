@@ -72,6 +72,7 @@ def import_gguf(gguf_file: str | Path, out_dir: str | Path, dtype: str = "float3
     del loaded
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the model folder is an ordinary one
     try:
         plain.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
