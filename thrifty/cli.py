@@ -134,7 +134,13 @@ def cmd_toy_build(args: argparse.Namespace) -> int:
 
 
 def cmd_toy_pretrain(args: argparse.Namespace, extra: list[str]) -> int:
-    from thrifty.paths import recipe_path
+    from thrifty.paths import TOY_BASE_DIR, is_checkout, recipe_path
+
+    if args.install and not is_checkout() and not args.into_site_packages:
+        logger.error("--install copies the model over the toy base shipped in %s, which is not a source checkout "
+                     "(thrifty is installed); add --into-site-packages to do that anyway, or use the model in --out",
+                     TOY_BASE_DIR)
+        return 2
     from thrifty.trainers.toy import pretrain_toy_base
 
     recipe = args.config or recipe_path("toy/pretrain.yaml")
@@ -142,11 +148,39 @@ def cmd_toy_pretrain(args: argparse.Namespace, extra: list[str]) -> int:
     if args.install:
         import shutil
 
-        from thrifty.paths import TOY_BASE_DIR
-
         shutil.copytree(final, TOY_BASE_DIR, dirs_exist_ok=True)
         final = TOY_BASE_DIR
     print(final)
+    return 0
+
+
+def cmd_models_import_gguf(args: argparse.Namespace) -> int:
+    from thrifty.gguf_import import GGUFImportError, import_gguf
+
+    try:
+        out = import_gguf(args.file, args.out_dir, dtype=args.dtype, overwrite=args.overwrite)
+    except GGUFImportError as err:
+        logger.error("%s", err)
+        return 2
+    print(out)
+    return 0
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    from thrifty.recipe_library import copy_recipe, recipe_descriptions
+
+    if args.recipes_command == "list":
+        rows = recipe_descriptions()
+        width = max(len(name) for name, _ in rows)
+        for name, description in rows:
+            print(f"recipes/{name:<{width}}  {description}".rstrip())
+        return 0
+    try:
+        for path in copy_recipe(args.name, args.dest, force=args.force):
+            print(path)
+    except FileExistsError as err:
+        logger.error("%s", err)
+        return 2
     return 0
 
 
@@ -209,7 +243,25 @@ def build_parser(sft_recipe_help: bool = False) -> argparse.ArgumentParser:
     pretrain.add_argument("--n-train", type=int, default=200000, help="training rows (default 200000)")
     pretrain.add_argument("--seed", type=int, default=0, help="toy world seed (default 0)")
     pretrain.add_argument("--install", action="store_true",
-                          help="copy the final model to thrifty/assets/toy_base (the demo's base model)")
+                          help="copy the final model to thrifty/assets/toy_base (the demo's base model) of a checkout")
+    pretrain.add_argument("--into-site-packages", action="store_true",
+                          help="with --install: also when thrifty is installed (overwrites the installed package's toy base)")
+
+    models = sub.add_parser("models", help="model utilities: thrifty models import-gguf FILE OUT_DIR")
+    models_sub = models.add_subparsers(dest="models_command", metavar="MODELS_COMMAND")
+    gguf = models_sub.add_parser("import-gguf", help="convert a GGUF file (llama.cpp) into a transformers model folder")
+    gguf.add_argument("file", help="the .gguf file")
+    gguf.add_argument("out_dir", help="the model folder to write (safetensors + tokenizer + chat template)")
+    gguf.add_argument("--dtype", default="float32", help="float32 (default), bfloat16 or float16")
+    gguf.add_argument("--overwrite", action="store_true", help="replace an existing OUT_DIR")
+
+    recipes = sub.add_parser("recipes", help="the shipped recipes: thrifty recipes list | cp NAME DEST")
+    recipes_sub = recipes.add_subparsers(dest="recipes_command", metavar="RECIPES_COMMAND")
+    recipes_sub.add_parser("list", help="list the shipped recipes (usable as --config recipes/NAME from any folder)")
+    cp = recipes_sub.add_parser("cp", help="copy a shipped recipe (or folder of recipes) to edit it")
+    cp.add_argument("name", help="e.g. toy/sft.yaml, recipes/toy/sft.yaml or toy")
+    cp.add_argument("dest", help="a file name or a folder")
+    cp.add_argument("--force", action="store_true", help="overwrite existing files")
     return parser
 
 
@@ -287,6 +339,14 @@ def _dispatch(argv: list[str]) -> int:
         if args.toy_command == "pretrain":
             return _run(cmd_toy_pretrain, args, extra)
         parser.parse_args(["toy", "--help"])
+    if args.command == "models":
+        if args.models_command == "import-gguf":
+            return _run(cmd_models_import_gguf, args)
+        parser.parse_args(["models", "--help"])
+    if args.command == "recipes":
+        if args.recipes_command in ("list", "cp"):
+            return _run(cmd_recipes, args)
+        parser.parse_args(["recipes", "--help"])
     parser.error(f"unrecognised arguments: {' '.join(extra)}")
     return 2
 

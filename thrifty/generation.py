@@ -3,7 +3,8 @@
 Prompts are chat conversations rendered with the model's chat template (generation prompt added), optionally
 followed by a pre-fill of the assistant turn (instruction-guided inference: a format tag such as ``<COT>``).
 The returned text includes the pre-fill, so format detection sees the whole assistant turn. Output tokens are
-counted with the model's tokenizer, per sample, up to and including the end-of-turn token.
+counted with the model's tokenizer, per sample, up to and including the end-of-turn token. Every backend sends
+token ids built by :func:`prompt_token_ids` (exactly one BOS where the model uses one).
 """
 
 from __future__ import annotations
@@ -31,6 +32,48 @@ class Generation:
     text: str
     num_tokens: int
     finish_reason: str  # "stop" (end-of-turn token) or "length"
+
+
+def tokenizer_adds_bos(tokenizer) -> bool:
+    """Whether ``tokenizer(text)`` (special tokens on, the default) starts with its BOS token (cached)."""
+    cached = getattr(tokenizer, "_thrifty_adds_bos", None)
+    if cached is None:
+        bos = tokenizer.bos_token_id
+        ids = tokenizer("a")["input_ids"] if bos is not None else []
+        cached = bool(ids) and ids[0] == bos
+        try:
+            tokenizer._thrifty_adds_bos = cached
+        except AttributeError:  # pragma: no cover - a tokenizer that refuses new attributes
+            pass
+    return cached
+
+
+def with_single_bos(tokenizer, ids: list[int]) -> list[int]:
+    """``ids`` with exactly one leading BOS when the model uses one, none added otherwise.
+
+    A chat template that writes the BOS itself (Llama 3's ``<|begin_of_text|>``) tokenized with special tokens
+    on gets a second one; a template that omits it on a tokenizer that adds one (Llama 2-style) gets none when
+    special tokens are off. The rule: leading BOS runs collapse to one; no leading BOS and a tokenizer that adds
+    one -> prepend it; a model without BOS (Qwen) is left alone.
+    """
+    bos = tokenizer.bos_token_id
+    if bos is None:
+        return list(ids)
+    n = 0
+    while n < len(ids) and ids[n] == bos:
+        n += 1
+    if n > 1:
+        return list(ids[n - 1 :])
+    if n == 0 and tokenizer_adds_bos(tokenizer):
+        return [bos, *ids]
+    return list(ids)
+
+
+def prompt_token_ids(tokenizer, text: str) -> list[int]:
+    """Token ids of a chat-templated prompt, as every backend sends it: the rendered text tokenized without
+    special tokens (the template already wrote them), with exactly one BOS where the model uses one
+    (:func:`with_single_bos`)."""
+    return with_single_bos(tokenizer, tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def render_prompt(tokenizer, messages: list[dict], prefill: str = "", system: str | None = None) -> str:
@@ -96,8 +139,8 @@ class TransformersGenerator:
         with tqdm(total=len(prompts), desc=desc, leave=False) as bar:
             for start in range(0, len(order), per_call):
                 idx = order[start : start + per_call]
-                batch = self.tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True,
-                                       add_special_tokens=False).to(self.model.device)
+                ids = [prompt_token_ids(self.tokenizer, prompts[i]) for i in idx]
+                batch = self.tokenizer.pad({"input_ids": ids}, padding=True, return_tensors="pt").to(self.model.device)
                 for i in idx:
                     results[i] = []
                 if not sample:  # greedy samples are all the same: generate one, repeat it n times

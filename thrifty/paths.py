@@ -1,21 +1,73 @@
-"""Where the repository's own files live (recipes, the shipped toy base model)."""
+"""Where thrifty's own files live (recipes, the shipped toy base model, caches), in a checkout or installed.
+
+In a checkout (``pip install -e .`` or ``PYTHONPATH``) the recipes are the repository's ``recipes/`` folder.
+An installed thrifty (``pip install .``, a wheel) carries the same files as package data in
+``thrifty/builtin_recipes/`` (``pyproject.toml`` maps ``recipes/`` to the package ``thrifty.builtin_recipes``;
+``thrifty.recipes`` is the recipe-parsing module, so the data package has another name). A recipe path such as
+``recipes/toy/sft.yaml`` that does not exist in the working directory resolves to the shipped recipe, as
+torchtune resolves its built-in configs (:func:`resolve_recipe`).
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
-RECIPES_DIR = REPO_ROOT / "recipes"
+_INSTALLED_RECIPES = PACKAGE_DIR / "builtin_recipes"
+RECIPES_DIR = _INSTALLED_RECIPES if _INSTALLED_RECIPES.is_dir() else REPO_ROOT / "recipes"
 TOY_BASE_DIR = PACKAGE_DIR / "assets" / "toy_base"
+RECIPE_SUFFIXES = (".yaml", ".yml")
+
+
+def is_checkout() -> bool:
+    """Whether thrifty runs from a source checkout (its ``pyproject.toml`` beside the package), not site-packages."""
+    return (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "recipes").is_dir()
+
+
+def default_cache_dir() -> Path:
+    """``$THRIFTY_CACHE_DIR``; else ``.cache/`` of the checkout; else ``$XDG_CACHE_HOME/thrifty`` (``~/.cache``)."""
+    if os.environ.get("THRIFTY_CACHE_DIR"):
+        return Path(os.environ["THRIFTY_CACHE_DIR"])
+    if is_checkout():
+        return REPO_ROOT / ".cache"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "thrifty"
+
+
+def shipped_recipe(name: str | os.PathLike) -> Path | None:
+    """The shipped recipe (or recipe folder) ``name`` names: ``toy/sft.yaml`` or ``recipes/toy/sft.yaml``."""
+    parts = Path(name).parts
+    if parts and parts[0] == "recipes":
+        parts = parts[1:]
+    if not parts or ".." in parts or Path(name).is_absolute():
+        return None
+    path = RECIPES_DIR.joinpath(*parts)
+    return path if path.exists() else None
+
+
+def resolve_recipe(path: str | os.PathLike) -> Path:
+    """``path`` itself when it exists, else the shipped recipe it names (``recipes/toy/sft.yaml``), else an error
+    that says how to list the shipped recipes."""
+    given = Path(path)
+    if given.exists():
+        return given
+    shipped = shipped_recipe(path)
+    if shipped is not None and shipped.is_file():
+        logger.info("recipe %s is not in %s: using the shipped %s", path, Path.cwd(), shipped)
+        return shipped
+    raise FileNotFoundError(
+        f"recipe file {path} does not exist here, and thrifty ships no recipe of that name; "
+        "`thrifty recipes list` lists the shipped recipes and `thrifty recipes cp NAME DEST` copies one"
+    )
 
 
 def recipe_path(relative: str) -> Path:
-    """Path of a recipe shipped in ``recipes/``; a clear error when thrifty runs outside its checkout."""
-    path = RECIPES_DIR / relative
-    if not path.exists():
-        raise FileNotFoundError(
-            f"recipe {relative} not found under {RECIPES_DIR}; run from a thrifty checkout "
-            "(pip install -e .) or pass --config PATH"
-        )
+    """Path of a shipped recipe (``toy/sft.yaml``), in a checkout or installed."""
+    path = shipped_recipe(relative)
+    if path is None:
+        raise FileNotFoundError(f"recipe {relative} not found under {RECIPES_DIR}; `thrifty recipes list` lists them")
     return path

@@ -16,7 +16,6 @@ import os
 import re
 from dataclasses import fields, is_dataclass
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -66,10 +65,17 @@ def _to_tokens(key: str, value: Any) -> list[str]:
 
 
 def load_recipe_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a flat YAML recipe into a dict (``env:`` entries are exported to the environment)."""
-    path = Path(path)
-    if not path.exists():
-        raise RecipeError(f"recipe file {path} does not exist")
+    """Read a flat YAML recipe into a dict (``env:`` entries are exported to the environment).
+
+    A path missing from the working directory that names a shipped recipe (``recipes/toy/sft.yaml``) reads the
+    shipped one (:func:`thrifty.paths.resolve_recipe`), so recipe commands work from any folder once installed.
+    """
+    from thrifty.paths import resolve_recipe
+
+    try:
+        path = resolve_recipe(path)
+    except FileNotFoundError as err:
+        raise RecipeError(str(err)) from None
     try:
         config = load_yaml(path.read_text()) or {}
     except yaml.YAMLError as err:

@@ -25,7 +25,7 @@ from trl import DPOConfig, DPOTrainer, ModelConfig, get_peft_config
 
 from thrifty.data import load_any, require_columns
 from thrifty.jsonl import DataError
-from thrifty.models import resolve_dtype
+from thrifty.models import model_init_kwargs
 from thrifty.recipes import parse_recipe
 
 from .common import preflight, train_and_save
@@ -79,12 +79,11 @@ def build_dpo_trainer(data_args: DPODataArguments, training_args: ThriftyDPOConf
 
     preflight(model_args.model_name_or_path, training_args)
     train, evaluation = load_pairs(data_args)
-    model = AutoModelForCausalLM.from_pretrained(
-        model_args.model_name_or_path,
-        dtype=resolve_dtype(model_args.dtype),
-        attn_implementation=model_args.attn_implementation,
-    )
-    tokenizer = load_tokenizer(model_args.model_name_or_path, padding_side="left")
+    model = AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path,
+                                                 **model_init_kwargs(model_args, training_args))
+    tokenizer = load_tokenizer(model_args.model_name_or_path, padding_side="left",
+                               revision=model_args.model_revision,
+                               trust_remote_code=training_args.trust_remote_code)
     peft_config = get_peft_config(model_args)
     if peft_config is None:
         logger.info("use_peft is false: full-parameter DPO, TRL keeps a frozen copy of the model as reference")

@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 from accelerate.utils import gather_object
-from trl import GRPOConfig, GRPOTrainer, ModelConfig, get_peft_config
+from trl import GRPOConfig, GRPOTrainer, ModelConfig, get_peft_config, get_quantization_config
 
 from thrifty.data import load_any, require_columns
 from thrifty.eval.wandb_log import log_format_table, wants_wandb
@@ -263,20 +263,47 @@ def _load_source(source: str, data_args: GRPODataArguments):
 # ---------------------------------------------------------------------------------------------------------
 # Building and running
 # ---------------------------------------------------------------------------------------------------------
+#: TRL internals that ThriftyGRPOTrainer relies on (verified against trl 1.16; pyproject pins trl<1.17): the
+#: method it overrides with the exact arguments it passes on, and the helper it calls.
+TRL_HOOKS = {"_calculate_rewards": ["self", "inputs", "prompts", "completions", "completion_ids_list"],
+             "_log_completion_extra": ["self", "column", "values"]}
+
+
+def check_trl_hooks(trainer_cls: type = GRPOTrainer) -> None:
+    """Fail at start-up, with what to do, when the installed TRL changed a private hook Ada-GRPO overrides (a
+    changed hook would otherwise silently stop the reward scaling)."""
+    import inspect
+
+    import trl
+
+    for name, expected in TRL_HOOKS.items():
+        method = getattr(trainer_cls, name, None)
+        found = list(inspect.signature(method).parameters) if method is not None else None
+        if found != expected:
+            raise RecipeError(
+                f"trl {trl.__version__}: GRPOTrainer.{name}{'(' + ', '.join(found) + ')' if found else ' is missing'}, "
+                f"but thrifty's GRPO variants override it as {name}({', '.join(expected)}) (verified on trl 1.16); "
+                "install a supported TRL: pip install 'trl>=1.16,<1.17'"
+            )
+
+
 def build_grpo_trainer(
     data_args: GRPODataArguments, training_args: ThriftyGRPOConfig, model_args: ModelConfig, trainer_cls=None
 ) -> GRPOTrainer:
     """The trainer for a parsed recipe (model from ``model_args``; LoRA when ``use_peft``)."""
-    from thrifty.models import load_tokenizer
+    from thrifty.models import load_tokenizer, model_init_kwargs
 
     preflight(model_args.model_name_or_path, training_args)
+    check_trl_hooks()
     if "wandb" in (training_args.report_to or []):
         os.environ.setdefault("WANDB_MODE", "offline")
     reward_funcs = build_reward_funcs(list(training_args.reward_funcs), training_args.reward_kwargs)
     train = load_grpo_prompts(data_args)
-    tokenizer = load_tokenizer(model_args.model_name_or_path, padding_side="left")
-    if training_args.model_init_kwargs is None and model_args.dtype:
-        training_args.model_init_kwargs = {"dtype": model_args.dtype}
+    tokenizer = load_tokenizer(model_args.model_name_or_path, padding_side="left",
+                               revision=model_args.model_revision,
+                               trust_remote_code=training_args.trust_remote_code)
+    # every ModelConfig setting reaches the model, as in SFT and DPO; the recipe's model_init_kwargs win
+    training_args.model_init_kwargs = model_init_kwargs(model_args, training_args, dtype_as_name=True)
     trainer_cls = trainer_cls or ThriftyGRPOTrainer
     return trainer_cls(
         model=model_args.model_name_or_path,
@@ -285,6 +312,7 @@ def build_grpo_trainer(
         train_dataset=train,
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
+        quantization_config=get_quantization_config(model_args),
     )
 
 

@@ -44,7 +44,7 @@ import yaml
 
 from thrifty.errors import UserInputError, report_user_error
 from thrifty.jsonl import atomic_open
-from thrifty.paths import RECIPES_DIR, REPO_ROOT
+from thrifty.paths import RECIPES_DIR, default_cache_dir, resolve_recipe
 from thrifty.recipes import load_yaml
 from thrifty.redact import REDACTED, redact_argv, redact_mapping
 
@@ -64,8 +64,9 @@ class LaunchError(UserInputError):
 
 
 def cache_dir() -> Path:
-    """Where launch artifacts are cached: ``$THRIFTY_CACHE_DIR``, else ``.cache/`` in the checkout."""
-    return Path(os.environ.get("THRIFTY_CACHE_DIR") or REPO_ROOT / ".cache")
+    """Where launch artifacts are cached: ``$THRIFTY_CACHE_DIR``, else ``.cache/`` in the checkout, else
+    ``~/.cache/thrifty`` (an installed thrifty never writes into site-packages)."""
+    return default_cache_dir()
 
 
 def recipe_directives(recipe: str | Path) -> dict[str, tuple[str, int]]:
@@ -273,9 +274,12 @@ def parser() -> argparse.ArgumentParser:
 def plan_launch(argv: list[str]) -> tuple[LaunchPlan, list[str], Path]:
     """Parse the launcher's argv into a :class:`LaunchPlan`; returns (plan, stage overrides, recipe)."""
     args, overrides = parser().parse_known_args(argv)
-    recipe = Path(args.recipe)
+    try:
+        recipe = resolve_recipe(args.recipe)  # recipes/toy/sft.yaml: the shipped one when not in the working dir
+    except FileNotFoundError as err:
+        raise LaunchError(str(err)) from None
     if not recipe.is_file():
-        raise LaunchError(f"recipe {recipe} does not exist")
+        raise LaunchError(f"recipe {recipe} is not a file")
     stray = [t for t in overrides[:1] if not t.startswith("--")]
     if stray:
         raise LaunchError(f"unexpected argument {stray[0]!r}: overrides take the form --key value")

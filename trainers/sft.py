@@ -1,6 +1,12 @@
 """Supervised fine-tuning on TRL's ``SFTTrainer``: full or LoRA, loss on completions only, per-token or
 per-sequence loss averaging, packing, resume from checkpoint.
 
+Assistant-only loss on ``messages`` data (``assistant_only_loss: true``, the default): a template with
+``{% generation %}`` markers masks itself; a template TRL knows is swapped for TRL's marked training copy
+(``trl.chat_template_utils.get_training_chat_template``); any other template (SmolLM2's ChatML, many fine-tunes
+and GGUF imports) is masked by thrifty from the template's own rendering (:mod:`thrifty.assistant_mask`): the
+data is tokenized here into ``input_ids`` + ``assistant_masks`` and TRL builds the labels from them.
+
 Loss averaging: ``token`` (TRL's default) divides the summed token losses of a batch by its number of
 completion tokens, so every token weighs the same and long outputs are not under-weighted (LongWriter, Bai et
 al. 2024, section 4.2). ``sequence`` first averages each sequence's token losses, then averages sequences, so
@@ -16,8 +22,9 @@ import torch
 import torch.nn.functional as F
 from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
+from thrifty.assistant_mask import THRIFTY, add_assistant_masks, assistant_masking_plan
 from thrifty.data import load_any
-from thrifty.models import resolve_dtype
+from thrifty.models import model_init_kwargs
 
 from .common import preflight, train_and_save
 
@@ -138,12 +145,20 @@ def build_sft_trainer(
     if "messages" not in train.column_names and training_args.assistant_only_loss:
         logger.info("data is not conversational 'messages': assistant_only_loss off, completion-only loss applies")
         training_args.assistant_only_loss = False
-    model = AutoModelForCausalLM.from_pretrained(
-        model_args.model_name_or_path,
-        dtype=resolve_dtype(model_args.dtype),
-        attn_implementation=model_args.attn_implementation,
-    )
-    tokenizer = load_tokenizer(model_args.model_name_or_path, padding_side="right")
+    tokenizer = load_tokenizer(model_args.model_name_or_path, padding_side="right",
+                               revision=model_args.model_revision,
+                               trust_remote_code=training_args.trust_remote_code)
+    if training_args.assistant_only_loss and training_args.chat_template_path is None:
+        plan = assistant_masking_plan(tokenizer)
+        logger.info("assistant-only loss: mask from the %s", plan)
+        if plan == THRIFTY:
+            train = add_assistant_masks(train, tokenizer, data_args.dataset_name)
+            if evaluation is not None and "messages" in evaluation.column_names:
+                evaluation = add_assistant_masks(evaluation, tokenizer, data_args.eval_dataset_name)
+            # the data now carries input_ids + assistant_masks; TRL's own masking (which needs markers) stays off
+            training_args.assistant_only_loss = False
+    model = AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path,
+                                                 **model_init_kwargs(model_args, training_args))
     return ThriftySFTTrainer(
         model=model,
         args=training_args,

