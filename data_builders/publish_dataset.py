@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from thrifty.hub import push_folder, replace_dir
 from thrifty.jsonl import DataError, iter_jsonl, write_text
 
 logger = logging.getLogger(__name__)
@@ -228,27 +229,10 @@ def publish_dataset(build_dir: Path, repo_id: str, dry_run: Path | None = None, 
         info = build_dataset_folder(Path(build_dir), repo_id, folder, license_id)
         if dry_run:
             dest = Path(dry_run)
-            if dest.exists():
-                old = dest.with_name(f".{dest.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                dest.rename(old)
-                folder.rename(dest)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                folder.rename(dest)
+            replace_dir(folder, dest)
             logger.info("dry run: wrote dataset repository folder %s (%d rows; nothing uploaded)", dest, info["rows"])
             return dest
-        from huggingface_hub import create_repo, get_token, upload_folder
-
-        token = get_token()
-        if not token:
-            raise DatasetPublishError("no Hugging Face token: set HF_TOKEN (a write token from "
-                                      "https://huggingface.co/settings/tokens) or run `huggingface-cli login`; or use "
-                                      "--dry-run OUT to only write the folder")
-        create_repo(repo_id, private=private, exist_ok=True, repo_type="dataset", token=token)
-        commit = upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="dataset",
-                               commit_message=commit_message, token=token)
-        url = str(getattr(commit, "commit_url", commit))
+        url = push_folder(folder, repo_id, repo_type="dataset", private=private, commit_message=commit_message)
         logger.info("pushed %d rows to the dataset %s: %s", info["rows"], repo_id, url)
         return url
 

@@ -181,7 +181,7 @@ def publish_eval_only(eval_run: Path, repo_id: str, dry_run: Path | None, label:
             (stage / "README.md").replace(Path(dry_run) / "README.md")  # same filesystem: an atomic rename
             logger.info("dry run: updated %s and wrote %s (nothing uploaded)", Path(dry_run) / "README.md", dest)
             return Path(dry_run)
-        from .publish import push_folder
+        from thrifty.hub import push_folder
 
         url = push_folder(stage, repo_id, private=False, commit_message=commit_message)  # upload adds, never deletes
         logger.info("attached eval report %s to %s: %s", report.folder, repo_id, url)

@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from thrifty.errors import UserInputError
+from thrifty.hub import push_folder, replace_dir
 from thrifty.jsonl import atomic_open, write_text
 from thrifty.recipes import load_yaml
 from thrifty.redact import redact_mapping
@@ -490,34 +491,6 @@ def build_folder(opts: PublishOptions, out: Path) -> dict[str, Any]:
     return {"eval_report": str(report.folder), "base_model": base_for_card, "recipe": recipe_source}
 
 
-def _replace_dir(tmp: Path, dest: Path) -> None:
-    """Move the finished folder ``tmp`` to ``dest``, replacing an earlier one only once ``tmp`` is complete."""
-    if dest.exists():
-        old = dest.with_name(f".{dest.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        dest.rename(old)
-        tmp.rename(dest)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(dest)
-
-
-def push_folder(folder: Path, repo_id: str, private: bool, commit_message: str) -> str:
-    """Create the repo (if needed) and upload ``folder``; returns the commit URL. The token is read by
-    huggingface_hub from ``HF_TOKEN`` or the login cache and never logged."""
-    from huggingface_hub import create_repo, get_token, upload_folder
-
-    token = get_token()
-    if not token:
-        raise PublishError("no Hugging Face token: set HF_TOKEN in the environment (a write token from "
-                           "https://huggingface.co/settings/tokens) or run `huggingface-cli login`; "
-                           "or use --dry-run OUT to only write the folder")
-    create_repo(repo_id, private=private, exist_ok=True, repo_type="model", token=token)
-    info = upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model", commit_message=commit_message,
-                         token=token)
-    return str(getattr(info, "commit_url", info))
-
-
 def publish(opts: PublishOptions) -> Path | str:
     """Build the folder; with ``dry_run`` move it there and return its path, else push it and return the URL."""
     parent = opts.dry_run.parent if opts.dry_run else None
@@ -530,10 +503,10 @@ def publish(opts: PublishOptions) -> Path | str:
         logger.info("model card: base %s, eval report %s, recipe %s", info["base_model"], info["eval_report"],
                     info["recipe"] or "none")
         if opts.dry_run:
-            _replace_dir(folder, opts.dry_run)
+            replace_dir(folder, opts.dry_run)
             logger.info("dry run: wrote %s (nothing uploaded)", opts.dry_run)
             return opts.dry_run
-        url = push_folder(folder, opts.repo_id, opts.private, opts.commit_message)
+        url = push_folder(folder, opts.repo_id, private=opts.private, commit_message=opts.commit_message)
         logger.info("pushed %s to %s", opts.run_dir, url)
         return url
 
