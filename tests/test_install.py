@@ -27,7 +27,8 @@ def _dependency_paths() -> list[str]:
     keep = []
     for entry in sys.path:
         path = Path(entry or ".").resolve()
-        if not path.is_dir() or path == REPO or REPO in path.parents or (path / "thrifty").exists():
+        in_checkout = REPO in path.parents and "site-packages" not in path.parts  # a venv inside it is fine
+        if not path.is_dir() or path == REPO or in_checkout or (path / "thrifty").exists():
             continue
         keep.append(str(path))
     return keep

@@ -213,7 +213,7 @@ def test_grpo_lora_every_variant(variant, real_model_dir, shared_data, tmp_path)
     train_and_save(trainer)
     logs = {k for h in trainer.state.log_history for k in h}
     assert any(k.startswith("format/") for k in logs)
-    assert {"plain": "rewards/accuracy/mean", "ada": "ada/alpha_mean", "mind": "turns/mean"}[variant] in logs
+    assert {"plain": "rewards/arm_accuracy/mean", "ada": "ada/alpha_mean", "mind": "turns/mean"}[variant] in logs
     assert (tmp_path / variant / "adapter_model.safetensors").is_file()
 
 

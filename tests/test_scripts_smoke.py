@@ -27,6 +27,8 @@ SMOKE = {
     "bench_toy_mind": (["--out"], lambda r: {x["rewards"] for x in r["runs"]} == {
         "accuracy only", "MinD (paper)", "MinD + fewer_turns (extension)"}),
     "bench_style_select": (["--out"], lambda r: set(r["accuracy"]) == {"direct", "short_cot"}),
+    "bench_real_model": (["--work"], lambda r: set(r["times"]) == {
+        "toy traces", "mind data", "sft (LoRA)", "grpo mind (LoRA)", "eval base", "eval sft adapter"}),
     "probe_toy_tiers": (["--out"], lambda r: set(r["tiers"]) == {"easy", "medium", "hard"} and r["steps"] > 0),
 }
 
@@ -38,13 +40,15 @@ def test_every_script_has_a_smoke_run():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(SMOKE))
 def test_script_smoke(name, tmp_path, monkeypatch, capsys, request):
-    if name in ("bench_builders", "bench_rewards"):
+    if name in ("bench_builders", "bench_rewards", "bench_real_model"):
         request.getfixturevalue("shared_data")  # they read ../shared/data (skipped with a reason where absent)
     monkeypatch.syspath_prepend(str(SCRIPTS))  # bench_toy_mind imports bench_toy_grpo
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.chdir(tmp_path)
     extra, check = SMOKE[name]
     argv = ["--smoke", *([extra[0], str(tmp_path / "out")] if extra else [])]
+    if name == "bench_real_model":  # the session's imported SmolLM2 (download and import are the fixture's)
+        argv += ["--model", str(request.getfixturevalue("real_model_dir"))]
     spec = importlib.util.spec_from_file_location(f"smoke_{name}", SCRIPTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -99,7 +99,7 @@ def token_run(tmp_path_factory, tiny_model_dir, toy_world):
         hf_logging.set_verbosity(hf_level)
         hf_logging.disable_propagation()
     logs = records.getvalue() + printed.getvalue()
-    assert len(logs) > 10000 and "loading configuration file" in logs  # the capture saw the runs' (info-level) logs
+    assert len(logs) > 2000 and "loading configuration file" in logs  # the capture saw the runs' (info-level) logs
     assert FAKE not in logs
     return root, run
 
