@@ -216,6 +216,19 @@ def test_mind_data_recipes_build_from_training_problems(name):
     assert decon.decontaminate and decon.decontaminate_ngram_size == 8 and "math500" in decon.decontaminate_benchmarks
 
 
+def test_arm_data_recipe_builds_from_training_problems():
+    from thrifty.data_builders.multiformat import MultiformatArguments
+    from thrifty.paths import REPO_ROOT
+    from thrifty.recipes import parse_recipe
+
+    _, source, _, decon = parse_recipe((MultiformatArguments, SourceArguments, BackendArguments,
+                                        DecontaminationArguments),
+                                       ["--config", str(REPO_ROOT / "recipes" / "arm" / "math_r1_openai.yaml")])
+    assert source.source == "open-r1/OpenR1-Math-220k" and source.trace_field == "generations[0]"
+    assert source.solution_field == "solution" and "shared/data" not in source.source
+    assert decon.decontaminate and "math500" in decon.decontaminate_benchmarks
+
+
 def test_eval_check_falls_back_to_the_launch_recipe(shared_data, tmp_path):
     from thrifty.eval.contamination import warn_if_trained_on
 
