@@ -31,14 +31,22 @@ def build_toy_dataset(
     n_test_per_difficulty: int = 100,
     weights: dict[str, float] | None = None,
     world: ToyWorld | None = None,
+    family_weights: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, str]:
-    """Generate the toy world into ``out_dir``; returns the written paths by name."""
+    """Generate the toy world into ``out_dir``; returns the written paths by name.
+
+    ``family_weights`` replaces ``weights`` for the problems of the named families (``problem.task``).
+    """
     out = Path(out_dir)
     world = world or ToyWorld()
     weights = weights or DEFAULT_WEIGHTS
     train = world.problems(TRAIN, n_train)
     test = world.test_set(n_test_per_difficulty)
     formats = weighted_formats(weights, len(train), world.seed)
+    for family, family_formats in (family_weights or {}).items():
+        rows = [i for i, p in enumerate(train) if p.task == family]
+        for i, fmt in zip(rows, weighted_formats(family_formats, len(rows), world.seed, family), strict=True):
+            formats[i] = fmt
     paths = {
         "train_problems": out / "train_problems.jsonl",
         "test_problems": out / "test_problems.jsonl",

@@ -1,19 +1,28 @@
 """The toy world: synthetic reasoning problems of controlled difficulty, and their traces in every format.
 
 The task family sits behind :class:`ToyTask`, so it can change without touching the builders, trainers or
-eval. The shipped family is :class:`RunningSumTask` (see FIELD-NOTES.md, "A toy task that a tiny model DOES
-learn in CPU-minutes"): ``k`` single digits (difficulty ``k``), right-padded with ``_`` to a fixed number of
-slots, answer = their sum mod 10. A ~1M-parameter Qwen2 answers easy problems directly but needs the chain of
-partial sums for hard ones: exactly the contrast an adaptive reasoner should learn to exploit.
+eval. Families:
+
+- :class:`RunningSumTask` (FIELD-NOTES.md, "A toy task that a tiny model DOES learn in CPU-minutes"): ``k``
+  single digits, right-padded with ``_`` to a fixed number of slots, answer = their sum mod 10. A ~1M-parameter
+  Qwen2 answers one or two digits directly but needs the chain of partial sums beyond;
+- :class:`PairSumTask`: ``k`` digit pairs, ``x_i = (x_{i-1} + a_i + b_i) mod 10``: a short CoT must add three
+  digits per token, a long CoT writes the intermediate sum, so only long CoT stays right on long chains;
+- :class:`ProductSumTask` (``a_i * b_i`` per step), a hard family that was tried and not learned in the base's
+  budget (docs/experiments/toy_tiers.md).
+
+The shipped world is :class:`TieredTask`, both first families on one difficulty scale in three tiers (issue
+17): easy (one or two digits: direct answers work), medium (3-6 digits: a short CoT is needed) and hard (4-6
+pairs: only long CoT works), measured on the toy base by ``scripts/bench_toy_learning.py``.
 
 The padding puts input digit ``i`` at a constant position for every ``k``, and every reasoning step has a
 fixed length, so step ``i`` always sits at the same offset from digit ``i``: a position-aligned scratchpad
 is what a tiny model learns in CPU-minutes (in-context lookup does not form at this scale).
 
 Every problem has, all consistent with one another: an R1-style long-CoT trace (a first solution written
-step by step, sometimes with a slip caught at once with "wait", a "Wait, let me verify" unit, sometimes an
-"Alternatively" unit redoing it, and a final boxed answer), and its direct, short-CoT,
-code, long-CoT and MinD multi-turn renderings.
+step by step, sometimes with a slip caught at once with "wait", then 1-6 reflective units: verifications,
+re-checks of a step with a slip sometimes caught, re-solutions "alternatively"; each restates the answer), and
+its direct, short-CoT, code, long-CoT and MinD multi-turn (one turn per thinking unit) renderings.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from typing import Protocol
 
 from thrifty.formats import (
@@ -79,6 +89,65 @@ class ToyTask(Protocol):
 
     def code(self, problem: ToyProblem) -> str: ...
 
+#: How many reflective units follow the first solution in a long-CoT trace: 1..6, weighted (mean 2.85), so a MinD
+#: multi-turn rendering has 2..7 turns and about 3.8 on average (issue 17, "MinD on R1-like traces").
+REFLECTION_COUNT_WEIGHTS: tuple[float, ...] = (3, 3, 3, 2, 1, 1)
+#: The hard family's traces stop at 4 reflective units (mean 2.2): its first solutions are already long.
+SHORTER_REFLECTION_COUNT_WEIGHTS: tuple[float, ...] = (4, 4, 3, 2)
+#: The kinds of the reflective units after the first one (always a verification of the last step), and weights.
+REFLECTION_KINDS: dict[str, float] = {"verify_step": 0.3, "caught_slip": 0.2, "all_at_once": 0.25,
+                                      "one_at_a_time": 0.25}
+
+
+@dataclass(frozen=True)
+class Reflections:
+    """The material of an R1-style trace's reflective units, for one problem (see :func:`reflective_units`).
+
+    ``steps`` are the first solution's steps (each a complete sentence ending with ``.``); ``slipped(i, rng)``
+    is step ``i`` written with a slip caught at once; ``verify_last`` re-derives the final value;
+    ``all_at_once`` and ``one_at_a_time`` solve the problem again another way (None where there is none).
+    """
+
+    answer: str
+    steps: list[str]
+    slipped: Callable[[int, random.Random], str]
+    verify_last: str
+    all_at_once: str | None
+    one_at_a_time: str | None
+
+
+def reflective_units(material: Reflections, rng: random.Random,
+                     count_weights: tuple[float, ...] = REFLECTION_COUNT_WEIGHTS) -> list[str]:
+    """The reflective units after an R1-style trace's first solution (DeepSeek-R1's "wait" / "alternatively"
+    episodes, which MinD turns into one turn each: Zeng et al. 2025, section 3.1).
+
+    Up to ``len(count_weights)`` units, their number drawn with ``count_weights``: first a verification of the
+    last step, then units drawn from :data:`REFLECTION_KINDS` without repeating one: re-checking an earlier step, a slip
+    made while re-checking a step and caught at once, and re-solving the problem another way (all at once, or
+    one term at a time without the mod). Fewer when a short problem runs out of distinct units. Every unit ends
+    by restating the answer, so each is a complete MinD turn.
+    """
+    answer = material.answer
+    n = rng.choices(range(1, len(count_weights) + 1), weights=count_weights)[0]
+    units = [f"wait , let me verify . {material.verify_last} yes , the answer is {answer} ."]
+    # each step is re-checked at most once; the last one was just verified
+    unchecked = list(range(max(1, len(material.steps) - 1)))
+    once = {"all_at_once": material.all_at_once, "one_at_a_time": material.one_at_a_time}
+    while len(units) < n:
+        kinds = [k for k in REFLECTION_KINDS if (once[k] is not None if k in once else unchecked)]
+        if not kinds:
+            break
+        kind = rng.choices(kinds, weights=[REFLECTION_KINDS[k] for k in kinds])[0]
+        if kind in once:
+            units.append(once.pop(kind))
+            continue
+        i = unchecked.pop(rng.randrange(len(unchecked)))
+        step = material.steps[i] if kind == "verify_step" else material.slipped(i, rng)
+        unit = f"wait , let me verify {step} yes , the answer is {answer} ."
+        if unit not in units:  # two equal steps (``3 + 0 = 3 so 3`` twice) are re-checked once
+            units.append(unit)
+    return units
+
 
 class RunningSumTask:
     """Sum of ``k`` digits mod 10, written as a scratchpad of running sums.
@@ -92,10 +161,11 @@ class RunningSumTask:
     name = "running_sum"
     min_difficulty = 1
 
-    def __init__(self, max_digits: int = 6, slip_rate: float = 0.15, alternative_rate: float = 0.1):
+    def __init__(self, max_digits: int = 6, slip_rate: float = 0.15,
+                 reflection_weights: tuple[float, ...] = REFLECTION_COUNT_WEIGHTS):
         self.max_difficulty = max_digits
         self.slip_rate = slip_rate
-        self.alternative_rate = alternative_rate
+        self.reflection_weights = reflection_weights
 
     # -- problems ------------------------------------------------------------------------------------------
     def sample_inputs(self, rng: random.Random, difficulty: int) -> list[int]:
@@ -137,28 +207,38 @@ class RunningSumTask:
         terms = " + ".join(str(d) for d in problem.inputs)
         return f"def f():\n    return ({terms}) % 10\n>>> f()\n{problem.answer}"
 
+    def step(self, inputs: list[int], i: int, slip: int = 0) -> str:
+        """Step ``i`` of the first solution (0-based); a non-zero ``slip`` writes a wrong sum first, then
+        "wait" and the right one."""
+        sums = RunningSumTask.partial_sums(inputs)
+        if i == 0:
+            return f"start {inputs[0]} ."
+        prev, d, r = sums[i - 1], inputs[i], sums[i]
+        if slip:
+            wrong = prev + d + slip if prev + d + slip >= 0 else prev + d + 1
+            return f"{prev} + {d} = {wrong} . wait , {prev} + {d} = {prev + d} so {r} ."
+        return f"{prev} + {d} = {prev + d} so {r} ."
+
     def units(self, problem: ToyProblem, rng: random.Random) -> list[str]:
         digits, sums = problem.inputs, self.partial_sums(problem.inputs)
-        slip_step = rng.randrange(1, len(digits)) if len(digits) > 1 and rng.random() < self.slip_rate else None
-        steps = [f"start {digits[0]} ."]
-        for i in range(1, len(digits)):
-            prev, d, r = sums[i - 1], digits[i], sums[i]
-            if i == slip_step:  # a slip, caught at once and corrected
-                wrong = prev + d + rng.choice((1, -1)) if prev + d > 0 else 1
-                steps.append(f"{prev} + {d} = {wrong} . wait , {prev} + {d} = {prev + d} so {r} .")
-            else:
-                steps.append(f"{prev} + {d} = {prev + d} so {r} .")
+        k = len(digits)
+        slip_step = rng.randrange(1, k) if k > 1 and rng.random() < self.slip_rate else None
+        steps = [self.step(digits, i, rng.choice((1, -1)) if i == slip_step else 0) for i in range(k)]
         solve = " ".join(steps) + f" so the answer is {problem.answer} ."
-        if len(digits) > 1:
-            prev, d = sums[-2], digits[-1]
-            verify = f"wait , let me verify . {prev} + {d} = {prev + d} so {sums[-1]} . yes , the answer is {problem.answer} ."
-        else:
-            verify = f"wait , let me verify . one digit , so the answer is {problem.answer} ."
-        units = [solve, verify]
-        if len(digits) > 1 and rng.random() < self.alternative_rate:
-            terms = " + ".join(str(x) for x in digits)
-            units.append(f"alternatively , add all at once : {terms} = {sum(digits)} so {problem.answer} .")
-        return units
+        totals = [sum(digits[:i + 1]) for i in range(k)]
+        material = Reflections(
+            answer=problem.answer,
+            steps=[self.step(digits, i) for i in range(k)],
+            slipped=lambda i, r: (self.step(digits, i, r.choice((1, -1))) if i > 0
+                                  else f"start {(digits[0] + 1) % 10} . wait , start {digits[0]} ."),
+            verify_last=self.step(digits, k - 1) if k > 1 else "one digit ,",
+            all_at_once=(f"alternatively , add all at once : {' + '.join(map(str, digits))} = {totals[-1]} "
+                         f"so the answer is {problem.answer} .") if k > 1 else None,
+            one_at_a_time=("alternatively , one at a time : "
+                           + " , ".join(f"{totals[i - 1]} + {digits[i]} = {totals[i]}" for i in range(1, k))
+                           + f" so the answer is {problem.answer} .") if k > 1 else None,
+        )
+        return [solve, *reflective_units(material, rng, self.reflection_weights)]
 
 
 class ProductSumTask:
@@ -178,11 +258,13 @@ class ProductSumTask:
 
     name = "product_sum"
     min_difficulty = 1
+    separator = "|"  # between the two rows of the question
 
-    def __init__(self, max_pairs: int = 9, slip_rate: float = 0.1, alternative_rate: float = 0.1):
+    def __init__(self, max_pairs: int = 9, slip_rate: float = 0.1,
+                 reflection_weights: tuple[float, ...] = SHORTER_REFLECTION_COUNT_WEIGHTS):
         self.max_difficulty = max_pairs
         self.slip_rate = slip_rate
-        self.alternative_rate = alternative_rate
+        self.reflection_weights = reflection_weights
 
     # -- problems ------------------------------------------------------------------------------------------
     def sample_inputs(self, rng: random.Random, difficulty: int) -> list[int]:
@@ -202,13 +284,13 @@ class ProductSumTask:
         row_a = [str(d) for d in inputs[:k]] + pad
         row_b = [str(d) for d in inputs[k:]] + pad
         return ToyProblem(id=problem_id, task=self.name, difficulty=k, inputs=list(inputs),
-                          question=" ".join([*row_a, "|", *row_b]), answer=str(self.values(inputs)[-1]))
+                          question=" ".join([*row_a, self.separator, *row_b]), answer=str(self.values(inputs)[-1]))
 
     def parse_question(self, question: str) -> list[int]:
         slots = question.split()
         n = self.max_difficulty
         bad = ValueError(f"not a {self.name} question: {question[:80]!r}")
-        if len(slots) != 2 * n + 1 or slots[n] != "|" or not slots[0].isdigit():
+        if len(slots) != 2 * n + 1 or slots[n] != self.separator or not slots[0].isdigit():
             raise bad
         row_a = [int(s) for s in slots[:n] if s != "_"]
         row_b = [int(s) for s in slots[n + 1:] if s != "_"]
@@ -217,12 +299,17 @@ class ProductSumTask:
             raise bad
         return inputs
 
+    @staticmethod
+    def term(a: int, b: int) -> int:
+        """What step ``i`` adds to the running value: ``a_i * b_i``."""
+        return a * b
+
     @classmethod
     def values(cls, inputs: list[int]) -> list[int]:
         """The running values ``x_1..x_k``."""
         out, x = [], 0
         for a, b in cls.pairs(inputs):
-            x = (x + a * b) % 10
+            x = (x + cls.term(a, b)) % 10
             out.append(x)
         return out
 
@@ -234,27 +321,182 @@ class ProductSumTask:
         terms = " + ".join(f"{a} * {b}" for a, b in self.pairs(problem.inputs))
         return f"def f():\n    return ({terms}) % 10\n>>> f()\n{problem.answer}"
 
+    def step(self, inputs: list[int], i: int, slip: int = 0) -> str:
+        """Step ``i`` of the first solution (0-based): the product, then the new value; a non-zero ``slip``
+        writes a wrong product first, then "wait" and the right one."""
+        (a, b), x = self.pairs(inputs)[i], self.values(inputs)[i]
+        if slip:
+            wrong = a * b + slip if a * b + slip >= 0 else a * b + 1
+            return f"{a} * {b} = {wrong} . wait , {a} * {b} = {a * b} so {x} ."
+        return f"{a} * {b} = {a * b} so {x} ."
+
     def units(self, problem: ToyProblem, rng: random.Random) -> list[str]:
         pairs, xs = self.pairs(problem.inputs), self.values(problem.inputs)
-        slip_step = rng.randrange(len(pairs)) if rng.random() < self.slip_rate else None
-        steps = []
-        for i, ((a, b), x) in enumerate(zip(pairs, xs, strict=True)):
-            if i == slip_step:  # a slip in the product, caught at once and corrected
-                wrong = a * b + rng.choice((1, -1)) if a * b > 0 else 1
-                steps.append(f"{a} * {b} = {wrong} . wait , {a} * {b} = {a * b} so {x} .")
-            else:
-                steps.append(f"{a} * {b} = {a * b} so {x} .")
+        k = len(pairs)
+        slip_step = rng.randrange(k) if rng.random() < self.slip_rate else None
+        steps = [self.step(problem.inputs, i, rng.choice((1, -1)) if i == slip_step else 0) for i in range(k)]
         solve = " ".join(steps) + f" so the answer is {problem.answer} ."
-        (a, b), x = pairs[-1], xs[-1]
-        prev = xs[-2] if len(xs) > 1 else 0
-        verify = (f"wait , let me verify . {prev} + {a} * {b} = {prev + a * b} so {x} . "
-                  f"yes , the answer is {problem.answer} .")
-        units = [solve, verify]
-        if len(pairs) > 1 and rng.random() < self.alternative_rate:
-            products = [a * b for a, b in pairs]
-            terms = " + ".join(str(p) for p in products)
-            units.append(f"alternatively , add all the products : {terms} = {sum(products)} so {problem.answer} .")
-        return units
+        (a, b), prev = pairs[-1], (xs[-2] if k > 1 else 0)
+        products = [a * b for a, b in pairs]
+        totals = [sum(products[:i + 1]) for i in range(k)]
+        material = Reflections(
+            answer=problem.answer,
+            steps=[self.step(problem.inputs, i) for i in range(k)],
+            slipped=lambda i, r: self.step(problem.inputs, i, r.choice((1, -1))),
+            verify_last=f"{prev} + {a} * {b} = {prev + a * b} so {xs[-1]} .",
+            all_at_once=(f"alternatively , add all the products : {' + '.join(map(str, products))} = {totals[-1]} "
+                         f"so the answer is {problem.answer} .") if k > 1 else None,
+            one_at_a_time=None,  # its running totals would double the hard tier's traces
+        )
+        return [solve, *reflective_units(material, rng, self.reflection_weights)]
+
+
+class PairSumTask(ProductSumTask):
+    """The hard family: ``x_i = (x_{i-1} + a_i + b_i) mod 10`` over ``k`` digit pairs, ``x_0 = 0``.
+
+    Each step combines two additions, so a short CoT must add three digits in one token, while a long CoT writes
+    the intermediate value: it is the running sum's own long CoT over ``a_1, b_1, a_2, b_2, ...``, whose
+    two-digit steps the toy base already masters (issue 17, "Make long reasoning necessary": "each step combines
+    two operations, so that a short CoT must do both in one token while a long CoT writes the intermediate
+    value"). The rows are ``+``-separated: ``3 8 5 _ _ _ + 2 7 1 _ _ _``. Short CoT: ``x_1..x_k`` (``5 0 6``);
+    long CoT: ``start 3 . 3 + 2 = 5 so 5 . 5 + 8 = 13 so 3 . 3 + 7 = 10 so 0 .`` ..., a slip sometimes caught at
+    once, then reflective units; code: ``return (3 + 2 + 8 + 7 + 5 + 1) % 10``. ``docs/experiments/toy_tiers.md``
+    has the measurements (a product step, :class:`ProductSumTask`, was not learned in the base's budget).
+    """
+
+    name = "pair_sum"
+    separator = "+"
+
+    def __init__(self, max_pairs: int = 6, slip_rate: float = 0.15,
+                 reflection_weights: tuple[float, ...] = SHORTER_REFLECTION_COUNT_WEIGHTS):
+        super().__init__(max_pairs, slip_rate, reflection_weights)
+
+    @staticmethod
+    def term(a: int, b: int) -> int:
+        return a + b
+
+    @staticmethod
+    def digits(inputs: list[int]) -> list[int]:
+        """``a_1, b_1, a_2, b_2, ...``: the digits the long CoT adds one at a time."""
+        return [d for pair in ProductSumTask.pairs(inputs) for d in pair]
+
+    def step(self, inputs: list[int], i: int, slip: int = 0) -> str:
+        """Sub-step ``i`` of the first solution: the running sum's step over :meth:`digits` (two per pair)."""
+        return RunningSumTask.step(self, self.digits(inputs), i, slip)
+
+    def code(self, problem: ToyProblem) -> str:
+        terms = " + ".join(str(d) for d in self.digits(problem.inputs))
+        return f"def f():\n    return ({terms}) % 10\n>>> f()\n{problem.answer}"
+
+    def units(self, problem: ToyProblem, rng: random.Random) -> list[str]:
+        digits = self.digits(problem.inputs)
+        n = len(digits)
+        slip_step = rng.randrange(1, n) if rng.random() < self.slip_rate else None
+        steps = [self.step(problem.inputs, i, rng.choice((1, -1)) if i == slip_step else 0) for i in range(n)]
+        solve = " ".join(steps) + f" so the answer is {problem.answer} ."
+        material = Reflections(
+            answer=problem.answer,
+            steps=[self.step(problem.inputs, i) for i in range(n)],
+            slipped=lambda i, r: (self.step(problem.inputs, i, r.choice((1, -1))) if i > 0
+                                  else f"start {(digits[0] + 1) % 10} . wait , start {digits[0]} ."),
+            verify_last=self.step(problem.inputs, n - 1),
+            all_at_once=(f"alternatively , add all at once : {' + '.join(map(str, digits))} = {sum(digits)} "
+                         f"so the answer is {problem.answer} ."),
+            one_at_a_time=None,  # the first solution already adds one digit at a time
+        )
+        return [solve, *reflective_units(material, rng, self.reflection_weights)]
+
+
+#: A level of :class:`TieredTask`: a family's name and its own difficulty ``k``.
+Level = tuple[str, int]
+
+
+class TieredTask:
+    """Several families on one difficulty scale, grouped into named tiers (issue 17, "Make long reasoning
+    necessary").
+
+    Difficulty ``d`` (1-based) is ``levels[d - 1]``, a family and its own ``k``; ``inputs`` are ``[d, *the
+    family's inputs]``, so a problem knows its level. The question, answer and every rendering are the family's
+    own; ``problem.task`` is the family's name, and the train/test split is the family's (a problem is in the
+    same split in every tiered world, whatever its levels). ``tiers`` names groups of levels.
+    """
+
+    name = "tiered"
+    min_difficulty = 1
+
+    def __init__(self, levels: list[Level] | None = None, tiers: dict[str, list[int]] | None = None,
+                 families: dict[str, ToyTask] | None = None):
+        self.families = families or {"running_sum": RunningSumTask(), "pair_sum": PairSumTask()}
+        self.levels = list(levels or TIERED_LEVELS)
+        self.tiers = dict(tiers if tiers is not None else (TIERS if levels is None else {}))
+        for fam, k in self.levels:
+            if fam not in self.families or not (self.families[fam].min_difficulty <= k
+                                                 <= self.families[fam].max_difficulty):
+                raise ValueError(f"level {(fam, k)} is not a difficulty of the families {sorted(self.families)}")
+        for tier, ds in self.tiers.items():
+            if not all(1 <= d <= len(self.levels) for d in ds):
+                raise ValueError(f"tier {tier!r} names levels outside 1..{len(self.levels)}: {ds}")
+        self.max_difficulty = len(self.levels)
+
+    def _family(self, inputs: list[int]) -> tuple[int, ToyTask, list[int]]:
+        level = inputs[0] if inputs else 0
+        if not 1 <= level <= len(self.levels):
+            raise ValueError(f"{self.name} inputs start with a level in 1..{len(self.levels)}; got {inputs[:1]}")
+        return level, self.families[self.levels[level - 1][0]], list(inputs[1:])
+
+    def tier_of(self, difficulty: int) -> str | None:
+        return next((tier for tier, ds in self.tiers.items() if difficulty in ds), None)
+
+    def identity(self, inputs: list[int]) -> tuple[str, list[int]]:
+        """The family's name and inputs: what the train/test split hashes."""
+        _, family, rest = self._family(inputs)
+        return family.name, rest
+
+    def sample_inputs(self, rng: random.Random, difficulty: int) -> list[int]:
+        fam, k = self.levels[difficulty - 1]
+        return [difficulty, *self.families[fam].sample_inputs(rng, k)]
+
+    def family_problem(self, problem: ToyProblem) -> ToyProblem:
+        """The problem as its own family writes it (difficulty ``k``, the family's inputs)."""
+        _, family, rest = self._family(problem.inputs)
+        return family.make_problem(problem.id, rest)
+
+    def make_problem(self, problem_id: str, inputs: list[int]) -> ToyProblem:
+        level, family, rest = self._family(inputs)
+        own = family.make_problem(problem_id, rest)
+        if (family.name, own.difficulty) != tuple(self.levels[level - 1]):
+            raise ValueError(f"level {level} is {self.levels[level - 1]}, not {(family.name, own.difficulty)}")
+        return ToyProblem(id=problem_id, task=family.name, difficulty=level, inputs=list(inputs),
+                          question=own.question, answer=own.answer)
+
+    def parse_question(self, question: str) -> list[int]:
+        for family in self.families.values():
+            try:
+                rest = family.parse_question(question)
+            except ValueError:
+                continue
+            k = family.make_problem("x", rest).difficulty
+            if (family.name, k) in self.levels:
+                return [self.levels.index((family.name, k)) + 1, *rest]
+            raise ValueError(f"{family.name} with k = {k} is not a level of this world: {question[:80]!r}")
+        raise ValueError(f"not a question of {', '.join(self.families)}: {question[:80]!r}")
+
+    def units(self, problem: ToyProblem, rng: random.Random) -> list[str]:
+        return self._family(problem.inputs)[1].units(self.family_problem(problem), rng)
+
+    def short_cot(self, problem: ToyProblem) -> str:
+        return self._family(problem.inputs)[1].short_cot(self.family_problem(problem))
+
+    def code(self, problem: ToyProblem) -> str:
+        return self._family(problem.inputs)[1].code(self.family_problem(problem))
+
+
+#: The tiered world's levels and tiers (measured on the toy base: docs/experiments/toy_tiers.md).
+TIERED_LEVELS: list[Level] = [("running_sum", k) for k in range(1, 7)] + [("pair_sum", k) for k in (4, 5, 6)]
+TIERS: dict[str, list[int]] = {"easy": [1, 2], "medium": [3, 4, 5, 6], "hard": [7, 8, 9]}
+#: What the toy base is pretrained on: every difficulty of both families (the hard family's short chains teach
+#: its long CoT).
+PRETRAIN_LEVELS: list[Level] = [("running_sum", k) for k in range(1, 7)] + [("pair_sum", k) for k in range(1, 7)]
 
 
 def _rng_for(seed: int, *keys: object) -> random.Random:
@@ -264,7 +506,8 @@ def _rng_for(seed: int, *keys: object) -> random.Random:
 
 def split_of(task: ToyTask, inputs: list[int], test_fraction: float) -> str:
     """Deterministic train/test assignment by content hash, so the splits are disjoint by construction."""
-    digest = hashlib.sha256(f"{task.name}:{inputs}".encode()).digest()
+    name, inputs = task.identity(inputs) if hasattr(task, "identity") else (task.name, inputs)
+    digest = hashlib.sha256(f"{name}:{inputs}".encode()).digest()
     return TEST if int.from_bytes(digest[:4], "big") / 2**32 < test_fraction else TRAIN
 
 
@@ -272,7 +515,7 @@ def split_of(task: ToyTask, inputs: list[int], test_fraction: float) -> str:
 class ToyWorld:
     """A seeded generator of toy problems and their renderings, for one :class:`ToyTask`."""
 
-    task: ToyTask = field(default_factory=RunningSumTask)
+    task: ToyTask = field(default_factory=lambda: TieredTask())
     seed: int = 0
     test_fraction: float = 0.3
 
@@ -333,7 +576,7 @@ class ToyWorld:
             "id": f"{problem.id}-{fmt}",
             "problem_id": problem.id,
             "format": fmt,
-            "source": f"toy/{self.task.name}",
+            "source": f"toy/{problem.task}",
             "difficulty": problem.difficulty,
             "answer": problem.answer,
             "messages": [
@@ -354,8 +597,9 @@ class ToyWorld:
         return texts
 
 
-def weighted_formats(weights: dict[str, float], n: int, seed: int) -> list[str]:
-    """A seeded list of ``n`` format names drawn with ``weights`` (for mixing formats in SFT data)."""
-    rng = _rng_for(seed, "formats")
+def weighted_formats(weights: dict[str, float], n: int, seed: int, *keys: object) -> list[str]:
+    """A seeded list of ``n`` format names drawn with ``weights`` (for mixing formats in SFT data); ``keys``
+    select another stream of the same seed."""
+    rng = _rng_for(seed, "formats", *keys)
     names = [f for f, w in weights.items() if w > 0]
     return rng.choices(names, weights=[weights[f] for f in names], k=n)

@@ -93,9 +93,11 @@ def plot_token_histograms(series: dict[str, list[int]], title: str, path: str | 
     return _save(fig, Path(path))
 
 
-def _format_bars(ax, by_difficulty: dict[str, dict], formats: list[str], title: str) -> None:
-    """One panel of stacked format-share bars per difficulty level, with the accuracy as a black line."""
-    levels = sorted(by_difficulty, key=lambda x: (len(x), x))
+def _format_bars(ax, by_difficulty: dict[str, dict], formats: list[str], title: str, xlabel: str = "difficulty") -> None:
+    """One panel of stacked format-share bars per difficulty level (numeric levels ascending, named groups such
+    as tiers in their given order), with the accuracy as a black line."""
+    levels = (sorted(by_difficulty, key=lambda x: (len(x), x)) if all(k.isdigit() for k in by_difficulty)
+              else list(by_difficulty))
     bottom = [0.0] * len(levels)
     xs = list(range(len(levels)))
     for fmt in formats:
@@ -106,7 +108,7 @@ def _format_bars(ax, by_difficulty: dict[str, dict], formats: list[str], title: 
     ax.plot(xs, acc, color="black", marker="o", label="accuracy")
     ax.set_xticks(xs, levels)
     ax.set_title(title)
-    ax.set_xlabel("difficulty")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("share of samples / accuracy")
     ax.set_ylim(0, 1.05)
 
@@ -126,14 +128,16 @@ def plot_format_mix_by_difficulty(by_difficulty: dict[str, dict], title: str, pa
     return _save(fig, Path(path))
 
 
-def plot_format_mix_before_after(models: dict[str, dict[str, dict]], title: str, path: str | Path) -> Path:
+def plot_format_mix_before_after(models: dict[str, dict[str, dict]], title: str, path: str | Path,
+                                 xlabel: str = "difficulty") -> Path:
     """One stacked-bar panel per model (``models[label][level] = {"format_mix": ..., "accuracy": ...}``), side by
-    side with shared colours and axes: how the chosen formats per difficulty moved, e.g. SFT against Ada-GRPO."""
+    side with shared colours and axes: how the chosen formats per difficulty (or tier) moved, e.g. SFT against
+    Ada-GRPO."""
     plt = _plt()
     formats = _formats_of(list(models.values()))
     fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models) + 1.5, 3.8), sharey=True, squeeze=False)
     for ax, (label, by_difficulty) in zip(axes.flat, models.items(), strict=True):
-        _format_bars(ax, by_difficulty, formats, label)
+        _format_bars(ax, by_difficulty, formats, label, xlabel)
     axes.flat[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.suptitle(title)
     return _save(fig, Path(path))

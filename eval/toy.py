@@ -27,8 +27,8 @@ from .scoring import score_completions
 logger = logging.getLogger(__name__)
 
 TOY_MODES: tuple[str, ...] = (ADAPTIVE, *ARM_FORMATS, MULTITURN)
-__all__ = ["TOY_MODES", "ADAPTIVE", "mode_prefill", "generate_toy", "summarize_toy", "bar_metrics", "toy_markdown",
-           "mode_points", "by_difficulty"]
+__all__ = ["TOY_MODES", "ADAPTIVE", "mode_prefill", "generate_toy", "summarize_toy", "toy_markdown",
+           "mode_points", "by_difficulty", "by_tier", "tier_bar", "TIER_BARS"]
 
 
 def generate_toy(generator: TransformersGenerator, problems: Sequence[ToyProblem], modes: Sequence[str],
@@ -112,16 +112,54 @@ def by_difficulty(summary: dict, mode: str = ADAPTIVE) -> dict[str, dict]:
     return {lvl: {key: summary[mode][lvl][key] for key in ("n", "accuracy", "format_mix")} for lvl in levels}
 
 
-def bar_metrics(summary: dict) -> dict:
-    """The toy world's learning bar, read off a summary (ISSUE 3): easiest/hardest accuracies by format."""
-    levels = sorted(int(k) for k in summary["direct"] if k != "all")
-    easiest, hardest = str(levels[0]), str(levels[-1])
-    return {
-        "easiest_direct": summary["direct"][easiest]["accuracy"],
-        "hardest_direct": summary["direct"][hardest]["accuracy"],
-        "hardest_short_cot": summary["short_cot"][hardest]["accuracy"],
-        "hardest_long_cot": summary["long_cot"][hardest]["accuracy"],
-    }
+#: The toy world's tier bars (issue 17), on greedy instruction-guided accuracy pooled over each tier's levels.
+TIER_BARS: dict[str, dict[str, tuple[str, float]]] = {
+    "easy": {"direct": (">=", 0.9)},
+    "medium": {"direct": ("<=", 0.3), "short_cot": (">=", 0.9)},
+    "hard": {"short_cot": ("<=", 0.6), "long_cot": (">=", 0.9)},
+}
+
+
+def default_tiers() -> dict[str, list[int]]:
+    """The shipped toy world's tiers: tier name -> difficulty levels."""
+    from thrifty.data_builders.toy_world import ToyWorld
+
+    return dict(getattr(ToyWorld().task, "tiers", {}))
+
+
+def by_tier(summary: dict, mode: str, tiers: dict[str, list[int]] | None = None) -> dict[str, dict]:
+    """``tier -> {n, accuracy, mean_tokens, format_mix}`` of one mode, pooled over the tier's levels (weighted by
+    their number of samples); tiers without samples are left out."""
+    out = {}
+    for tier, levels in (tiers if tiers is not None else default_tiers()).items():
+        cells = [summary[mode][str(d)] for d in levels if str(d) in summary.get(mode, {})]
+        n = sum(c["n"] for c in cells)
+        if not n:
+            continue
+        mix: Counter = Counter()
+        for c in cells:
+            for fmt, share in c["format_mix"].items():
+                mix[fmt] += share * c["n"] / n
+        out[tier] = {"n": n, "accuracy": sum(c["accuracy"] * c["n"] for c in cells) / n,
+                     "mean_tokens": sum(c["mean_tokens"] * c["n"] for c in cells) / n,
+                     "format_mix": dict(sorted(mix.items()))}
+    return out
+
+
+def tier_bar(summary: dict, tiers: dict[str, list[int]] | None = None) -> dict:
+    """The tier bars (:data:`TIER_BARS`) read off a summary with the instruction-guided modes: each tier's
+    accuracy per format, each bar with whether it holds, and ``pass`` when all hold."""
+    tiers = tiers if tiers is not None else default_tiers()
+    result: dict = {"tiers": {}, "checks": {}, "pass": True}
+    for tier, bars in TIER_BARS.items():
+        result["tiers"][tier] = {fmt: by_tier(summary, fmt, tiers).get(tier, {}).get("accuracy")
+                                 for fmt in ARM_FORMATS if fmt in summary}
+        for fmt, (op, bound) in bars.items():
+            value = result["tiers"][tier].get(fmt)
+            ok = value is not None and (value >= bound if op == ">=" else value <= bound)
+            result["checks"][f"{tier} {fmt} {op} {bound}"] = ok
+            result["pass"] &= ok
+    return result
 
 
 def toy_markdown(summary: dict, title: str = "Toy world evaluation") -> str:

@@ -128,13 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         select_style,
         spearman,
     )
-    from thrifty.data_builders.toy_world import TRAIN, ToyWorld
+    from thrifty.data_builders.toy_world import TRAIN, RunningSumTask, ToyWorld
     from thrifty.jsonl import write_json, write_text
     from thrifty.trainers.demo import evaluate_toy_model
 
     base = Path(args.base) if args.base else default_base()
     out = Path(args.out)
-    world = ToyWorld(seed=args.seed)
+    world = ToyWorld(task=RunningSumTask(), seed=args.seed)  # its extra styles are running-sum renderings
     train = world.problems(TRAIN, args.n_train)
     n_test = len(world.test_set(args.per_difficulty))  # the eval runner's toy benchmark: the same split
     data_dir = out / "data"

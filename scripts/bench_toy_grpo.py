@@ -1,21 +1,28 @@
 #!/usr/bin/env python
-"""Ada-GRPO against plain GRPO on the toy world: format mix, accuracy and tokens, several seeds, same run.
+"""Ada-GRPO against plain GRPO on the tiered toy world, several seeds, same run: ARM's effects, per seed.
 
 Both variants start from the same multi-format SFT model (default ``runs/demo/sft``, written by ``thrifty demo``)
 and train with the same recipe (``recipes/toy/grpo_{plain,ada}.yaml``: the same keys except ``variant``) and
 seed. For each seed and variant this script reports:
 
-- the format shares of the completions sampled during training, first and last logged step (the "format
-  collapse" of ARM, Wu et al. 2025, section 3.2, shows here as the long-CoT share growing under plain GRPO);
-- the trained model on the toy test set (``thrifty eval`` runner, adaptive mode): greedy accuracy, mean tokens
-  and format mix, and the same with sampling (temperature 1.0, ``--samples`` per problem), where the whole
-  format distribution counts, not just its mode.
+- the format shares of the completions sampled during training, first and last logged step;
+- the trained model on the toy test set (``thrifty eval`` runner, adaptive mode), greedy and sampled
+  (temperature 1.0, ``--samples`` per problem): accuracy, mean tokens and format mix, overall and per tier
+  (easy, medium, hard: ``thrifty.data_builders.toy_world.TIERS``).
 
-The SFT model is evaluated the same way as the common starting point. Prints a Markdown table and, as its last
-line, a JSON object with every number, the bar (Ada-GRPO's greedy accuracy within 0.02 of plain GRPO's, at fewer
-mean tokens, averaged over seeds) and ``pass``. About 70 s per (seed, variant) on 2 CPU cores. ``--smoke``: seed 0,
-1 GRPO step, 1 test problem per difficulty and 1 sample, from the shipped toy base when ``runs/demo/sft`` is
-absent (seconds, same code path); ``"smoke": true, "pass": null``.
+The bars (issue 17, ARM: Wu et al. 2025, sections 3.2 and 4), checked in every seed:
+
+- ``plain_collapses``: plain GRPO's greedy long-CoT share on the easy and medium tiers exceeds the SFT model's
+  by at least 0.2 (format collapse onto long CoT);
+- ``ada_keeps_formats``: under sampling, Ada-GRPO's most frequent format is direct on the easy tier and long
+  CoT on the hard tier;
+- ``ada_accuracy``: Ada-GRPO's greedy accuracy is at least plain GRPO's minus 0.01;
+- ``ada_tokens``: Ada-GRPO's greedy mean output tokens are at most 0.6x plain GRPO's.
+
+Prints a per-seed Markdown table and, as its last line, a JSON object with every number, the bars per seed and
+``pass`` (every bar in every seed). ``--smoke``: seed 0, 1 GRPO step, 1 test problem per difficulty and 1 sample,
+from the shipped toy base when ``runs/demo/sft`` is absent (seconds, same code path); ``"smoke": true,
+"pass": null``.
 """
 
 from __future__ import annotations
@@ -48,24 +55,51 @@ def format_shares(log: dict) -> dict[str, float]:
     return {k.split("/", 1)[1]: round(v, 3) for k, v in log.items() if k.startswith("format/") and k.count("/") == 1}
 
 
+def _rounded(cell: dict) -> dict:
+    return {"accuracy": round(cell["accuracy"], 3), "mean_tokens": round(cell["mean_tokens"], 1),
+            "format_mix": {k: round(v, 3) for k, v in cell["format_mix"].items()}}
+
+
 def evaluate(model: Path, out: Path, seed: int, samples: int, per_difficulty: int) -> dict:
-    """Adaptive mode, greedy and sampled: accuracy, mean tokens, format mix (all difficulties and by k)."""
+    """Adaptive mode, greedy and sampled: accuracy, mean tokens, format mix (``all``, per tier, per level)."""
     from thrifty.eval.runner import EvalConfig, load_run, run_eval
-    from thrifty.eval.toy import summarize_toy
+    from thrifty.eval.toy import by_tier, summarize_toy
 
     result = {}
     for name, temperature, n in (("greedy", 0.0, 1), ("sampled", 1.0, samples)):
         cfg = EvalConfig(model_name_or_path=str(model), output_dir=str(out / name), benchmarks=["toy"],
                          modes=["adaptive"], toy_per_difficulty=per_difficulty, temperature=temperature,
-                         num_samples=n, seed=seed, max_new_tokens=200, batch_size=128, plots=False)
+                         num_samples=n, seed=seed, max_new_tokens=384, batch_size=128, plots=False)
         run_eval(cfg)
-        summary = summarize_toy(load_run(out / name)[1])["adaptive"]
-        result[name] = {
-            level: {"accuracy": round(s["accuracy"], 3), "mean_tokens": round(s["mean_tokens"], 1),
-                    "format_mix": {k: round(v, 3) for k, v in s["format_mix"].items()}}
-            for level, s in summary.items()
-        }
+        summary = summarize_toy(load_run(out / name)[1])
+        result[name] = {"all": _rounded(summary["adaptive"]["all"]),
+                        "tiers": {t: _rounded(c) for t, c in by_tier(summary, "adaptive").items()},
+                        "levels": {lvl: _rounded(c) for lvl, c in summary["adaptive"].items() if lvl != "all"}}
     return result
+
+
+def _share(cell: dict | None, fmt: str) -> float:
+    return (cell or {}).get("format_mix", {}).get(fmt, 0.0)
+
+
+def _top_format(cell: dict | None) -> str | None:
+    mix = (cell or {}).get("format_mix", {})
+    return max(mix, key=mix.get) if mix else None
+
+
+def seed_bars(sft: dict, plain: dict, ada: dict) -> dict[str, bool]:
+    """The four bars of one seed (see the module docstring) from the three models' evaluations."""
+    def long_share(ev: dict) -> float:  # greedy long-CoT share on easy + medium, pooled by their sizes
+        return statistics.fmean([_share(ev["greedy"]["tiers"].get(t), "long_cot") for t in ("easy", "medium")])
+
+    pg, ag = plain["greedy"]["all"], ada["greedy"]["all"]
+    return {
+        "plain_collapses": long_share(plain) >= long_share(sft) + 0.2,
+        "ada_keeps_formats": (_top_format(ada["sampled"]["tiers"].get("easy")) == "direct"
+                              and _top_format(ada["sampled"]["tiers"].get("hard")) == "long_cot"),
+        "ada_accuracy": ag["accuracy"] >= pg["accuracy"] - 0.01,
+        "ada_tokens": ag["mean_tokens"] <= 0.6 * pg["mean_tokens"],
+    }
 
 
 def _mix(mix: dict[str, float]) -> str:
@@ -76,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sft-model", default=str(REPO / "runs/demo/sft"))
     parser.add_argument("--out", default=str(REPO / "runs/bench_toy_grpo"))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--samples", type=int, default=4, help="sampled completions per test problem")
     parser.add_argument("--per-difficulty", type=int, default=30, help="test problems per difficulty")
     parser.add_argument("--smoke", action="store_true", help="seed 0, 1 GRPO step, tiny eval (seconds)")
@@ -106,26 +140,29 @@ def main(argv: list[str] | None = None) -> int:
                 "eval": evaluate(run_dir, run_dir / "eval", seed, args.samples, args.per_difficulty),
             })
 
-    lines = ["| model | seed | train formats, last step | greedy acc | greedy tokens | greedy formats | "
-             "sampled acc | sampled tokens | sampled formats |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | seed | greedy acc | greedy tokens | greedy formats easy / medium / hard | "
+             "sampled acc | sampled top format easy / medium / hard | train formats, last step |",
+             "|---|---|---|---|---|---|---|---|"]
     rows = [("SFT (start)", "-", {}, results["sft"])] + [
         (r["variant"], r["seed"], r["train_formats_last"], r["eval"]) for r in results["runs"]]
     for name, seed, train_mix, ev in rows:
-        g, s = ev["greedy"]["all"], ev["sampled"]["all"]
-        lines.append(f"| {name} | {seed} | {_mix(train_mix)} | {g['accuracy']:.2f} | {g['mean_tokens']:.1f} | "
-                     f"{_mix(g['format_mix'])} | {s['accuracy']:.2f} | {s['mean_tokens']:.1f} | "
-                     f"{_mix(s['format_mix'])} |")
-    for variant in ("plain", "ada"):
-        runs = [r for r in results["runs"] if r["variant"] == variant]
-        for kind in ("greedy", "sampled"):
-            results[f"{variant}_{kind}_mean"] = {
-                "accuracy": round(statistics.fmean(r["eval"][kind]["all"]["accuracy"] for r in runs), 3),
-                "mean_tokens": round(statistics.fmean(r["eval"][kind]["all"]["mean_tokens"] for r in runs), 1),
-            }
-    plain, ada = results["plain_greedy_mean"], results["ada_greedy_mean"]
-    results["bar"] = "ada greedy accuracy >= plain greedy accuracy - 0.02 and ada greedy mean tokens < plain's"
-    results["pass"] = None if args.smoke else bool(
-        ada["accuracy"] >= plain["accuracy"] - 0.02 and ada["mean_tokens"] < plain["mean_tokens"])
+        g, s = ev["greedy"], ev["sampled"]
+        tiers = " / ".join(_mix(g["tiers"].get(t, {}).get("format_mix", {})) or "-" for t in ("easy", "medium", "hard"))
+        tops = " / ".join(str(_top_format(s["tiers"].get(t))) for t in ("easy", "medium", "hard"))
+        lines.append(f"| {name} | {seed} | {g['all']['accuracy']:.3f} | {g['all']['mean_tokens']:.1f} | {tiers} | "
+                     f"{s['all']['accuracy']:.3f} | {tops} | {_mix(train_mix)} |")
+    by_seed = {}
+    for seed in args.seeds:
+        plain, ada = ({r["variant"]: r["eval"] for r in results["runs"] if r["seed"] == seed}[v] for v in ("plain", "ada"))
+        by_seed[str(seed)] = seed_bars(results["sft"], plain, ada)
+    results["bars"] = by_seed
+    results["bar"] = ("in every seed: plain GRPO's greedy long-CoT share on easy+medium >= SFT's + 0.2; Ada-GRPO's "
+                      "sampled top format is direct on easy and long_cot on hard; Ada greedy accuracy >= plain's - "
+                      "0.01; Ada greedy mean tokens <= 0.6x plain's")
+    results["pass"] = None if args.smoke else all(all(b.values()) for b in by_seed.values())
+    lines += ["", "| seed | " + " | ".join(next(iter(by_seed.values()))) + " |",
+              "|---" * (len(next(iter(by_seed.values()))) + 1) + "|"]
+    lines += [f"| {seed} | " + " | ".join("yes" if ok else "no" for ok in b.values()) + " |" for seed, b in by_seed.items()]
     if args.smoke:
         results["smoke"] = True
     print("\n".join(lines))

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from thrifty.data_builders.toy_world import ToyWorld
 from thrifty.trainers.demo import run_demo
 
 TINY_DEMO = dict(
@@ -22,15 +23,16 @@ def demo_run(tmp_path_factory):
 def test_demo_runs_end_to_end_and_resumes(demo_run):
     out, report = demo_run
     data = json.loads((out / "report.json").read_text())
-    assert set(data["bar"]) == {"easiest_direct", "hardest_direct", "hardest_short_cot", "hardest_long_cot"}
+    assert set(data["bar"]["tiers"]) == {"easy", "medium", "hard"} and len(data["bar"]["checks"]) == 5
     n_problems = data["n_test_problems"]
-    assert n_problems == 12  # 2 per difficulty, k = 1..6
+    assert n_problems == 18  # 2 per difficulty level, 9 levels
     for key in ("summary", "grpo_summary"):
         summary = data[key]
         assert set(summary) == {"adaptive", "direct", "short_cot", "code", "long_cot", "multiturn"}
         assert all(summary[mode]["all"]["n"] == n_problems for mode in summary)
     text = report.read_text()
-    assert "## Adaptive mode before and after Ada-GRPO" in text and "### Accuracy" in text and "k=6" in text
+    assert "## Adaptive mode before and after Ada-GRPO, by tier" in text and "### Accuracy" in text and "k=9" in text
+    assert "| hard |" in text and "hard long_cot >= 0.9:" in text
     for stage in ("sft", "grpo"):
         assert (out / stage / "model.safetensors").exists()
         # each model has a `thrifty eval` run folder, the layout `thrifty publish` reads
@@ -61,9 +63,9 @@ def test_demo_output_publishes(demo_run, tmp_path):
 
 
 def test_demo_report_embeds_its_plots(demo_run):
-    """report.md links two PNGs beside it (relative), both valid images; the numbers behind the format-by-difficulty
-    plot are in its JSON and match a recount from each model's eval samples; the accuracy-vs-tokens JSON has one
-    point per (model, mode) matching the samples too."""
+    """report.md links two PNGs beside it (relative), both valid images; the numbers behind the format-by-tier plot
+    are in its JSON and match a recount from each model's eval samples; the accuracy-vs-tokens JSON has one point
+    per (model, mode) matching the samples too."""
     import re
     from collections import Counter, defaultdict
 
@@ -73,7 +75,7 @@ def test_demo_report_embeds_its_plots(demo_run):
 
     out, report = demo_run
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report.read_text())
-    assert sorted(links) == ["accuracy_vs_tokens.png", "format_by_difficulty.png"]
+    assert sorted(links) == ["accuracy_vs_tokens.png", "format_by_tier.png"]
     for link in links:
         path = report.parent / link
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -81,21 +83,22 @@ def test_demo_report_embeds_its_plots(demo_run):
         assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
     assert not list(out.glob(".*tmp*")), "a temp file of an atomic write was left behind"
 
-    plotted = json.loads((out / "format_by_difficulty.json").read_text())
+    plotted = json.loads((out / "format_by_tier.json").read_text())
+    tiers = ToyWorld().task.tiers
     assert plotted["mode"] == "adaptive" and list(plotted["models"]) == ["SFT", "Ada-GRPO"]
     points = json.loads((out / "accuracy_vs_tokens.json").read_text())["points"]
     assert len(points) == 2 * 6
     for label, stage in (("SFT", "sft"), ("Ada-GRPO", "grpo")):
         rows = load_run(out / stage / "eval")[1]
         adaptive = [r for r in rows if r["mode"] == "adaptive"]
-        by_k: dict[str, list[dict]] = defaultdict(list)
+        by_tier: dict[str, list[dict]] = defaultdict(list)
         for r in adaptive:
-            by_k[str(r["difficulty"])].append(r)
-        assert list(plotted["models"][label]) == [str(k) for k in range(1, 7)]
-        for k, got in plotted["models"][label].items():
-            rs = by_k[k]
+            by_tier[next(t for t, levels in tiers.items() if r["difficulty"] in levels)].append(r)
+        assert list(plotted["models"][label]) == ["easy", "medium", "hard"]
+        for tier, got in plotted["models"][label].items():
+            rs = by_tier[tier]
             counts = Counter(r["format"] for r in rs)
-            assert got["n"] == len(rs) == 2
+            assert got["n"] == len(rs) == 2 * len(tiers[tier])
             assert got["format_mix"] == pytest.approx({f: c / len(rs) for f, c in counts.items()})
             assert got["accuracy"] == pytest.approx(sum(r["correct"] for r in rs) / len(rs))
         for mode in {r["mode"] for r in rows}:

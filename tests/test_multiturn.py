@@ -80,8 +80,12 @@ def _toy_source(path) -> SourceArguments:
 
 def test_toy_traces_build(toy_world, tmp_path):
     path, rows = _toy_traces(toy_world, tmp_path)
-    args = MultiturnArguments(output_dir=str(tmp_path / "out"), min_unit_chars=0, max_turns=4)
+    problems = {p.id: p for p in toy_world.problems("train", len(rows))}
+    args = MultiturnArguments(output_dir=str(tmp_path / "out"), min_unit_chars=0, max_turns=8)
     stats = build_multiturn(args, _toy_source(path), BackendArguments())
+    capped = build_multiturn(MultiturnArguments(output_dir=str(tmp_path / "capped"), min_unit_chars=0, max_turns=4),
+                             _toy_source(path), BackendArguments())
+    assert max(int(k) for k in capped["turns_histogram"]) == 4 < max(int(k) for k in stats["turns_histogram"])
     out = [json.loads(line) for line in (tmp_path / "out" / "train.jsonl").read_text().splitlines()]
     assert len(out) == len(rows) == stats["rows"]
     gold = {r["id"]: r["answer"] for r in rows}
@@ -90,6 +94,8 @@ def test_toy_traces_build(toy_world, tmp_path):
         assert len(turns) == row["num_turns"] >= 2
         assert turns[0].unit.startswith("start ") and turns[1].unit.startswith("wait , let me verify")
         assert all(t.answer == gold[row["id"]] for t in turns)
+        # the builder recovers the toy world's own MinD rendering, one turn per thinking unit
+        assert row["messages"][-1]["content"] == toy_world.render(problems[row["id"]], "multiturn")
     assert sum(stats["turns_histogram"].values()) == len(rows)
     assert stats["tokens_after"]["count"] == len(rows) and json.loads((tmp_path / "out" / "stats.json").read_text())
 

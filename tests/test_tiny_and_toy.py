@@ -71,16 +71,19 @@ def test_splits_are_disjoint(toy_world):
 def test_difficulty_spread(toy_world):
     problems = toy_world.problems(TRAIN, 3000)
     counts = Counter(p.difficulty for p in problems)
-    assert sorted(counts) == [1, 2, 3, 4, 5, 6]
-    assert min(counts.values()) > 0.1 * len(problems)
+    assert sorted(counts) == list(range(1, 10))  # running sums k = 1..6, then pair sums k = 4..6
+    assert min(counts.values()) > 0.07 * len(problems)
     mean_len = {k: sum(len(toy_world.trace(p)) for p in problems if p.difficulty == k) / counts[k] for k in counts}
-    assert all(mean_len[k] < mean_len[k + 1] for k in range(1, 6))  # reasoning grows with difficulty
+    # reasoning grows with difficulty within each family, and the hardest level's is the longest
+    assert all(mean_len[k] < mean_len[k + 1] for k in (1, 2, 3, 4, 5, 7, 8))
+    assert mean_len[9] == max(mean_len.values())
     test = Counter(p.difficulty for p in toy_world.test_set(30))
-    assert test[6] == 30 and test[1] >= 1
+    assert test[6] == test[9] == 30 and test[1] >= 1
 
 
-def test_every_rendering_is_consistent(toy_world):
+def test_every_rendering_is_consistent():
     task = RunningSumTask()
+    toy_world = ToyWorld(task=task, seed=0)
     for p in toy_world.problems(TRAIN, 400):
         assert p.answer == str(sum(p.inputs) % 10)
         for fmt in ARM_FORMATS:
@@ -98,7 +101,8 @@ def test_every_rendering_is_consistent(toy_world):
         assert task.partial_sums(p.inputs)[-1] == int(p.answer)
 
 
-def test_traces_have_slips_verifications_and_alternatives(toy_world):
+def test_traces_have_slips_verifications_and_alternatives():
+    toy_world = ToyWorld(task=RunningSumTask(), seed=0)
     problems = toy_world.problems(TRAIN, 1000, difficulty=5)
     traces = [toy_world.trace(p) for p in problems]
     assert all("wait , let me verify" in t for t in traces)
@@ -110,7 +114,7 @@ def test_traces_have_slips_verifications_and_alternatives(toy_world):
         a, b = int(m.group(1)), int(m.group(2))
         assert int(m.group(3)) != a + b and int(m.group(6)) == a + b and int(m.group(7)) == (a + b) % 10
     alternatives = sum("alternatively" in t for t in traces)
-    assert 0.03 < alternatives / len(traces) < 0.2
+    assert 0.3 < alternatives / len(traces) < 0.8  # a re-solve among the reflective units (test_toy_tiers.py)
 
 
 def test_unknown_toy_format(toy_world):

@@ -144,7 +144,8 @@ def cmd_toy_pretrain(args: argparse.Namespace, extra: list[str]) -> int:
     from thrifty.trainers.toy import pretrain_toy_base
 
     recipe = args.config or recipe_path("toy/pretrain.yaml")
-    final = pretrain_toy_base(args.out, recipe, extra, n_train=args.n_train, seed=args.seed)
+    init_from = TOY_BASE_DIR if args.init_from == "base" else args.init_from
+    final = pretrain_toy_base(args.out, recipe, extra, n_train=args.n_train, seed=args.seed, init_from=init_from)
     if args.install:
         import shutil
 
@@ -236,12 +237,15 @@ def build_parser(sft_recipe_help: bool = False) -> argparse.ArgumentParser:
     build.add_argument("--n-train", type=int, default=20000, help="training problems")
     build.add_argument("--n-test", type=int, default=100, help="distinct test problems per difficulty (at most)")
     build.add_argument("--seed", type=int, default=0, help="toy world seed")
-    pretrain = toy_sub.add_parser("pretrain", help="train the toy base model from scratch (resumable)",
+    pretrain = toy_sub.add_parser("pretrain", help="train the toy base model (from scratch or --init-from a model; resumable)",
                                   epilog=recipe_epilog, formatter_class=raw)
     pretrain.add_argument("--out", default="runs/toy_pretrain", help="output folder (default runs/toy_pretrain)")
     pretrain.add_argument("--config", default=None, help="recipe (default recipes/toy/pretrain.yaml)")
     pretrain.add_argument("--n-train", type=int, default=200000, help="training rows (default 200000)")
     pretrain.add_argument("--seed", type=int, default=0, help="toy world seed (default 0)")
+    pretrain.add_argument("--init-from", default=None, metavar="DIR",
+                          help="continue pretraining this toy model (its tokenizer too) instead of a fresh one; "
+                               "'base' is the shipped toy base")
     pretrain.add_argument("--install", action="store_true",
                           help="copy the final model to thrifty/assets/toy_base (the demo's base model) of a checkout")
     pretrain.add_argument("--into-site-packages", action="store_true",

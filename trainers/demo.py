@@ -12,7 +12,7 @@ Stages (each skipped on a rerun once its output exists, so an interrupted demo r
 6. a Markdown + JSON report: accuracy and output tokens by format and difficulty, before and after Ada-GRPO, with
    two PNG plots beside ``report.md`` (each with the JSON of its numbers): accuracy against mean output tokens, a
    point per (model, inference mode), Pareto front marked (``accuracy_vs_tokens``); and the adaptive mode's format
-   share per difficulty k, SFT beside Ada-GRPO (``format_by_difficulty``).
+   share per tier (easy, medium, hard), SFT beside Ada-GRPO (``format_by_tier``).
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from thrifty.eval.runner import EvalConfig, load_run, run_eval
 from thrifty.eval.toy import (
     ADAPTIVE,
     TOY_MODES,
-    bar_metrics,
-    by_difficulty,
+    by_tier,
     mode_points,
     summarize_toy,
+    tier_bar,
     toy_markdown,
 )
 from thrifty.jsonl import write_json, write_text
@@ -48,11 +48,11 @@ from .toy import init_toy_model
 logger = logging.getLogger(__name__)
 
 SFT_LABEL, GRPO_LABEL = "SFT", "Ada-GRPO"
-ACCURACY_PLOT, FORMAT_PLOT = "accuracy_vs_tokens", "format_by_difficulty"
+ACCURACY_PLOT, FORMAT_PLOT = "accuracy_vs_tokens", "format_by_tier"
 
 
 def evaluate_toy_model(model_dir: str | Path, out_dir: str | Path, per_difficulty: int, seed: int = 0,
-                       max_new_tokens: int = 200, modes=TOY_MODES) -> dict:
+                       max_new_tokens: int = 384, modes=TOY_MODES) -> dict:
     """Greedy eval of ``model_dir`` on the toy test set with the ``thrifty eval`` runner (samples, summary, report
     and plots in ``out_dir``); returns the toy summary (mode -> difficulty -> accuracy, tokens, format mix)."""
     cfg = EvalConfig(model_name_or_path=str(model_dir), output_dir=str(out_dir), benchmarks=["toy"],
@@ -78,13 +78,29 @@ def _before_after(sft: dict, grpo: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _by_tier_table(sft: dict, grpo: dict) -> str:
+    """Adaptive mode after SFT and after Ada-GRPO, by tier: accuracy, tokens and the most chosen formats."""
+    def mix(cell: dict) -> str:
+        shares = cell["format_mix"]
+        return ", ".join(f"{k} {v:.2f}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1]) if v >= 0.005)
+
+    before, after = by_tier(sft, ADAPTIVE), by_tier(grpo, ADAPTIVE)
+    lines = ["| tier | accuracy SFT | accuracy Ada-GRPO | tokens SFT | tokens Ada-GRPO | formats SFT | formats Ada-GRPO |",
+             "|---|---|---|---|---|---|---|"]
+    for tier in before:
+        a, b = before[tier], after[tier]
+        lines.append(f"| {tier} | {a['accuracy']:.2f} | {b['accuracy']:.2f} | {a['mean_tokens']:.1f} | "
+                     f"{b['mean_tokens']:.1f} | {mix(a)} | {mix(b)} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_demo_plots(out: Path, sft: dict, grpo: dict) -> dict[str, str]:
     """The before/after picture, written beside ``report.md`` in ``out`` (atomically, Agg backend):
 
     - ``accuracy_vs_tokens.png``: every (model, inference mode) at (mean output tokens, accuracy) over the whole
       test set, the Pareto front marked (:func:`thrifty.eval.plots.plot_pareto`);
-    - ``format_by_difficulty.png``: adaptive mode's format share per difficulty k, SFT beside Ada-GRPO, accuracy
-      as a line (:func:`thrifty.eval.plots.plot_format_mix_before_after`).
+    - ``format_by_tier.png``: adaptive mode's format share per tier (easy, medium, hard), SFT beside Ada-GRPO,
+      accuracy as a line (:func:`thrifty.eval.plots.plot_format_mix_before_after`).
 
     Each PNG has a JSON of the same name with the numbers drawn (computed from the eval samples by
     :func:`thrifty.eval.toy.summarize_toy`). Returns ``{name: file name}`` of the PNGs, relative to ``out``.
@@ -93,10 +109,10 @@ def write_demo_plots(out: Path, sft: dict, grpo: dict) -> dict[str, str]:
     points = mode_points(summaries)
     write_json(out / f"{ACCURACY_PLOT}.json", {"decoding": "greedy", "points": points})
     plot_pareto(points, "toy world (greedy, all k)", out / f"{ACCURACY_PLOT}.png")
-    mixes = {label: by_difficulty(s, ADAPTIVE) for label, s in summaries.items()}
+    mixes = {label: by_tier(s, ADAPTIVE) for label, s in summaries.items()}
     write_json(out / f"{FORMAT_PLOT}.json", {"mode": ADAPTIVE, "decoding": "greedy", "models": mixes})
-    plot_format_mix_before_after(mixes, "Formats chosen in adaptive mode by difficulty k, before and after Ada-GRPO",
-                                 out / f"{FORMAT_PLOT}.png")
+    plot_format_mix_before_after(mixes, "Formats chosen in adaptive mode by tier, before and after Ada-GRPO",
+                                 out / f"{FORMAT_PLOT}.png", xlabel="tier")
     return {ACCURACY_PLOT: f"{ACCURACY_PLOT}.png", FORMAT_PLOT: f"{FORMAT_PLOT}.png"}
 
 
@@ -107,8 +123,9 @@ def _plots_markdown(files: dict[str, str]) -> str:
         "Accuracy against mean output tokens on the whole test set, one point per model and inference mode "
         "(greedy); up and to the left is better, the dashed line is the Pareto front. Numbers: "
         f"`{ACCURACY_PLOT}.json`.\n\n"
-        f"![format share by difficulty]({files[FORMAT_PLOT]})\n\n"
-        "The format the model picks in adaptive mode, as a share of the test problems of each difficulty k, "
+        f"![format share by tier]({files[FORMAT_PLOT]})\n\n"
+        "The format the model picks in adaptive mode, as a share of the test problems of each tier (easy: 1-2 "
+        "digits, medium: 3-6 digits, hard: 4-6 digit pairs), "
         "after SFT (left) and after Ada-GRPO (right); the black line is the accuracy. Numbers: "
         f"`{FORMAT_PLOT}.json`.\n\n"
     )
@@ -122,7 +139,7 @@ def _demoted(markdown: str) -> str:
 
 def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_overrides: list[str] | None = None,
              grpo_overrides: list[str] | None = None, n_train: int = 4000, n_test_per_difficulty: int = 30,
-             seed: int = 0, max_new_tokens: int = 200) -> Path:
+             seed: int = 0, max_new_tokens: int = 384) -> Path:
     """Run the demo into ``out``; returns the path of the Markdown report."""
     out = Path(out)
     timings: dict[str, float] = {}
@@ -169,7 +186,7 @@ def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_over
     t = time.perf_counter()
     plots = write_demo_plots(out, sft_summary, grpo_summary)
     timings["plots_s"] = time.perf_counter() - t
-    bar = bar_metrics(sft_summary)
+    bar = tier_bar(sft_summary)
     n_problems = sft_summary[ADAPTIVE]["all"]["n"]
     report = {"base_model": str(base), "from_scratch": from_scratch, "n_test_problems": n_problems,
               "timings": timings, "bar": bar, "plots": plots, "summary": sft_summary, "grpo_summary": grpo_summary}
@@ -181,11 +198,12 @@ def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_over
         f"{before['accuracy']:.2f} -> {after['accuracy']:.2f}, mean output tokens {before['mean_tokens']:.1f} -> "
         f"{after['mean_tokens']:.1f} after Ada-GRPO.\n\n"
         + _plots_markdown(plots)
-        + "## Adaptive mode before and after Ada-GRPO\n\n" + _before_after(sft_summary, grpo_summary)
+        + "## Adaptive mode before and after Ada-GRPO, by tier\n\n" + _by_tier_table(sft_summary, grpo_summary)
+        + "\n## Adaptive mode before and after Ada-GRPO, by difficulty\n\n" + _before_after(sft_summary, grpo_summary)
         + "\n## After multi-format SFT (`sft/`)\n\n" + _demoted(toy_markdown(sft_summary))
         + "\n## After Ada-GRPO (`grpo/`)\n\n" + _demoted(toy_markdown(grpo_summary))
-        + "\n## The toy world's bar (SFT model)\n\n"
-        + "".join(f"- {k}: {v:.2f}\n" for k, v in bar.items())
+        + "\n## The toy world's tier bars (SFT model, instruction-guided, greedy)\n\n"
+        + "".join(f"- {k}: {'holds' if ok else 'fails'}\n" for k, ok in bar["checks"].items())
         + f"\nBase model: `{base}`. Each model's `eval/` folder holds the samples, summary, report and plots of "
         "`thrifty eval`; `thrifty publish OUT/grpo --dry-run` builds its model card.\n"
         + "\nStage times (s): " + ", ".join(f"{k[:-2]} {v:.0f}" for k, v in timings.items()) + "\n"

@@ -79,7 +79,9 @@ class GRPODataArguments:
     max_train_samples: int | None = field(default=None, metadata={"help": "truncate the training set"})
     toy_num_problems: int = field(default=256, metadata={"help": "toy world: number of training prompts"})
     toy_seed: int = field(default=0, metadata={"help": "toy world: seed"})
-    toy_difficulty: int | None = field(default=None, metadata={"help": "toy world: fixed difficulty (k digits)"})
+    toy_difficulty: int | None = field(default=None, metadata={"help": "toy world: fixed difficulty level"})
+    toy_family: str | None = field(default=None, metadata={
+        "help": "toy world: only this family's levels (running_sum or pair_sum; default: every tier)"})
 
 
 @dataclass
@@ -205,7 +207,16 @@ def toy_prompts(data_args: GRPODataArguments):
 
     from thrifty.data_builders.toy_world import ToyWorld
 
+    from thrifty.data_builders.toy_world import TieredTask
+
     world = ToyWorld(seed=data_args.toy_seed)
+    if data_args.toy_family:
+        tiered = world.task
+        levels = [level for level in tiered.levels if level[0] == data_args.toy_family]
+        if not levels:
+            raise RecipeError(f"toy_family: {data_args.toy_family!r} is not a family of the toy world "
+                              f"({', '.join(sorted(tiered.families))})")
+        world = ToyWorld(task=TieredTask(levels=levels, families=tiered.families), seed=data_args.toy_seed)
     problems = world.problems("train", data_args.toy_num_problems, difficulty=data_args.toy_difficulty)
     rows = [
         {"prompt": _prompt(p.question, data_args.system_prompt), "answer": p.answer, "difficulty": p.difficulty, "id": p.id}

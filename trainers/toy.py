@@ -8,8 +8,8 @@ from pathlib import Path
 
 from trl import ModelConfig
 
-from thrifty.data_builders.toy_build import build_toy_dataset
-from thrifty.data_builders.toy_world import ToyWorld
+from thrifty.data_builders.toy_build import DEFAULT_WEIGHTS, build_toy_dataset
+from thrifty.data_builders.toy_world import PRETRAIN_LEVELS, TieredTask, ToyWorld
 from thrifty.recipes import parse_recipe
 from thrifty.tiny import TinyModelConfig, build_tiny_model, train_tokenizer
 
@@ -30,19 +30,33 @@ def init_toy_model(out_dir: str | Path, world: ToyWorld | None = None, shape: Ti
     return out_dir
 
 
-def pretrain_toy_base(out_dir: str | Path, recipe: str | Path, overrides: list[str] | None = None,
-                      n_train: int = 200000, seed: int = 0) -> Path:
-    """Build the toy data, a fresh tiny model, and train it with the SFT recipe; resumable.
+#: The hard family's short CoT is a small share of the base's data (D:S:L = 1:0.3:1 against 1:1:1), so that at the
+#: base's budget its one-token three-digit steps still fail where its long CoT is right (issue 17's hard tier).
+PRETRAIN_FAMILY_WEIGHTS = {"pair_sum": {**DEFAULT_WEIGHTS, "short_cot": 0.3}}
 
-    The final model is copied to ``out_dir/final``.
+
+def pretraining_world(seed: int = 0) -> ToyWorld:
+    """What the toy base learns: every difficulty of every family (``PRETRAIN_LEVELS``), in every format."""
+    return ToyWorld(task=TieredTask(levels=PRETRAIN_LEVELS), seed=seed)
+
+
+def pretrain_toy_base(out_dir: str | Path, recipe: str | Path, overrides: list[str] | None = None,
+                      n_train: int = 200000, seed: int = 0, init_from: str | Path | None = None) -> Path:
+    """Build the toy data and train a tiny model on it with the SFT recipe; resumable.
+
+    The model is a fresh one (a tokenizer trained on the toy world, a tiny Qwen2 from a config), or with
+    ``init_from`` an existing toy model (its tokenizer too): continued pretraining. The final model is copied
+    to ``out_dir/final``.
     """
     out_dir = Path(out_dir)
-    world = ToyWorld(seed=seed)
+    world = pretraining_world(seed)
     data_dir = out_dir / "data"
     if not (data_dir / "sft.jsonl").exists():
-        build_toy_dataset(data_dir, n_train=n_train, world=world)
-    init_dir = out_dir / "init"
+        build_toy_dataset(data_dir, n_train=n_train, world=world, family_weights=PRETRAIN_FAMILY_WEIGHTS)
+    init_dir = Path(init_from) if init_from else out_dir / "init"
     if not (init_dir / "model.safetensors").exists():
+        if init_from:
+            raise FileNotFoundError(f"--init-from {init_from}: no model.safetensors there")
         init_toy_model(init_dir, world)
     argv = ["--config", str(recipe), *(overrides or []),
             "--model_name_or_path", str(init_dir), "--dataset_name", str(data_dir / "sft.jsonl"),
