@@ -23,6 +23,9 @@ from .toy_world import MULTITURN, TRAIN, ToyWorld, weighted_formats
 logger = logging.getLogger(__name__)
 
 DEFAULT_WEIGHTS = {"direct": 1.0, "short_cot": 1.0, "code": 0.3, "long_cot": 1.0, MULTITURN: 0.4}
+#: ARM's four formats only (the demo's SFT data before Ada-GRPO: a MinD multi-turn answer would be an "unknown"
+#: format there, which ARM's reward zeroes).
+ARM_WEIGHTS = {fmt: w for fmt, w in DEFAULT_WEIGHTS.items() if fmt != MULTITURN}
 
 
 def build_toy_dataset(

@@ -142,7 +142,9 @@ def reflective_units(material: Reflections, rng: random.Random,
             units.append(once.pop(kind))
             continue
         i = unchecked.pop(rng.randrange(len(unchecked)))
-        step = material.steps[i] if kind == "verify_step" else material.slipped(i, rng)
+        # inside a verification a slip is corrected with "no ,": a second "wait" would be a second exploration
+        # in one unit (MinD's unit compactness, rewards/mind.py)
+        step = material.steps[i] if kind == "verify_step" else material.slipped(i, rng).replace(" wait , ", " no , ")
         unit = f"wait , let me verify {step} yes , the answer is {answer} ."
         if unit not in units:  # two equal steps (``3 + 0 = 3 so 3`` twice) are re-checked once
             units.append(unit)

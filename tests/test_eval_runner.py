@@ -28,7 +28,7 @@ def run_dir(tiny_model_dir, tmp_path_factory):
 
 def test_eval_writes_samples_summary_report_and_plots(run_dir):
     rows = read_jsonl(run_dir / "samples.jsonl")
-    assert len(rows) == 6 * 3 * 2  # 6 difficulties x 3 modes x 2 samples
+    assert len(rows) == 9 * 3 * 2  # 9 difficulty levels x 3 modes x 2 samples
     assert len({r["id"] for r in rows}) == len(rows)
     assert all(isinstance(r["num_tokens"], int) and 1 <= r["num_tokens"] for r in rows)
     consensus = [r for r in rows if r["mode"] == "consensus"]
@@ -38,8 +38,8 @@ def test_eval_writes_samples_summary_report_and_plots(run_dir):
     toy = summary["results"]["toy"]
     assert set(toy) == {"adaptive", "multiturn", "consensus"}
     for stats in toy.values():
-        assert stats["n_problems"] == 6 and stats["n_samples"] == 12 and 0.0 <= stats["accuracy"] <= 1.0
-        assert set(stats["pass_at_k"]) == {"1", "2"} and set(stats["by_difficulty"]) == {str(k) for k in range(1, 7)}
+        assert stats["n_problems"] == 9 and stats["n_samples"] == 18 and 0.0 <= stats["accuracy"] <= 1.0
+        assert set(stats["pass_at_k"]) == {"1", "2"} and set(stats["by_difficulty"]) == {str(k) for k in range(1, 10)}
     assert 0.0 <= toy["consensus"]["consensus_fallback_rate"] <= 1.0
     assert "turn_mix" in toy["multiturn"]
     report = (run_dir / "report.md").read_text()
@@ -53,7 +53,7 @@ def test_rerun_skips_finished_samples(run_dir, tiny_model_dir, caplog):
     caplog.set_level(logging.INFO, logger="thrifty.eval")
     assert cmd_eval(_argv(tiny_model_dir, run_dir, "--num_samples", "2", "--temperature", "1.0")) == 0
     assert (run_dir / "samples.jsonl").read_text() == before
-    assert sum("all 6 problems done" in m for m in caplog.messages) == 3
+    assert sum("all 9 problems done" in m for m in caplog.messages) == 3
 
     # an interrupted run: drop the last 5 rows (and leave a torn line); only those are generated again
     lines = before.splitlines(keepends=True)

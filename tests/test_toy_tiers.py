@@ -53,12 +53,12 @@ def test_reflective_units_are_r1_like_and_each_restates_the_answer(task):
             # every written sum and product is right, except a slip that "wait" corrects at once
             for m in SUM_STEP.finditer(unit):
                 a, b, c, mod = m.groups()
-                slipped = unit[m.end():].startswith(" . wait , ")
+                slipped = unit[m.end():].startswith((" . wait , ", " . no , "))
                 assert (int(a) + int(b) == int(c)) != slipped, unit
                 assert mod is None or int(mod) == int(c) % 10
             for m in PRODUCT_STEP.finditer(unit):
                 a, b, c = (int(x) for x in m.groups())
-                assert (a * b == c) != unit[m.end():].startswith(" . wait , "), unit
+                assert (a * b == c) != unit[m.end():].startswith((" . wait , ", " . no , ")), unit
             for m in VERIFY_PRODUCT.finditer(unit):
                 x, a, b, c, mod = (int(v) for v in m.groups())
                 assert x + a * b == c and c % 10 == mod == int(p.answer), unit
@@ -67,7 +67,7 @@ def test_reflective_units_are_r1_like_and_each_restates_the_answer(task):
     kinds = Counter(u.split(" ")[2] if u.startswith("alt") else "verify" for us in _reflections(world, problems)
                     for u in us)
     assert kinds["verify"] and kinds["add"] and (kinds["one"] or not isinstance(task, RunningSumTask))
-    caught = sum(" wait , " in u for us in _reflections(world, problems) for u in us[1:])
+    caught = sum(" no , " in u for us in _reflections(world, problems) for u in us[1:])
     assert caught > 20  # a slip made while re-checking, caught at once
 
 
@@ -147,3 +147,28 @@ def test_pair_sum_long_cot_is_the_running_sum_over_the_interleaved_pairs():
         assert str(eval(code.split("return ")[1].split("\n")[0])) == p.answer
     with pytest.raises(ValueError, match="not a pair_sum question"):
         world.task.parse_question("1 2 _ _ _ _ | 3 4 _ _ _ _")
+
+
+def test_toy_pretrain_continues_an_existing_model_on_the_tiered_world(tiny_model_dir, tmp_path, capsys):
+    """``thrifty toy pretrain --init-from DIR``: continued pretraining (the shipped base's recipe,
+    recipes/toy/pretrain_continue.yaml) on every level of both families, the hard family's short CoT a small share."""
+    import json
+
+    from thrifty.cli import main
+
+    out = tmp_path / "pretrain"
+    argv = ["toy", "pretrain", "--init-from", str(tiny_model_dir), "--out", str(out), "--n-train", "96",
+            "--config", "recipes/toy/pretrain_continue.yaml", "--max_steps", "2", "--per_device_train_batch_size", "8",
+            "--save_steps", "2", "--logging_steps", "1"]
+    assert main(argv) == 0
+    final = out / "final"
+    vocab = [json.loads((d / "tokenizer.json").read_text())["model"]["vocab"] for d in (final, tiny_model_dir)]
+    assert (final / "model.safetensors").exists() and vocab[0] == vocab[1]  # the model's own tokenizer
+    assert not (out / "init").exists()
+    rows = [json.loads(line) for line in (out / "data" / "sft.jsonl").read_text().splitlines()]
+    assert {r["source"] for r in rows} == {"toy/running_sum", "toy/pair_sum"}
+    share = {fam: sum(r["format"] == "short_cot" for r in rows if r["source"] == f"toy/{fam}")
+             / sum(r["source"] == f"toy/{fam}" for r in rows) for fam in ("running_sum", "pair_sum")}
+    assert share["pair_sum"] < share["running_sum"]
+    assert main(["toy", "pretrain", "--init-from", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2
+    assert "--init-from" in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """``thrifty demo``: the toy-world pipeline end to end, in minutes on a laptop CPU.
 
 Stages (each skipped on a rerun once its output exists, so an interrupted demo resumes):
-1. build the toy world's problems, traces and multi-format SFT data;
+1. build the toy world's problems, traces and multi-format SFT data (ARM's four formats);
 2. take the shipped toy base model (``thrifty/assets/toy_base``, made by ``thrifty toy pretrain``), or with
    ``from_scratch`` a freshly initialised tiny model and tokenizer;
 3. multi-format SFT (``recipes/toy/sft.yaml``) into ``OUT/sft``;
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from trl import ModelConfig
 
-from thrifty.data_builders.toy_build import build_toy_dataset
+from thrifty.data_builders.toy_build import ARM_WEIGHTS, build_toy_dataset
 from thrifty.data_builders.toy_world import ToyWorld
 from thrifty.eval.plots import plot_format_mix_before_after, plot_pareto
 from thrifty.eval.runner import EvalConfig, load_run, run_eval
@@ -148,7 +148,8 @@ def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_over
     t = time.perf_counter()
     data_dir = out / "data"
     if not (data_dir / "sft.jsonl").exists():
-        build_toy_dataset(data_dir, n_train=n_train, n_test_per_difficulty=n_test_per_difficulty, world=world)
+        build_toy_dataset(data_dir, n_train=n_train, n_test_per_difficulty=n_test_per_difficulty, world=world,
+                          weights=ARM_WEIGHTS)
     timings["build_data_s"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -10,6 +10,7 @@ from trl import ModelConfig
 
 from thrifty.data_builders.toy_build import DEFAULT_WEIGHTS, build_toy_dataset
 from thrifty.data_builders.toy_world import PRETRAIN_LEVELS, TieredTask, ToyWorld
+from thrifty.errors import UserInputError
 from thrifty.recipes import parse_recipe
 from thrifty.tiny import TinyModelConfig, build_tiny_model, train_tokenizer
 
@@ -56,7 +57,8 @@ def pretrain_toy_base(out_dir: str | Path, recipe: str | Path, overrides: list[s
     init_dir = Path(init_from) if init_from else out_dir / "init"
     if not (init_dir / "model.safetensors").exists():
         if init_from:
-            raise FileNotFoundError(f"--init-from {init_from}: no model.safetensors there")
+            raise UserInputError(f"--init-from {init_from}: no model.safetensors there (a toy model folder, or "
+                                 "'base' for the shipped toy base)")
         init_toy_model(init_dir, world)
     argv = ["--config", str(recipe), *(overrides or []),
             "--model_name_or_path", str(init_dir), "--dataset_name", str(data_dir / "sft.jsonl"),
