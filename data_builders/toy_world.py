@@ -12,8 +12,8 @@ eval. Families:
   budget (docs/experiments/toy_tiers.md).
 
 The shipped world is :class:`TieredTask`, both first families on one difficulty scale in three tiers (issue
-17): easy (one or two digits: direct answers work), medium (3-6 digits: a short CoT is needed) and hard (4-6
-pairs: only long CoT works), measured on the toy base by ``scripts/bench_toy_learning.py``.
+17): easy (one or two digits: direct answers work), medium (3-6 digits: a short CoT is needed) and hard (2-4
+digit pairs: only long CoT works), measured on the toy base by ``scripts/bench_toy_learning.py``.
 
 The padding puts input digit ``i`` at a constant position for every ``k``, and every reasoning step has a
 fixed length, so step ``i`` always sits at the same offset from digit ``i``: a position-aligned scratchpad
@@ -494,7 +494,7 @@ class TieredTask:
 
 
 #: The tiered world's levels and tiers (measured on the toy base: docs/experiments/toy_tiers.md).
-TIERED_LEVELS: list[Level] = [("running_sum", k) for k in range(1, 7)] + [("pair_sum", k) for k in (4, 5, 6)]
+TIERED_LEVELS: list[Level] = [("running_sum", k) for k in range(1, 7)] + [("pair_sum", k) for k in (2, 3, 4)]
 TIERS: dict[str, list[int]] = {"easy": [1, 2], "medium": [3, 4, 5, 6], "hard": [7, 8, 9]}
 #: What the toy base is pretrained on: every difficulty of both families (the hard family's short chains teach
 #: its long CoT).

@@ -71,12 +71,10 @@ def test_splits_are_disjoint(toy_world):
 def test_difficulty_spread(toy_world):
     problems = toy_world.problems(TRAIN, 3000)
     counts = Counter(p.difficulty for p in problems)
-    assert sorted(counts) == list(range(1, 10))  # running sums k = 1..6, then pair sums k = 4..6
+    assert sorted(counts) == list(range(1, 10))  # running sums k = 1..6, then pair sums k = 2..4
     assert min(counts.values()) > 0.07 * len(problems)
     mean_len = {k: sum(len(toy_world.trace(p)) for p in problems if p.difficulty == k) / counts[k] for k in counts}
-    # reasoning grows with difficulty within each family, and the hardest level's is the longest
-    assert all(mean_len[k] < mean_len[k + 1] for k in (1, 2, 3, 4, 5, 7, 8))
-    assert mean_len[9] == max(mean_len.values())
+    assert all(mean_len[k] < mean_len[k + 1] for k in (1, 2, 3, 4, 5, 7, 8))  # reasoning grows within a family
     test = Counter(p.difficulty for p in toy_world.test_set(30))
     assert test[6] == test[9] == 30 and test[1] >= 1
 

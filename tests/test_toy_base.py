@@ -2,7 +2,7 @@
 
 Greedy, instruction-guided (the format tag pre-filled), pooled over each tier's levels
 (:data:`thrifty.eval.toy.TIER_BARS`): easy (1-2 digits) direct >= 0.9; medium (3-6 digits) direct <= 0.3 and short
-CoT >= 0.9; hard (4-6 digit pairs) short CoT <= 0.6 and long CoT >= 0.9.
+CoT >= 0.9; hard (2-4 digit pairs) short CoT <= 0.6 and long CoT >= 0.9.
 """
 
 from thrifty.data_builders.toy_world import ToyWorld

@@ -125,7 +125,7 @@ def _plots_markdown(files: dict[str, str]) -> str:
         f"`{ACCURACY_PLOT}.json`.\n\n"
         f"![format share by tier]({files[FORMAT_PLOT]})\n\n"
         "The format the model picks in adaptive mode, as a share of the test problems of each tier (easy: 1-2 "
-        "digits, medium: 3-6 digits, hard: 4-6 digit pairs), "
+        "digits, medium: 3-6 digits, hard: 2-4 digit pairs), "
         "after SFT (left) and after Ada-GRPO (right); the black line is the accuracy. Numbers: "
         f"`{FORMAT_PLOT}.json`.\n\n"
     )
