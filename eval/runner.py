@@ -43,6 +43,9 @@ SAMPLES_FILE = "samples.jsonl"
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.md"
 CONFIG_FILE = "eval_config.json"
+#: ``{benchmark: fingerprint of its problems}`` of a run, so a resume refuses a benchmark whose problems changed
+#: under the same ids (a new toy world, an edited problems file).
+PROBLEMS_FILE = "problems.json"
 #: Settings that change what a sample is; a resumed run must use the same values (``model_fingerprint``: the
 #: model's config and weights, :func:`thrifty.models.model_fingerprint`, so a retrained model in the same folder
 #: is not mixed with the old one).
@@ -171,6 +174,28 @@ def _check_resume(cfg: EvalConfig, out: Path) -> dict:
     return current
 
 
+def problems_fingerprint(problems: list[Problem]) -> str:
+    """SHA-256 over every problem's id, text, answer and options, in order."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for p in problems:
+        digest.update(json.dumps([p.id, p.problem, p.answer, p.options]).encode())
+    return digest.hexdigest()
+
+
+def _check_problems(out: Path, bench_name: str, problems: list[Problem], has_samples: bool) -> None:
+    """Record the benchmark's problems fingerprint in ``out``; refuse a resume whose problems changed."""
+    path = out / PROBLEMS_FILE
+    known = json.loads(path.read_text()) if path.exists() else {}
+    current = problems_fingerprint(problems)
+    if has_samples and known.get(bench_name, current) != current:
+        raise RecipeError(f"{out} holds samples of other {bench_name} problems under the same ids (the benchmark's "
+                          "problems changed since that run); use another output_dir, or delete it to start over")
+    if known.get(bench_name) != current:
+        write_json(path, {**known, bench_name: current})
+
+
 def _rows_for_chunk(benchmark: str, mode: str, chunk: list[Problem], samples: list[list[dict]], checker,
                     tokenizer, max_turns: int, extraction: str = "auto") -> list[dict]:
     flat = [(p, s, sample) for p, per in zip(chunk, samples, strict=True) for s, sample in enumerate(per)]
@@ -222,6 +247,8 @@ def run_eval(cfg: EvalConfig) -> Path:
             problems = load_benchmark(benchmark, cfg.data_dir, seed=cfg.seed, limit=cfg.limit,
                                       toy_per_difficulty=cfg.toy_per_difficulty)
             bench_name = Path(benchmark).stem if benchmark not in BENCHMARK_NAMES else benchmark
+            _check_problems(out, bench_name, problems, has_samples=any(
+                writer.done(sample_id(bench_name, mode, p.id, 0)) for mode in cfg.modes for p in problems))
             texts.update({(bench_name, p.id): p.problem for p in problems})
             overlap = warn_if_trained_on(cfg.model_name_or_path, bench_name, [p.problem for p in problems])
             if overlap:

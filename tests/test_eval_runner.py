@@ -106,3 +106,20 @@ def test_instruction_prefills_are_arms_and_consensus_counts_every_token(run_dir)
         chosen = parts["long_cot" if fell_back else "direct"]
         assert r["completion"] == chosen["completion"]
         assert all(p["completion"].startswith(mode_prefill(f)) for f, p in parts.items())
+
+
+def test_resume_refuses_changed_problems_under_the_same_ids(tiny_model_dir, tmp_path):
+    """A run's problems are fingerprinted (problems.json): editing a problem under its id, or a new toy world,
+    must not silently reuse the old samples."""
+    bench = tmp_path / "mine.jsonl"
+    rows = [{"id": f"q{i}", "problem": f"{i} 1 _ _ _ _", "answer": str((i + 1) % 10)} for i in range(3)]
+    bench.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "run"
+    argv = _argv(tiny_model_dir, out, "--benchmarks", str(bench), "--modes", "direct")
+    assert cmd_eval(argv) == 0
+    assert cmd_eval(argv) == 0  # unchanged: resumes
+    assert set(json.loads((out / "problems.json").read_text())) == {"mine"}
+    rows[1]["problem"] = "7 7 _ _ _ _"
+    bench.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(RecipeError, match="problems changed"):
+        cmd_eval(argv)
