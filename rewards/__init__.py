@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .accuracy import AccuracyReward
 from .ada import ada_grpo_alpha, ada_grpo_alpha_batch
-from .arm import ARM_INVALID_TAGS, ArmAccuracyReward, arm_answer, arm_format_valid
+from .arm import ARM_INVALID_TAGS, ArmAccuracyReward, KimiLengthReward, arm_answer, arm_format_valid
 from .common import completion_text, completion_texts
 from .format_rewards import arm_format_reward, is_valid_mind, mind_format_reward, think_format_reward
 from .length import short_length_reward
@@ -34,6 +34,8 @@ register_reward("think_format", think_format_reward, doc="1 for one leading <thi
 register_reward("fewer_turns", FewerTurnsReward, factory=True, doc="extension (not MinD's): correct * w * (1 - (turns-1)/(max_turns-1))")
 register_reward("unit_compactness", UnitCompactnessReward, factory=True, doc="MinD R_unit: penalty for turns that open several explorations")
 register_reward("short_length", short_length_reward, doc="1 - min(tokens, max_len)/max_len")
+register_reward("kimi_length", KimiLengthReward, factory=True,
+                doc="extension (not ARM's): Kimi k1.5 length reward within a prompt's group, ARM correctness")
 
 # TRL's own rewards (trl.rewards), by name, imported lazily
 register_reward("trl_accuracy", "trl.rewards:accuracy_reward", doc="TRL: math-verify accuracy vs column 'solution'")
@@ -60,6 +62,7 @@ __all__ = [
     "ArmAccuracyReward",
     "EXPLORATION_MARKERS",
     "FewerTurnsReward",
+    "KimiLengthReward",
     "RewardError",
     "UnitCompactnessReward",
     "ada_grpo_alpha",

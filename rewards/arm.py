@@ -86,3 +86,29 @@ class ArmAccuracyReward(AccuracyReward):
             invalid = sum(not arm_format_valid(t) for t in completion_texts(completions))
             log_metric("arm/invalid_format", invalid / len(golds))
         return out
+
+
+class KimiLengthReward(ArmAccuracyReward):
+    """An opt-in EXTENSION of Ada-GRPO (not ARM's): Kimi k1.5's length reward with ARM's correctness.
+
+    Per completion, ``lambda`` from :func:`thrifty.rewards.length.kimi_length_lambdas` over the completions of the
+    same prompt; the reward is ``lambda`` for a correct completion (ARM's format-gated ``arm_accuracy``) and
+    ``min(0, lambda)`` for a wrong one (Kimi Team 2025, section 2.3.3). Added to ``arm_accuracy`` with a weight
+    (``recipes/toy/grpo_ada_length.yaml``): among correct formats the shorter is paid more, so a tier whose direct
+    answer is right need not drift to long CoT.
+    """
+
+    __name__ = "kimi_length"
+
+    def __call__(self, prompts: list, completions: list, completion_ids: list | None = None, **columns: Any):
+        from .length import kimi_length_lambdas
+
+        if completion_ids is None:
+            raise ValueError("kimi_length needs completion_ids (TRL passes them)")
+        golds = column(columns, self.answer_column, len(completions), self.__name__)
+        kinds = list(columns["answer_kind"]) if "answer_kind" in columns else None
+        correct = self.correctness(completions, golds, kinds)
+        self.checker.reset_stats()
+        groups = [repr(p) for p in prompts]  # a prompt's completions share its messages
+        lambdas = kimi_length_lambdas([len(ids) for ids in completion_ids], groups)
+        return [lam if ok else min(0.0, lam) for lam, ok in zip(lambdas, correct, strict=True)]

@@ -265,3 +265,25 @@ def test_readme_write_your_own_reward_example(monkeypatch):
     file_lines = iter((REPO / "recipes/examples/my_reward.py").read_text().splitlines())
     missing = [line for line in block.splitlines() if line.strip() and line not in file_lines]
     assert not missing, f"README example lines not in recipes/examples/my_reward.py (in order): {missing}"
+
+
+def test_kimi_length_reward_pays_shorter_correct_completions_within_a_prompt():
+    """Kimi k1.5 section 2.3.3, worked by hand: lambda = 0.5 - (len - min)/(max - min) per prompt group; correct
+    completions get lambda, wrong ones min(0, lambda); ARM's format gate decides correctness."""
+    from thrifty.rewards.length import kimi_length_lambdas
+
+    assert kimi_length_lambdas([10, 20, 30, 7, 7], ["a", "a", "a", "b", "b"]) == [0.5, 0.0, -0.5, 0.0, 0.0]
+    reward = get_reward("kimi_length", kind="number")
+    right_long = "<LONG_COT>\nstart 3 . 3 + 4 = 7 so 7 .\n</LONG_COT>\n<ANSWER>\n7\n</ANSWER>"
+    right_short = "<COT>\n3 7\n</COT>\n<ANSWER>\n7\n</ANSWER>"
+    wrong_short = "<ANSWER>\n5\n</ANSWER>"
+    untagged = "7"
+    prompts = [[{"role": "user", "content": "3 4 _ _ _ _"}]] * 4 + [[{"role": "user", "content": "1 _ _ _ _ _"}]] * 2
+    completions = [right_long, right_short, wrong_short, untagged, wrong_short, wrong_short]
+    ids = [[0] * 30, [0] * 10, [0] * 5, [0] * 1, [0] * 5, [0] * 5]
+    scores = reward(prompts, completions, completion_ids=ids, answer=["7"] * 4 + ["1"] * 2)
+    lam = [0.5 - (n - 1) / 29 for n in (30, 10, 5, 1)]
+    assert scores[0] == pytest.approx(lam[0]) and scores[1] == pytest.approx(lam[1])  # correct: lambda
+    assert scores[2] == 0.0 and scores[3] == 0.0  # wrong (an untagged answer is wrong for ARM): min(0, lambda)
+    assert scores[4:] == [0.0, 0.0]  # equal lengths
+    assert scores[1] > 0 > scores[0]
