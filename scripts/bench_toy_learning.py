@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                                           for t in names) + " |")
     bar = tier_bar(summary)
     ok = bar["pass"]
-    result = {"model": str(model_dir), **bar, "pass": None if args.smoke else ok}
+    result = {"model": str(model_dir), **bar, "bar": "; ".join(bar["checks"]), "pass": None if args.smoke else ok}
     if args.smoke:
         result["smoke"] = True
     print(json.dumps(result))

@@ -21,11 +21,13 @@ SMOKE = {
     "bench_builders": ([], lambda r: r["converted"] > 0),
     "bench_rewards": ([], lambda r: r["agreement"] == 1.0 and r["pairs"] == 40),
     "bench_eval": ([], lambda r: r["identical_outputs"] == r["prompts"] == 8),
-    "bench_toy_learning": (["--out"], lambda r: 0.0 <= r["easiest_direct"] <= 1.0),
+    "bench_toy_learning": (["--out"], lambda r: set(r["tiers"]) == {"easy", "medium", "hard"} and len(r["checks"]) == 5),
     "bench_grpo": ([], lambda r: r["steps_each"] == 1 and r["median_step_s"]["trl"] > 0),
-    "bench_toy_grpo": (["--out"], lambda r: {x["variant"] for x in r["runs"]} == {"plain", "ada"}),
+    "bench_toy_grpo": (["--out"], lambda r: {x["variant"] for x in r["runs"]} == {"plain", "ada"} and set(
+        r["bars"]["ada"]["0"]) == {"plain_collapses", "ada_keeps_formats", "ada_accuracy", "ada_tokens"}),
     "bench_toy_mind": (["--out"], lambda r: {x["rewards"] for x in r["runs"]} == {
-        "accuracy only", "MinD (paper)", "MinD + fewer_turns (extension)"}),
+        "accuracy only", "MinD (paper)", "MinD + fewer_turns (extension)"} and set(r["bars"]["0"]) == {
+        "accuracy_within_0.01", "tokens_at_most_0.45x", "token_ratio"}),
     "bench_style_select": (["--out"], lambda r: set(r["accuracy"]) == {"direct", "short_cot"}),
     "bench_real_model": (["--work"], lambda r: set(r["times"]) == {
         "toy traces", "mind data", "sft (LoRA)", "grpo mind (LoRA)", "eval base", "eval sft adapter"}),
