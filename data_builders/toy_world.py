@@ -209,7 +209,8 @@ class RunningSumTask:
         terms = " + ".join(str(d) for d in problem.inputs)
         return f"def f():\n    return ({terms}) % 10\n>>> f()\n{problem.answer}"
 
-    def step(self, inputs: list[int], i: int, slip: int = 0) -> str:
+    @staticmethod
+    def step(inputs: list[int], i: int, slip: int = 0) -> str:
         """Step ``i`` of the first solution (0-based); a non-zero ``slip`` writes a wrong sum first, then
         "wait" and the right one."""
         sums = RunningSumTask.partial_sums(inputs)
@@ -222,25 +223,33 @@ class RunningSumTask:
         return f"{prev} + {d} = {prev + d} so {r} ."
 
     def units(self, problem: ToyProblem, rng: random.Random) -> list[str]:
-        digits, sums = problem.inputs, self.partial_sums(problem.inputs)
-        k = len(digits)
-        slip_step = rng.randrange(1, k) if k > 1 and rng.random() < self.slip_rate else None
-        steps = [self.step(digits, i, rng.choice((1, -1)) if i == slip_step else 0) for i in range(k)]
-        solve = " ".join(steps) + f" so the answer is {problem.answer} ."
-        totals = [sum(digits[:i + 1]) for i in range(k)]
-        material = Reflections(
-            answer=problem.answer,
-            steps=[self.step(digits, i) for i in range(k)],
-            slipped=lambda i, r: (self.step(digits, i, r.choice((1, -1))) if i > 0
-                                  else f"start {(digits[0] + 1) % 10} . wait , start {digits[0]} ."),
-            verify_last=self.step(digits, k - 1) if k > 1 else "one digit ,",
-            all_at_once=(f"alternatively , add all at once : {' + '.join(map(str, digits))} = {totals[-1]} "
-                         f"so the answer is {problem.answer} .") if k > 1 else None,
-            one_at_a_time=("alternatively , one at a time : "
-                           + " , ".join(f"{totals[i - 1]} + {digits[i]} = {totals[i]}" for i in range(1, k))
-                           + f" so the answer is {problem.answer} .") if k > 1 else None,
-        )
-        return [solve, *reflective_units(material, rng, self.reflection_weights)]
+        return running_sum_units(problem.inputs, problem.answer, rng, self.slip_rate, self.reflection_weights)
+
+
+def running_sum_units(digits: list[int], answer: str, rng: random.Random, slip_rate: float,
+                      reflection_weights: tuple[float, ...], one_at_a_time: bool = True) -> list[str]:
+    """The thinking units of a running sum's R1-style trace over ``digits``: the first solution (one
+    :meth:`RunningSumTask.step` per digit, sometimes a slip caught at once), then :func:`reflective_units`
+    (re-solving "one at a time" only with ``one_at_a_time``)."""
+    step = RunningSumTask.step
+    k = len(digits)
+    slip_step = rng.randrange(1, k) if k > 1 and rng.random() < slip_rate else None
+    steps = [step(digits, i, rng.choice((1, -1)) if i == slip_step else 0) for i in range(k)]
+    solve = " ".join(steps) + f" so the answer is {answer} ."
+    totals = [sum(digits[:i + 1]) for i in range(k)]
+    material = Reflections(
+        answer=answer,
+        steps=[step(digits, i) for i in range(k)],
+        slipped=lambda i, r: (step(digits, i, r.choice((1, -1))) if i > 0
+                              else f"start {(digits[0] + 1) % 10} . wait , start {digits[0]} ."),
+        verify_last=step(digits, k - 1) if k > 1 else "one digit ,",
+        all_at_once=(f"alternatively , add all at once : {' + '.join(map(str, digits))} = {totals[-1]} "
+                     f"so the answer is {answer} .") if k > 1 else None,
+        one_at_a_time=("alternatively , one at a time : "
+                       + " , ".join(f"{totals[i - 1]} + {digits[i]} = {totals[i]}" for i in range(1, k))
+                       + f" so the answer is {answer} .") if k > 1 and one_at_a_time else None,
+    )
+    return [solve, *reflective_units(material, rng, reflection_weights)]
 
 
 class ProductSumTask:
@@ -384,29 +393,16 @@ class PairSumTask(ProductSumTask):
 
     def step(self, inputs: list[int], i: int, slip: int = 0) -> str:
         """Sub-step ``i`` of the first solution: the running sum's step over :meth:`digits` (two per pair)."""
-        return RunningSumTask.step(self, self.digits(inputs), i, slip)
+        return RunningSumTask.step(self.digits(inputs), i, slip)
 
     def code(self, problem: ToyProblem) -> str:
         terms = " + ".join(str(d) for d in self.digits(problem.inputs))
         return f"def f():\n    return ({terms}) % 10\n>>> f()\n{problem.answer}"
 
     def units(self, problem: ToyProblem, rng: random.Random) -> list[str]:
-        digits = self.digits(problem.inputs)
-        n = len(digits)
-        slip_step = rng.randrange(1, n) if rng.random() < self.slip_rate else None
-        steps = [self.step(problem.inputs, i, rng.choice((1, -1)) if i == slip_step else 0) for i in range(n)]
-        solve = " ".join(steps) + f" so the answer is {problem.answer} ."
-        material = Reflections(
-            answer=problem.answer,
-            steps=[self.step(problem.inputs, i) for i in range(n)],
-            slipped=lambda i, r: (self.step(problem.inputs, i, r.choice((1, -1))) if i > 0
-                                  else f"start {(digits[0] + 1) % 10} . wait , start {digits[0]} ."),
-            verify_last=self.step(problem.inputs, n - 1),
-            all_at_once=(f"alternatively , add all at once : {' + '.join(map(str, digits))} = {sum(digits)} "
-                         f"so the answer is {problem.answer} ."),
-            one_at_a_time=None,  # the first solution already adds one digit at a time
-        )
-        return [solve, *reflective_units(material, rng, self.reflection_weights)]
+        # no "one at a time" re-solve: the first solution already adds one digit at a time
+        return running_sum_units(self.digits(problem.inputs), problem.answer, rng, self.slip_rate,
+                                 self.reflection_weights, one_at_a_time=False)
 
 
 #: A level of :class:`TieredTask`: a family's name and its own difficulty ``k``.

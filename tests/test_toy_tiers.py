@@ -171,4 +171,4 @@ def test_toy_pretrain_continues_an_existing_model_on_the_tiered_world(tiny_model
              / sum(r["source"] == f"toy/{fam}" for r in rows) for fam in ("running_sum", "pair_sum")}
     assert share["pair_sum"] < share["running_sum"]
     assert main(["toy", "pretrain", "--init-from", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2
-    assert "--init-from" in capsys.readouterr().err
+    assert "--init-from" in capsys.readouterr().err and not (tmp_path / "x").exists()  # refused before writing

@@ -50,15 +50,15 @@ def pretrain_toy_base(out_dir: str | Path, recipe: str | Path, overrides: list[s
     to ``out_dir/final``.
     """
     out_dir = Path(out_dir)
+    if init_from and not (Path(init_from) / "model.safetensors").exists():  # before anything is written
+        raise UserInputError(f"--init-from {init_from}: no model.safetensors there (a toy model folder, or "
+                             "'base' for the shipped toy base)")
     world = pretraining_world(seed)
     data_dir = out_dir / "data"
     if not (data_dir / "sft.jsonl").exists():
         build_toy_dataset(data_dir, n_train=n_train, world=world, family_weights=PRETRAIN_FAMILY_WEIGHTS)
     init_dir = Path(init_from) if init_from else out_dir / "init"
     if not (init_dir / "model.safetensors").exists():
-        if init_from:
-            raise UserInputError(f"--init-from {init_from}: no model.safetensors there (a toy model folder, or "
-                                 "'base' for the shipped toy base)")
         init_toy_model(init_dir, world)
     argv = ["--config", str(recipe), *(overrides or []),
             "--model_name_or_path", str(init_dir), "--dataset_name", str(data_dir / "sft.jsonl"),
