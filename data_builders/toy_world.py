@@ -90,7 +90,7 @@ class ToyTask(Protocol):
     def code(self, problem: ToyProblem) -> str: ...
 
 #: How many reflective units follow the first solution in a long-CoT trace: 1..6, weighted (mean 2.85), so a MinD
-#: multi-turn rendering has 2..7 turns and about 3.8 on average (issue 17, "MinD on R1-like traces").
+#: multi-turn rendering has 2..7 turns, 3.6 on average over k = 1..6 (fewer for k = 1 and where two steps read alike; issue 17).
 REFLECTION_COUNT_WEIGHTS: tuple[float, ...] = (3, 3, 3, 2, 1, 1)
 #: The hard family's traces stop at 4 reflective units (mean 2.2): its first solutions are already long.
 SHORTER_REFLECTION_COUNT_WEIGHTS: tuple[float, ...] = (4, 4, 3, 2)

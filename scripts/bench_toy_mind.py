@@ -3,7 +3,7 @@
 
 The toy world's traces have DeepSeek-R1's structure: a first solution, then 1-6 reflective units ("wait , let
 me verify", a re-checked step with a slip sometimes caught, "alternatively" re-solutions), each restating the
-answer; its MinD rendering has one turn per unit (about 3.8 turns on average). MinD's claim (Zeng et al. 2025,
+answer; its MinD rendering has one turn per unit (3.6 turns on average). MinD's claim (Zeng et al. 2025,
 "done is better than perfect") is that GRPO with its rewards drops such turns at no loss of accuracy.
 
 Steps (each skipped when its output exists): build toy data with multi-turn rows only (the running-sum family);
