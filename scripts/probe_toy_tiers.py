@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.smoke:
         args.steps, args.batch_size, args.eval_n, args.eval_at = 4, 8, 2, "1.0"
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 1))  # unset or empty: 1
 
     worlds = {"running_sum": ToyWorld(task=RunningSumTask(), seed=args.seed),
               "product_sum": ToyWorld(task=ProductSumTask(max_pairs=args.max_pairs), seed=args.seed)}
