@@ -104,7 +104,8 @@ class Reflections:
     """The material of an R1-style trace's reflective units, for one problem (see :func:`reflective_units`).
 
     ``steps`` are the first solution's steps (each a complete sentence ending with ``.``); ``slipped(i, rng)``
-    is step ``i`` written with a slip caught at once; ``verify_last`` re-derives the final value;
+    is step ``i`` written with a slip caught at once with "no ," (a second "wait" inside a verification would be a
+    second exploration in one unit for MinD's unit compactness, rewards/mind.py); ``verify_last`` re-derives the final value;
     ``all_at_once`` and ``one_at_a_time`` solve the problem again another way (None where there is none).
     """
 
@@ -142,9 +143,7 @@ def reflective_units(material: Reflections, rng: random.Random,
             units.append(once.pop(kind))
             continue
         i = unchecked.pop(rng.randrange(len(unchecked)))
-        # inside a verification a slip is corrected with "no ,": a second "wait" would be a second exploration
-        # in one unit (MinD's unit compactness, rewards/mind.py)
-        step = material.steps[i] if kind == "verify_step" else material.slipped(i, rng).replace(" wait , ", " no , ")
+        step = material.steps[i] if kind == "verify_step" else material.slipped(i, rng)
         unit = f"wait , let me verify {step} yes , the answer is {answer} ."
         if unit not in units:  # two equal steps (``3 + 0 = 3 so 3`` twice) are re-checked once
             units.append(unit)
@@ -210,16 +209,16 @@ class RunningSumTask:
         return f"def f():\n    return ({terms}) % 10\n>>> f()\n{problem.answer}"
 
     @staticmethod
-    def step(inputs: list[int], i: int, slip: int = 0) -> str:
+    def step(inputs: list[int], i: int, slip: int = 0, catch: str = "wait") -> str:
         """Step ``i`` of the first solution (0-based); a non-zero ``slip`` writes a wrong sum first, then
-        "wait" and the right one."""
+        ``catch`` and the right one."""
         sums = RunningSumTask.partial_sums(inputs)
         if i == 0:
             return f"start {inputs[0]} ."
         prev, d, r = sums[i - 1], inputs[i], sums[i]
         if slip:
             wrong = prev + d + slip if prev + d + slip >= 0 else prev + d + 1
-            return f"{prev} + {d} = {wrong} . wait , {prev} + {d} = {prev + d} so {r} ."
+            return f"{prev} + {d} = {wrong} . {catch} , {prev} + {d} = {prev + d} so {r} ."
         return f"{prev} + {d} = {prev + d} so {r} ."
 
     def units(self, problem: ToyProblem, rng: random.Random) -> list[str]:
@@ -240,8 +239,8 @@ def running_sum_units(digits: list[int], answer: str, rng: random.Random, slip_r
     material = Reflections(
         answer=answer,
         steps=[step(digits, i) for i in range(k)],
-        slipped=lambda i, r: (step(digits, i, r.choice((1, -1))) if i > 0
-                              else f"start {(digits[0] + 1) % 10} . wait , start {digits[0]} ."),
+        slipped=lambda i, r: (step(digits, i, r.choice((1, -1)), catch="no") if i > 0
+                              else f"start {(digits[0] + 1) % 10} . no , start {digits[0]} ."),
         verify_last=step(digits, k - 1) if k > 1 else "one digit ,",
         all_at_once=(f"alternatively , add all at once : {' + '.join(map(str, digits))} = {totals[-1]} "
                      f"so the answer is {answer} .") if k > 1 else None,
@@ -332,13 +331,13 @@ class ProductSumTask:
         terms = " + ".join(f"{a} * {b}" for a, b in self.pairs(problem.inputs))
         return f"def f():\n    return ({terms}) % 10\n>>> f()\n{problem.answer}"
 
-    def step(self, inputs: list[int], i: int, slip: int = 0) -> str:
+    def step(self, inputs: list[int], i: int, slip: int = 0, catch: str = "wait") -> str:
         """Step ``i`` of the first solution (0-based): the product, then the new value; a non-zero ``slip``
-        writes a wrong product first, then "wait" and the right one."""
+        writes a wrong product first, then ``catch`` and the right one."""
         (a, b), x = self.pairs(inputs)[i], self.values(inputs)[i]
         if slip:
             wrong = a * b + slip if a * b + slip >= 0 else a * b + 1
-            return f"{a} * {b} = {wrong} . wait , {a} * {b} = {a * b} so {x} ."
+            return f"{a} * {b} = {wrong} . {catch} , {a} * {b} = {a * b} so {x} ."
         return f"{a} * {b} = {a * b} so {x} ."
 
     def units(self, problem: ToyProblem, rng: random.Random) -> list[str]:
@@ -353,7 +352,7 @@ class ProductSumTask:
         material = Reflections(
             answer=problem.answer,
             steps=[self.step(problem.inputs, i) for i in range(k)],
-            slipped=lambda i, r: self.step(problem.inputs, i, r.choice((1, -1))),
+            slipped=lambda i, r: self.step(problem.inputs, i, r.choice((1, -1)), catch="no"),
             verify_last=f"{prev} + {a} * {b} = {prev + a * b} so {xs[-1]} .",
             all_at_once=(f"alternatively , add all the products : {' + '.join(map(str, products))} = {totals[-1]} "
                          f"so the answer is {problem.answer} .") if k > 1 else None,
