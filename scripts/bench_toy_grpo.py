@@ -19,6 +19,11 @@ The bars (issue 17, ARM: Wu et al. 2025, sections 3.2 and 4), checked in every s
 - ``ada_accuracy``: Ada-GRPO's greedy accuracy is at least plain GRPO's minus 0.01;
 - ``ada_tokens``: Ada-GRPO's greedy mean output tokens are at most 0.6x plain GRPO's.
 
+``--oracle`` also evaluates each trained Ada-GRPO model in ARM's instruction-guided mode, greedy, once per format,
+and reports the format oracle: per problem the cheapest format that is right (long CoT when none is). Its tokens
+against plain GRPO's are the floor of the token ratio for any format choice of that model at that accuracy (the
+pre-filled format tag is not counted, so the floor is, if anything, optimistic).
+
 Prints a per-seed Markdown table and, as its last line, a JSON object with every number, the bars per seed and
 ``pass`` (every bar in every seed). ``--smoke``: seed 0, 1 GRPO step, 1 test problem per difficulty and 1 sample,
 from the shipped toy base when ``runs/demo/sft`` is absent (seconds, same code path); ``"smoke": true,
@@ -40,13 +45,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 def train(variant: str, sft_model: Path, out: Path, seed: int, extra: list[str]) -> list[dict]:
     """GRPO from ``sft_model`` into ``out``; returns the logged steps that carry rewards. A finished run (its
-    model in ``out``) is reused, with its ``train_log.json`` when there is one."""
+    model in ``out``) is reused, with its ``train_log.json`` when there is one, if it was trained from the same
+    SFT model and arguments (``bench_run.json``); otherwise this stops with an error naming the folder."""
     from thrifty.jsonl import write_json
+    from thrifty.models import model_fingerprint
     from thrifty.trainers.common import train_and_save
     from thrifty.trainers.grpo import build_grpo_trainer, parse_grpo_args
 
-    log_path = out / "train_log.json"
+    log_path, run_path = out / "train_log.json", out / "bench_run.json"
+    run = {"sft_model_fingerprint": model_fingerprint(str(sft_model)), "variant": variant, "seed": seed,
+           "extra_args": extra}
     if (out / "model.safetensors").exists():
+        done = json.loads(run_path.read_text()) if run_path.exists() else None
+        if done is not None and done != run:
+            raise SystemExit(f"{out} holds a run of another SFT model or other arguments ({done}, now {run}): "
+                             "pass another --out or delete the folder")
         return json.loads(log_path.read_text()) if log_path.exists() else []
 
     argv = ["--config", str(REPO / f"recipes/toy/grpo_{variant}.yaml"), "--model_name_or_path", str(sft_model),
@@ -56,6 +69,7 @@ def train(variant: str, sft_model: Path, out: Path, seed: int, extra: list[str])
     train_and_save(trainer)
     logs = [h for h in trainer.state.log_history if "reward" in h]
     write_json(log_path, logs)
+    write_json(run_path, run)
     return logs
 
 
@@ -84,6 +98,53 @@ def evaluate(model: Path, out: Path, seed: int, samples: int, per_difficulty: in
                         "tiers": {t: _rounded(c) for t, c in by_tier(summary, "adaptive").items()},
                         "levels": {lvl: _rounded(c) for lvl, c in summary["adaptive"].items() if lvl != "all"}}
     return result
+
+
+ORACLE_FORMATS = ("direct", "short_cot", "code", "long_cot")
+
+
+def format_oracle(model: Path, out: Path, seed: int, per_difficulty: int) -> dict:
+    """What the best format choice could reach with this model's own skills (why the token bar holds or not).
+
+    Instruction-guided mode (ARM's pre-filled format tag), greedy, for each of the four formats; then per test
+    problem the cheapest format whose answer is right (long CoT's tokens when none is): the accuracy and mean
+    tokens of an oracle that picks formats perfectly, overall and per tier, beside each format's own accuracy and
+    tokens per tier. No format policy of this model is right more often, and none at that accuracy is cheaper.
+    """
+    from thrifty.data_builders.toy_world import TIERS
+    from thrifty.eval.runner import EvalConfig, load_run, run_eval
+
+    cfg = EvalConfig(model_name_or_path=str(model), output_dir=str(out), benchmarks=["toy"],
+                     modes=list(ORACLE_FORMATS), toy_per_difficulty=per_difficulty, temperature=0.0, num_samples=1,
+                     seed=seed, max_new_tokens=384, batch_size=128, plots=False)
+    run_eval(cfg)
+    return summarize_oracle(load_run(out)[1], {level: tier for tier, levels in TIERS.items() for level in levels})
+
+
+def summarize_oracle(rows: list[dict], tier_of: dict[int, str]) -> dict:
+    """The format oracle of :func:`format_oracle` from instruction-guided sample rows (``problem_id``, ``mode``,
+    ``difficulty``, ``correct``, ``num_tokens``): ``oracle`` (``all`` and per tier) and ``formats`` (per tier and
+    format), each cell ``n``, ``accuracy``, ``mean_tokens``."""
+    by_problem: dict[str, dict[str, dict]] = {}
+    for r in rows:
+        by_problem.setdefault(r["problem_id"], {})[r["mode"]] = r
+
+    def cell(picked: list[dict]) -> dict:
+        return {"n": len(picked), "accuracy": round(statistics.fmean(bool(r["correct"]) for r in picked), 3),
+                "mean_tokens": round(statistics.fmean(r["num_tokens"] for r in picked), 1)}
+
+    picks: dict[str, list[dict]] = {}
+    per_format: dict[str, dict[str, list[dict]]] = {}
+    for modes in by_problem.values():
+        right = [modes[f] for f in ORACLE_FORMATS if f in modes and modes[f]["correct"]]
+        pick = min(right, key=lambda r: r["num_tokens"]) if right else modes["long_cot"]
+        tier = tier_of.get(int(pick["difficulty"]), "other")
+        for key in ("all", tier):
+            picks.setdefault(key, []).append(pick)
+        for fmt, r in modes.items():
+            per_format.setdefault(tier, {}).setdefault(fmt, []).append(r)
+    return {"oracle": {key: cell(rs) for key, rs in picks.items()},
+            "formats": {tier: {fmt: cell(rs) for fmt, rs in fmts.items()} for tier, fmts in per_format.items()}}
 
 
 def _share(cell: dict | None, fmt: str) -> float:
@@ -124,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="+", default=["plain", "ada"], choices=["plain", "ada", "ada_length"],
                         help="recipes/toy/grpo_<variant>.yaml to train (default plain ada; ada_length: thrifty's "
                              "length-aware extension, reported beside Ada-GRPO, not judged)")
+    parser.add_argument("--oracle", action="store_true",
+                        help="also evaluate each trained Ada-GRPO model in the four instruction-guided formats and "
+                             "report the format oracle (the cheapest right format per problem) against plain GRPO's "
+                             "tokens: the floor of the token ratio that any format choice of that model can reach")
     parser.add_argument("--smoke", action="store_true", help="seed 0, 1 GRPO step, tiny eval (seconds)")
     args, extra = parser.parse_known_args(argv)  # anything else overrides both GRPO recipes, e.g. --max_steps 40
     os.environ.setdefault("WANDB_MODE", "offline")
@@ -133,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         from thrifty.paths import TOY_BASE_DIR
 
-        args.seeds, args.samples, args.per_difficulty = [0], 1, 1
+        args.seeds, args.samples, args.per_difficulty, args.oracle = [0], 1, 1, True
         extra = ["--max_steps", "1", *extra]
         if not (sft_model / "config.json").exists():
             sft_model = TOY_BASE_DIR
@@ -151,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
                 "train_formats_last": format_shares(logs[-1]) if logs else {},
                 "eval": evaluate(run_dir, run_dir / "eval", seed, args.samples, args.per_difficulty),
             })
+            if args.oracle and variant != "plain":
+                results["runs"][-1]["oracle"] = format_oracle(run_dir, run_dir / "eval" / "formats", seed,
+                                                              args.per_difficulty)
 
     lines = ["| model | seed | greedy acc | greedy tokens | greedy formats easy / medium / hard | "
              "sampled acc | sampled top format easy / medium / hard | train formats, last step |",
@@ -180,6 +248,19 @@ def main(argv: list[str] | None = None) -> int:
         lines += ["", "| variant, seed | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
         lines += [f"| {key} | " + " | ".join("yes" if ok else "no" for ok in b.values()) + " |"
                   for key, b in by_seed.items()]
+    oracle_rows = [(r, next((p for p in results["runs"] if p["variant"] == "plain" and p["seed"] == r["seed"]), None))
+                   for r in results["runs"] if "oracle" in r]
+    if oracle_rows:
+        lines += ["", "| variant, seed | format oracle acc | oracle tokens | per tier easy / medium / hard | "
+                      "plain greedy tokens | oracle / plain |", "|---|---|---|---|---|---|"]
+        for r, plain in oracle_rows:
+            o = r["oracle"]["oracle"]
+            tiers = " / ".join(f"{o[t]['accuracy']:.2f} at {o[t]['mean_tokens']:.1f}" if t in o else "-"
+                               for t in ("easy", "medium", "hard"))
+            plain_tokens = plain["eval"]["greedy"]["all"]["mean_tokens"] if plain else None
+            ratio = f"{o['all']['mean_tokens'] / plain_tokens:.2f}" if plain_tokens else "-"
+            lines.append(f"| {r['variant']} {r['seed']} | {o['all']['accuracy']:.3f} | {o['all']['mean_tokens']:.1f} "
+                         f"| {tiers} | {plain_tokens if plain_tokens is not None else '-'} | {ratio} |")
     if args.smoke:
         results["smoke"] = True
     print("\n".join(lines))

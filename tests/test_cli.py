@@ -1,5 +1,6 @@
 """The command line: every subcommand is listed, and user errors exit 2 with one clear line."""
 
+import json
 import subprocess
 import sys
 
@@ -106,8 +107,9 @@ def test_toy_build_help_documents_every_flag():
     out = _run("toy", "build", "--help")
     assert out.returncode == 0
     for flag, text in [("--out", "output folder"), ("--n-train", "(default: 20000)"), ("--n-test", "(default:"),
-                       ("--seed", "toy world seed")]:
-        assert flag in out.stdout and text in out.stdout, flag
+                       ("--seed", "toy world seed"), ("--arm-formats", "four formats only"),
+                       ("--all-formats", "ARM's SFT layout")]:
+        assert flag in out.stdout and text in " ".join(out.stdout.split()), flag
 
 
 def test_help_is_quick_in_a_fresh_process():
@@ -132,6 +134,31 @@ def test_toy_build_writes_a_world(tmp_path):
     assert out.returncode == 0, out.stderr
     for name in ("train_problems.jsonl", "test_problems.jsonl", "traces.jsonl", "sft.jsonl", "stats.json"):
         assert (tmp_path / "toy" / name).stat().st_size > 0
+
+
+def test_toy_build_all_formats_writes_every_problem_in_each_arm_format(tmp_path):
+    """ARM's SFT layout: each training problem once per format, the four ARM formats only; the default draws
+    one format per problem."""
+    from thrifty.formats import ARM_FORMATS, detect_format
+    from thrifty.jsonl import read_jsonl
+
+    out = _run("toy", "build", "--out", str(tmp_path / "arm"), "--n-train", "30", "--n-test", "1", "--arm-formats",
+               "--all-formats")
+    assert out.returncode == 0, out.stderr
+    rows = read_jsonl(tmp_path / "arm" / "sft.jsonl")
+    problems = [row["question"] for row in read_jsonl(tmp_path / "arm" / "train_problems.jsonl")]
+    assert len(rows) == 4 * len(problems) == 120
+    by_question: dict[str, set[str]] = {}
+    for row in rows:
+        question = row["messages"][-2]["content"]
+        by_question.setdefault(question, set()).add(detect_format(row["messages"][-1]["content"]))
+    assert set(by_question) == set(problems)
+    assert all(formats == set(ARM_FORMATS) for formats in by_question.values())
+    stats = json.loads((tmp_path / "arm" / "stats.json").read_text())
+    assert stats["sft_rows"] == 120 and stats["sft_by_format"] == {fmt: 30 for fmt in ARM_FORMATS}
+
+    _run("toy", "build", "--out", str(tmp_path / "drawn"), "--n-train", "30", "--n-test", "1")
+    assert sum(1 for _ in (tmp_path / "drawn" / "sft.jsonl").open()) == 30
 
 
 def test_every_command_target_imports():

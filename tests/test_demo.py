@@ -24,6 +24,8 @@ def test_demo_runs_end_to_end_and_resumes(demo_run):
     out, report = demo_run
     data = json.loads((out / "report.json").read_text())
     assert set(data["bar"]["tiers"]) == {"easy", "medium", "hard"} and len(data["bar"]["checks"]) == 5
+    stats = json.loads((out / "data" / "stats.json").read_text())  # ARM's SFT layout: each problem in all 4 formats
+    assert stats["sft_by_format"] == {fmt: 200 for fmt in ("direct", "short_cot", "code", "long_cot")}
     n_problems = data["n_test_problems"]
     assert n_problems == 18  # 2 per difficulty level, 9 levels
     for key in ("summary", "grpo_summary"):

@@ -24,7 +24,8 @@ SMOKE = {
     "bench_toy_learning": (["--out"], lambda r: set(r["tiers"]) == {"easy", "medium", "hard"} and len(r["checks"]) == 5),
     "bench_grpo": ([], lambda r: r["steps_each"] == 1 and r["median_step_s"]["trl"] > 0),
     "bench_toy_grpo": (["--out"], lambda r: {x["variant"] for x in r["runs"]} == {"plain", "ada"} and set(
-        r["bars"]["ada"]["0"]) == {"plain_collapses", "ada_keeps_formats", "ada_accuracy", "ada_tokens"}),
+        r["bars"]["ada"]["0"]) == {"plain_collapses", "ada_keeps_formats", "ada_accuracy", "ada_tokens"}
+        and r["runs"][1]["oracle"]["oracle"]["all"]["n"] == 9),
     "bench_toy_mind": (["--out"], lambda r: {x["rewards"] for x in r["runs"]} == {
         "accuracy only", "MinD (paper)", "MinD + fewer_turns (extension)"} and set(r["bars"]["0"]) == {
         "accuracy_within_0.01", "tokens_at_most_0.45x", "token_ratio"}),
@@ -33,6 +34,48 @@ SMOKE = {
         "toy traces", "mind data", "sft (LoRA)", "grpo mind (LoRA)", "eval base", "eval sft adapter"}),
     "probe_toy_tiers": (["--out"], lambda r: set(r["tiers"]) == {"easy", "medium", "hard"} and r["steps"] > 0),
 }
+
+
+def test_format_oracle_takes_the_cheapest_right_format_per_problem():
+    """bench_toy_grpo's format oracle on hand-made rows: the cheapest right format, long CoT when none is right."""
+    spec = importlib.util.spec_from_file_location("bench_toy_grpo_oracle", SCRIPTS / "bench_toy_grpo.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def row(pid, mode, difficulty, correct, tokens):
+        return {"problem_id": pid, "mode": mode, "difficulty": difficulty, "correct": correct, "num_tokens": tokens}
+
+    rows = [row("a", "direct", 1, True, 5), row("a", "short_cot", 1, True, 12), row("a", "long_cot", 1, True, 80),
+            row("b", "direct", 7, False, 5), row("b", "short_cot", 7, True, 15), row("b", "long_cot", 7, True, 120),
+            row("c", "direct", 7, False, 5), row("c", "code", 7, False, 30), row("c", "long_cot", 7, False, 140)]
+    result = module.summarize_oracle(rows, {1: "easy", 7: "hard"})
+    assert result["oracle"]["all"] == {"n": 3, "accuracy": round(2 / 3, 3),
+                                       "mean_tokens": round((5 + 15 + 140) / 3, 1)}
+    assert result["oracle"]["easy"] == {"n": 1, "accuracy": 1.0, "mean_tokens": 5.0}
+    assert result["oracle"]["hard"] == {"n": 2, "accuracy": 0.5, "mean_tokens": 77.5}
+    assert result["formats"]["hard"]["long_cot"] == {"n": 2, "accuracy": 0.5, "mean_tokens": 130.0}
+
+
+def test_bench_toy_grpo_refuses_a_finished_run_of_another_sft_model(tmp_path):
+    """A finished run is reused only when ``bench_run.json`` names the same SFT model and arguments."""
+    from thrifty.jsonl import write_json
+    from thrifty.models import model_fingerprint
+    from thrifty.paths import TOY_BASE_DIR
+
+    spec = importlib.util.spec_from_file_location("bench_toy_grpo_reuse", SCRIPTS / "bench_toy_grpo.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    run = tmp_path / "ada_seed0"
+    run.mkdir()
+    (run / "model.safetensors").write_bytes(b"finished")
+    write_json(run / "train_log.json", [{"step": 5, "reward": 0.5}])
+    same = {"sft_model_fingerprint": model_fingerprint(str(TOY_BASE_DIR)), "variant": "ada", "seed": 0,
+            "extra_args": []}
+    write_json(run / "bench_run.json", same)
+    assert module.train("ada", TOY_BASE_DIR, run, 0, []) == [{"step": 5, "reward": 0.5}]
+    write_json(run / "bench_run.json", {**same, "sft_model_fingerprint": "another"})
+    with pytest.raises(SystemExit, match="another SFT model"):
+        module.train("ada", TOY_BASE_DIR, run, 0, [])
 
 
 def test_every_script_has_a_smoke_run():

@@ -123,11 +123,12 @@ BUILD_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
 # Toy world and demo
 # -------------------------------------------------------------------------------------------------------------
 def cmd_toy_build(args: argparse.Namespace) -> int:
-    from thrifty.data_builders.toy_build import build_toy_dataset
+    from thrifty.data_builders.toy_build import ARM_WEIGHTS, build_toy_dataset
     from thrifty.data_builders.toy_world import ToyWorld
 
     paths = build_toy_dataset(
-        args.out, n_train=args.n_train, n_test_per_difficulty=args.n_test, world=ToyWorld(seed=args.seed)
+        args.out, n_train=args.n_train, n_test_per_difficulty=args.n_test, world=ToyWorld(seed=args.seed),
+        weights=ARM_WEIGHTS if args.arm_formats else None, all_formats=args.all_formats,
     )
     print(json.dumps(paths, indent=2))
     return 0
@@ -237,6 +238,10 @@ def build_parser(sft_recipe_help: bool = False) -> argparse.ArgumentParser:
     build.add_argument("--n-train", type=int, default=20000, help="training problems")
     build.add_argument("--n-test", type=int, default=100, help="distinct test problems per difficulty (at most)")
     build.add_argument("--seed", type=int, default=0, help="toy world seed")
+    build.add_argument("--arm-formats", action="store_true",
+                       help="SFT data in ARM's four formats only (no MinD multi-turn rows), as the demo builds it")
+    build.add_argument("--all-formats", action="store_true",
+                       help="every training problem once in each format (ARM's SFT layout), not one drawn format")
     pretrain = toy_sub.add_parser("pretrain", help="train the toy base model (from scratch or --init-from a model; resumable)",
                                   epilog=recipe_epilog, formatter_class=raw)
     pretrain.add_argument("--out", default="runs/toy_pretrain", help="output folder (default runs/toy_pretrain)")

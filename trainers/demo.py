@@ -1,7 +1,8 @@
 """``thrifty demo``: the toy-world pipeline end to end, in minutes on a laptop CPU.
 
 Stages (each skipped on a rerun once its output exists, so an interrupted demo resumes):
-1. build the toy world's problems, traces and multi-format SFT data (ARM's four formats);
+1. build the toy world's problems, traces and multi-format SFT data in ARM's layout (every training problem once
+   in each of the four formats, as ARM's SFT data annotates every AQuA-Rat question);
 2. take the shipped toy base model (``thrifty/assets/toy_base``, made by ``thrifty toy pretrain``), or with
    ``from_scratch`` a freshly initialised tiny model and tokenizer;
 3. multi-format SFT (``recipes/toy/sft.yaml``) into ``OUT/sft``;
@@ -149,7 +150,7 @@ def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_over
     data_dir = out / "data"
     if not (data_dir / "sft.jsonl").exists():
         build_toy_dataset(data_dir, n_train=n_train, n_test_per_difficulty=n_test_per_difficulty, world=world,
-                          weights=ARM_WEIGHTS)
+                          weights=ARM_WEIGHTS, all_formats=True)
     timings["build_data_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
