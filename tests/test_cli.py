@@ -157,8 +157,10 @@ def test_toy_build_all_formats_writes_every_problem_in_each_arm_format(tmp_path)
     stats = json.loads((tmp_path / "arm" / "stats.json").read_text())
     assert stats["sft_rows"] == 120 and stats["sft_by_format"] == {fmt: 30 for fmt in ARM_FORMATS}
 
-    _run("toy", "build", "--out", str(tmp_path / "drawn"), "--n-train", "30", "--n-test", "1")
-    assert sum(1 for _ in (tmp_path / "drawn" / "sft.jsonl").open()) == 30
+    # without --all-formats: one drawn format per problem, ARM's four only with --arm-formats
+    _run("toy", "build", "--out", str(tmp_path / "drawn"), "--n-train", "30", "--n-test", "1", "--arm-formats")
+    drawn = read_jsonl(tmp_path / "drawn" / "sft.jsonl")
+    assert len(drawn) == 30 and {row["format"] for row in drawn} <= set(ARM_FORMATS)
 
 
 def test_every_command_target_imports():
