@@ -59,11 +59,15 @@ class AccuracyReward:
         predictions = [extract_final_answer(t, self.delimiters) for t in completion_texts(completions)]
         return self.checker.check(predictions, [str(g) for g in golds], kinds or [self.kind] * len(golds))
 
-    def __call__(self, prompts: list, completions: list, completion_ids: list | None = None, **columns: Any):
+    def verdicts(self, completions: list, columns: dict) -> tuple[list[bool], dict]:
+        """:meth:`correctness` against the answer column (and ``answer_kind`` where present), with the checker's
+        stats (timeouts, errors) since the last call."""
         golds = column(columns, self.answer_column, len(completions), self.__name__)
         kinds = list(columns["answer_kind"]) if "answer_kind" in columns else None
-        verdicts = self.correctness(completions, golds, kinds)
-        stats = self.checker.reset_stats()
+        return self.correctness(completions, golds, kinds), self.checker.reset_stats()
+
+    def __call__(self, prompts: list, completions: list, completion_ids: list | None = None, **columns: Any):
+        verdicts, stats = self.verdicts(completions, columns)
         log_metric = columns.get("log_metric")
         if log_metric is not None:
             log_metric("accuracy/timeouts", float(stats["timeouts"]))

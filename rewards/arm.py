@@ -105,10 +105,7 @@ class KimiLengthReward(ArmAccuracyReward):
 
         if completion_ids is None:
             raise ValueError("kimi_length needs completion_ids (TRL passes them)")
-        golds = column(columns, self.answer_column, len(completions), self.__name__)
-        kinds = list(columns["answer_kind"]) if "answer_kind" in columns else None
-        correct = self.correctness(completions, golds, kinds)
-        self.checker.reset_stats()
+        correct, _ = self.verdicts(completions, columns)  # the checker's cache answers arm_accuracy's repeats
         groups = [repr(p) for p in prompts]  # a prompt's completions share its messages
         lambdas = kimi_length_lambdas([len(ids) for ids in completion_ids], groups)
         return [lam if ok else min(0.0, lam) for lam, ok in zip(lambdas, correct, strict=True)]
