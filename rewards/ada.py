@@ -9,7 +9,14 @@ is o_i's (``unknown`` counts as a format of its own), t = current step, T = tota
 
 equivalently alpha = 1 + 0.5 * (G/F - 1) * (1 + cos(pi t / T)): G/F at t = 0, 1 at t = T. The trainer multiplies
 each completion's reward by alpha_i before the group normalisation A_i = (r'_i - mean(r')) / (std(r') + eps),
-so rare formats are boosted early (no "format collapse" onto long CoT) and training anneals to plain GRPO.
+so rare formats are boosted (no "format collapse" onto long CoT).
+
+What the decay anneals depends on the group. Where some completions are wrong, r'_i = alpha_i r_i and the
+advantages move from the boosted ones towards plain GRPO's as t -> T. Where every completion is right (r_i = 1),
+r'_i = 1 + c(t) (G/F_i - 1) with c(t) = 0.5 (1 + cos(pi t / T)): the normalisation divides c(t) out, so the
+advantages (G/F_i - mean) / std keep their full size until c(t) std(G/F) nears eps in the last steps, and only
+t = T is plain GRPO (zero advantages). ARM's ``compute_ada_grpo_outcome_advantage`` normalises the same way
+(eps 1e-6 there, TRL's 1e-4 here), so this is the reference's behaviour; ``tests/test_rewards.py`` pins it.
 """
 
 from __future__ import annotations

@@ -20,13 +20,15 @@ Usage:
 The base defaults to the shipped toy base (thrifty/assets/toy_base), else /work/pretrain/run/final, else the
 latest checkpoint there. Prints a Markdown table and, as its last line, a JSON object (also written to
 --out as bench.md and bench.json) with the bar (perplexity's Spearman with post-SFT accuracy >= 0.5) and ``pass``.
-A rerun into the same --out reuses the fine-tuned models already there. ``--smoke``: 2 strategies, 64 training
+A rerun into the same --out reuses the fine-tuned models already there when they were made from the same base,
+data and arguments (and stops, naming the folder, when not). ``--smoke``: 2 strategies, 64 training
 problems, 2 SFT steps, 1 test problem per difficulty, 1 seed (same code path); ``"smoke": true, "pass": null``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import math
@@ -81,11 +83,15 @@ def write_strategy(path: Path, world, problems, strategy: str) -> None:
 def finetune(base: Path, data: Path, out: Path, args, seed: int) -> Path:
     from trl import ModelConfig
 
+    from thrifty.models import model_fingerprint
     from thrifty.paths import recipe_path
     from thrifty.recipes import parse_recipe
+    from thrifty.run_record import record_finished_run, reuse_finished_run
     from thrifty.trainers.sft import DataArguments, ThriftySFTConfig, run_sft
 
-    if (out / "model.safetensors").exists():
+    spec = {"base_fingerprint": model_fingerprint(str(base)),
+            "data_sha256": hashlib.sha256(data.read_bytes()).hexdigest(), "max_steps": args.max_steps, "batch_size": args.batch_size, "lr": args.lr, "seed": seed}
+    if reuse_finished_run(out, spec):
         return out
     argv = ["--config", str(recipe_path("toy/sft.yaml")), "--model_name_or_path", str(base),
             "--dataset_name", str(data), "--output_dir", str(out), "--max_steps", str(args.max_steps),
@@ -93,6 +99,7 @@ def finetune(base: Path, data: Path, out: Path, args, seed: int) -> Path:
             "--save_strategy", "no", "--resume_from_checkpoint", "false", "--logging_steps", "1000",
             "--seed", str(seed)]
     run_sft(*parse_recipe((DataArguments, ThriftySFTConfig, ModelConfig), argv))
+    record_finished_run(out, spec)
     return out
 
 

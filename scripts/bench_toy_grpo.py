@@ -8,7 +8,9 @@ seed. For each seed and variant this script reports:
 - the format shares of the completions sampled during training, first and last logged step;
 - the trained model on the toy test set (``thrifty eval`` runner, adaptive mode), greedy and sampled
   (temperature 1.0, ``--samples`` per problem): accuracy, mean tokens and format mix, overall and per tier
-  (easy, medium, hard: ``thrifty.data_builders.toy_world.TIERS``).
+  (easy, medium, hard: ``thrifty.data_builders.toy_world.TIERS``), and under sampling also maj@n, the majority
+  answer's accuracy, which is how ARM's own evaluation (``stage2_scripts/evaluation/run.sh``: 8 samples at
+  T = 0.7) scores.
 
 The bars (issue 17, ARM: Wu et al. 2025, sections 3.2 and 4), checked in every seed:
 
@@ -25,7 +27,7 @@ against plain GRPO's are the floor of the token ratio for any format choice of t
 pre-filled format tag is not counted, so the floor is, if anything, optimistic).
 
 Prints a per-seed Markdown table and, as its last line, a JSON object with every number, the bars per seed and
-``pass`` (every bar in every seed). ``--smoke``: seed 0, 1 GRPO step, 1 test problem per difficulty and 1 sample,
+``pass`` (every bar in every seed). ``--smoke``: seed 0, 1 GRPO step, 1 test problem per difficulty and 2 samples,
 from the shipped toy base when ``runs/demo/sft`` is absent (seconds, same code path); ``"smoke": true,
 "pass": null``.
 """
@@ -44,22 +46,20 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def train(variant: str, sft_model: Path, out: Path, seed: int, extra: list[str]) -> list[dict]:
-    """GRPO from ``sft_model`` into ``out``; returns the logged steps that carry rewards. A finished run (its
-    model in ``out``) is reused, with its ``train_log.json`` when there is one, if it was trained from the same
-    SFT model and arguments (``bench_run.json``); otherwise this stops with an error naming the folder."""
+    """GRPO (``recipes/toy/grpo_<variant>.yaml``) from ``sft_model`` into ``out``; returns the logged steps that
+    carry rewards. A finished run in ``out`` is reused, with its ``train_log.json``, only if it was trained from
+    the same SFT model and arguments (:func:`thrifty.run_record.reuse_finished_run`); otherwise this stops with
+    an error naming the folder."""
     from thrifty.jsonl import write_json
     from thrifty.models import model_fingerprint
+    from thrifty.run_record import record_finished_run, reuse_finished_run
     from thrifty.trainers.common import train_and_save
     from thrifty.trainers.grpo import build_grpo_trainer, parse_grpo_args
 
-    log_path, run_path = out / "train_log.json", out / "bench_run.json"
+    log_path = out / "train_log.json"
     run = {"sft_model_fingerprint": model_fingerprint(str(sft_model)), "variant": variant, "seed": seed,
            "extra_args": extra}
-    if (out / "model.safetensors").exists():
-        done = json.loads(run_path.read_text()) if run_path.exists() else None
-        if done is not None and done != run:
-            raise SystemExit(f"{out} holds a run of another SFT model or other arguments ({done}, now {run}): "
-                             "pass another --out or delete the folder")
+    if reuse_finished_run(out, run):
         return json.loads(log_path.read_text()) if log_path.exists() else []
 
     argv = ["--config", str(REPO / f"recipes/toy/grpo_{variant}.yaml"), "--model_name_or_path", str(sft_model),
@@ -69,7 +69,7 @@ def train(variant: str, sft_model: Path, out: Path, seed: int, extra: list[str])
     train_and_save(trainer)
     logs = [h for h in trainer.state.log_history if "reward" in h]
     write_json(log_path, logs)
-    write_json(run_path, run)
+    record_finished_run(out, run)
     return logs
 
 
@@ -80,6 +80,15 @@ def format_shares(log: dict) -> dict[str, float]:
 def _rounded(cell: dict) -> dict:
     return {"accuracy": round(cell["accuracy"], 3), "mean_tokens": round(cell["mean_tokens"], 1),
             "format_mix": {k: round(v, 3) for k, v in cell["format_mix"].items()}}
+
+
+def _majority(run: Path, samples: int) -> dict:
+    """maj@n (the majority answer of the n samples per problem, as ARM's evaluation scores) from the eval run's
+    ``summary.json``; nothing for one sample."""
+    if samples < 2:
+        return {}
+    maj = json.loads((run / "summary.json").read_text())["results"]["toy"]["adaptive"]["maj_at_k"][str(samples)]
+    return {f"maj@{samples}": round(maj, 3)}
 
 
 def evaluate(model: Path, out: Path, seed: int, samples: int, per_difficulty: int) -> dict:
@@ -94,7 +103,7 @@ def evaluate(model: Path, out: Path, seed: int, samples: int, per_difficulty: in
                          num_samples=n, seed=seed, max_new_tokens=384, batch_size=128, plots=False)
         run_eval(cfg)
         summary = summarize_toy(load_run(out / name)[1])
-        result[name] = {"all": _rounded(summary["adaptive"]["all"]),
+        result[name] = {"all": {**_rounded(summary["adaptive"]["all"]), **_majority(out / name, n)},
                         "tiers": {t: _rounded(c) for t, c in by_tier(summary, "adaptive").items()},
                         "levels": {lvl: _rounded(c) for lvl, c in summary["adaptive"].items() if lvl != "all"}}
     return result
@@ -198,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         from thrifty.paths import TOY_BASE_DIR
 
-        args.seeds, args.samples, args.per_difficulty, args.oracle = [0], 1, 1, True
+        args.seeds, args.samples, args.per_difficulty, args.oracle = [0], 2, 1, True
         extra = ["--max_steps", "1", *extra]
         if not (sft_model / "config.json").exists():
             sft_model = TOY_BASE_DIR
@@ -220,17 +229,20 @@ def main(argv: list[str] | None = None) -> int:
                 results["runs"][-1]["oracle"] = format_oracle(run_dir, run_dir / "eval" / "formats", seed,
                                                               args.per_difficulty)
 
+    maj = f"maj@{args.samples}"
     lines = ["| model | seed | greedy acc | greedy tokens | greedy formats easy / medium / hard | "
-             "sampled acc | sampled top format easy / medium / hard | train formats, last step |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"sampled acc | sampled {maj} | sampled tokens | sampled top format easy / medium / hard | "
+             "train formats, last step |", "|---|---|---|---|---|---|---|---|---|---|"]
     rows = [("SFT (start)", "-", {}, results["sft"])] + [
         (r["variant"], r["seed"], r["train_formats_last"], r["eval"]) for r in results["runs"]]
     for name, seed, train_mix, ev in rows:
         g, s = ev["greedy"], ev["sampled"]
         tiers = " / ".join(_mix(g["tiers"].get(t, {}).get("format_mix", {})) or "-" for t in ("easy", "medium", "hard"))
         tops = " / ".join(str(_top_format(s["tiers"].get(t))) for t in ("easy", "medium", "hard"))
+        majority = f"{s['all'][maj]:.3f}" if maj in s["all"] else "-"
         lines.append(f"| {name} | {seed} | {g['all']['accuracy']:.3f} | {g['all']['mean_tokens']:.1f} | {tiers} | "
-                     f"{s['all']['accuracy']:.3f} | {tops} | {_mix(train_mix)} |")
+                     f"{s['all']['accuracy']:.3f} | {majority} | {s['all']['mean_tokens']:.1f} | {tops} | "
+                     f"{_mix(train_mix)} |")
     bars: dict = {}
     for variant in [v for v in args.variants if v != "plain"] if "plain" in args.variants else []:
         for seed in args.seeds:

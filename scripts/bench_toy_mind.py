@@ -51,20 +51,26 @@ def build_sft_model(out: Path, n_train: int = 4000, sft_overrides: list[str] | N
 
     from thrifty.data_builders.toy_build import build_toy_dataset
     from thrifty.data_builders.toy_world import MULTITURN, RunningSumTask, ToyWorld
+    from thrifty.models import model_fingerprint
     from thrifty.paths import TOY_BASE_DIR
     from thrifty.recipes import parse_recipe
+    from thrifty.run_record import record_finished_run, reuse_finished_run
     from thrifty.trainers.sft import DataArguments, ThriftySFTConfig, run_sft
 
-    data = out / "data"
-    if not (data / "sft.jsonl").exists():
+    data, sft = out / "data", out / "sft"
+    data_spec = {"n_train": n_train, "world": "running_sum, multi-turn only, seed 0"}
+    if not reuse_finished_run(data, data_spec, finished_file="sft.jsonl"):
         build_toy_dataset(data, n_train=n_train, n_test_per_difficulty=30, weights={MULTITURN: 1.0},
                           world=ToyWorld(task=RunningSumTask(), seed=0))
-    sft = out / "sft"
-    if not (sft / "model.safetensors").exists():
+        record_finished_run(data, data_spec)
+    sft_spec = {"base_fingerprint": model_fingerprint(str(TOY_BASE_DIR)), "data": data_spec,
+                "sft_overrides": sft_overrides or []}
+    if not reuse_finished_run(sft, sft_spec):
         run_sft(*parse_recipe((DataArguments, ThriftySFTConfig, ModelConfig), [
             "--config", str(REPO / "recipes/toy/sft.yaml"), "--model_name_or_path", str(TOY_BASE_DIR),
             "--dataset_name", str(data / "sft.jsonl"), "--output_dir", str(sft), "--report_to", "none",
             *(sft_overrides or [])]))
+        record_finished_run(sft, sft_spec)
     return sft
 
 
@@ -121,8 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         for name, recipe, tag, overrides in (r for r in RUNS if r[2] in args.runs):
             run_dir = out / f"{tag}_seed{seed}"
-            if not (run_dir / "model.safetensors").exists():  # a finished run is reused
-                train(recipe, sft, run_dir, seed, [*overrides, *extra])
+            train(recipe, sft, run_dir, seed, [*overrides, *extra])  # reuses a finished run of the same inputs
             results["runs"].append({"rewards": name, "seed": seed,
                                     **evaluate(run_dir, run_dir / "eval", benchmark)})
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from thrifty.rewards import (
     RewardError,
@@ -56,6 +57,33 @@ def test_ada_grpo_alpha_unknown_is_a_format_and_batches_split_in_groups():
         ada_grpo_alpha_batch(["a"] * 4, 3, 0, 10)
     with pytest.raises(ValueError):
         ada_grpo_alpha(["a"], 0, 0)
+
+
+def _group_advantages(rewards: list[float]) -> list[float]:
+    """GRPO's group normalisation as TRL computes it (``scale_rewards: group``): (r - mean) / (std + 1e-4)."""
+    r = torch.tensor(rewards, dtype=torch.float64)
+    return ((r - r.mean()) / (r.std() + 1e-4)).tolist()
+
+
+def test_ada_grpo_decay_cancels_on_groups_where_every_completion_is_right():
+    """On an all-right group r_i = alpha_i = 1 + c(t) (G/F_i - 1): the normalisation divides c(t) out, so the
+    boost keeps its full strength until c(t) std(G/F) nears the 1e-4 epsilon (the last steps); on a group with
+    wrong completions the 1 does not cancel and the boost fades towards plain GRPO's advantages."""
+    total = 80
+    formats = ["long_cot"] * 4 + ["short_cot"] * 2 + ["direct", "code"]
+    early, middle, late = (ada_grpo_alpha(formats, t, total) for t in (1, total // 2, total - 1))
+    assert early != middle != late  # the rewards themselves decay
+    full = _group_advantages(early)
+    assert full[6] > 1.0 > 0.0 > full[0]  # the lone direct answer is pushed up, the four long CoTs down
+    for alphas, tolerance in ((middle, 1e-3), (late, 0.15)):
+        assert _group_advantages(alphas) == pytest.approx(full, rel=tolerance)
+    assert _group_advantages(ada_grpo_alpha(formats, total, total)) == [0.0] * 8  # only t = T is plain GRPO
+
+    right = [1, 0, 1, 0, 1, 1, 0, 1]  # mixed: the decay matters and ends at plain GRPO's advantages
+    mixed = [[a * c for a, c in zip(ada_grpo_alpha(formats, t, total), right, strict=True)] for t in (1, total - 1)]
+    plain = _group_advantages([float(c) for c in right])
+    assert _group_advantages(mixed[0]) != pytest.approx(plain, abs=0.05)
+    assert _group_advantages(mixed[1]) == pytest.approx(plain, abs=0.01)
 
 
 def test_arm_format_reward():
