@@ -46,11 +46,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from thrifty.backends import BackendArguments, LLMBackend, make_backend
 from thrifty.console import emit
 from thrifty.jsonl import DataError, ResumableJsonlWriter, read_jsonl, write_json
 from thrifty.longform import count_length
 
-from .backends import BackendArguments, LLMBackend, make_backend
 from .build_common import (
     DecontaminationArguments,
     ResumableBuild,

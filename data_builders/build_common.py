@@ -150,7 +150,7 @@ class TokenCounter:
 # Decontamination (every builder): drop inputs that share word n-grams with a benchmark
 # ---------------------------------------------------------------------------------------------------------
 def _default_benchmarks() -> list[str]:
-    from thrifty.eval.contamination import DEFAULT_BENCHMARKS
+    from thrifty.benchmarks import DEFAULT_BENCHMARKS
 
     return list(DEFAULT_BENCHMARKS)
 
@@ -184,8 +184,8 @@ def decontaminate_inputs(items: list, texts: list[list[str]], ids: list[str],
     if not args.decontaminate:
         logger.warning("decontamination is off (decontaminate: false): inputs are not checked against benchmarks")
         return items, {"enabled": False}
+    from thrifty.benchmarks import build_index
     from thrifty.decontaminate import ContaminationReport, check_rows, normalize_string
-    from thrifty.eval.contamination import build_index
 
     n = args.decontaminate_ngram_size
     if not args.decontaminate_short_questions and not any(

@@ -26,12 +26,12 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from thrifty.backends import BackendArguments, LLMBackend, make_backend
 from thrifty.console import emit
 from thrifty.formats import ARM_FORMATS, CODE, DIRECT, LONG_COT, SHORT_COT, render_arm
 from thrifty.jsonl import DataError, write_json
 
 from .answers import program_output, stated_answer
-from .backends import BackendArguments, LLMBackend, make_backend
 from .build_common import (
     DecontaminationArguments,
     ResumableBuild,
@@ -119,7 +119,7 @@ def parse_code_reply(reply: str) -> Candidate | None:
 
 def toy_problem_from_question(question: str, problem_id: str):
     """Rebuild a toy-world problem from its question text (``3 8 5 _ _ _``)."""
-    from .toy_world import ToyWorld
+    from thrifty.toy_world import ToyWorld
 
     task = ToyWorld().task
     try:

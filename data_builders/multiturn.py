@@ -29,11 +29,11 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
+from thrifty.backends import BackendArguments, LLMBackend, make_backend
 from thrifty.console import emit
 from thrifty.formats import Trace, Turn, TurnDelimiters, extract_final_answer, last_boxed, render_turns
 from thrifty.jsonl import write_json
 
-from .backends import BackendArguments, LLMBackend, make_backend
 from .build_common import (
     DecontaminationArguments,
     ResumableBuild,

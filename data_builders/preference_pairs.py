@@ -8,7 +8,7 @@ builder scores each candidate by
 
 with S_l the LongBench-Write length score against the prompt's required length
 (:func:`thrifty.longform.length_score`, lengths = English words + CJK characters) and S_q the six-dimension
-judge score (:mod:`thrifty.data_builders.quality_judge`; ``judge_backend: none`` or ``quality_weight: 0``
+judge score (:mod:`thrifty.quality_judge`; ``judge_backend: none`` or ``quality_weight: 0``
 ranks by length alone). With the default weights (0.5, 0.5) the score is LongBench-Write's S. The best
 candidate becomes ``chosen``; the worst ones (up to ``pairs_per_prompt``) whose score is at least
 ``min_margin`` lower become ``rejected``.
@@ -33,9 +33,9 @@ from pathlib import Path
 from thrifty.console import emit
 from thrifty.jsonl import DataError, read_jsonl, write_json, write_jsonl
 from thrifty.longform import count_length, length_score
+from thrifty.quality_judge import JudgeArguments, judge, make_judge
 
 from .build_common import DecontaminationArguments, decontaminate_inputs
-from .quality_judge import JudgeArguments, judge, make_judge
 
 logger = logging.getLogger(__name__)
 

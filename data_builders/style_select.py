@@ -193,7 +193,7 @@ def shared_subset(strategies: dict[str, dict[str, Candidate]], size: int, seed: 
 
 def write_toy_candidates(out_dir: str | Path, strategies: list[str], n: int, seed: int = 0) -> list[str]:
     """The toy world's training problems rendered in each strategy, one JSONL per strategy (``name=path``)."""
-    from .toy_world import TRAIN, ToyWorld
+    from thrifty.toy_world import TRAIN, ToyWorld
 
     world = ToyWorld(seed=seed)
     problems = world.problems(TRAIN, n)

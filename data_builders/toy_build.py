@@ -19,8 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from thrifty.jsonl import write_json, write_jsonl
-
-from .toy_world import MULTITURN, TRAIN, ToyWorld, weighted_formats
+from thrifty.toy_world import MULTITURN, TRAIN, ToyWorld, weighted_formats
 
 logger = logging.getLogger(__name__)
 

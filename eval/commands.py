@@ -65,8 +65,8 @@ def score_predictions(benchmark: str, predictions: str | Path, data_dir: str | N
 
     ``extraction``: see :mod:`thrifty.eval.scoring` (``auto``: strict for the toy benchmark, else math_verify)."""
     from thrifty.answer_check import AnswerChecker
+    from thrifty.benchmarks import load_benchmark
 
-    from .benchmarks import load_benchmark
     from .scoring import resolve_extraction, score_completions
     from .stats import summarize_group
 

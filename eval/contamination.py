@@ -1,10 +1,10 @@
-"""Benchmark contamination: the benchmarks' questions for :mod:`thrifty.decontaminate`, the ``thrifty
-decontaminate`` command, and the check ``thrifty eval`` runs on the evaluated model's recorded training data.
+"""Benchmark contamination: the ``thrifty decontaminate`` command, and the check ``thrifty eval`` runs on the
+evaluated model's recorded training data.
 
-- :func:`build_index` loads the questions of the named benchmarks with the eval loaders
-  (:func:`thrifty.eval.benchmarks.load_benchmark`; ``longbench_write`` = LongBench-Write and LongWrite-Ruler
-  prompts, :func:`thrifty.eval.longbench_write.load_longbench_write`): from the Hub by default, or from a folder
-  laid out like ``../shared/data`` (``data_dir`` or ``$THRIFTY_DATA_DIR``). The index is open-r1's 8-gram lookup.
+- :func:`thrifty.benchmarks.build_index` (core, so the data builders use it too) loads the questions of the named
+  benchmarks with the benchmark loaders (``longbench_write`` = LongBench-Write and LongWrite-Ruler prompts): from
+  the Hub by default, or from a folder laid out like ``../shared/data`` (``data_dir`` or ``$THRIFTY_DATA_DIR``).
+  The index is open-r1's 8-gram lookup (:mod:`thrifty.decontaminate`).
 - ``thrifty decontaminate DATA [--benchmarks ...] [--ngram-size 8] [--data-dir DIR] [--out CLEAN.jsonl]``
   checks a dataset's questions (:func:`thrifty.decontaminate.question_texts`), prints a JSON report and, with
   ``--out``, writes the rows that overlap no benchmark.
@@ -20,6 +20,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from thrifty.benchmarks import DEFAULT_BENCHMARKS, build_index
 from thrifty.console import emit
 from thrifty.decontaminate import (
     DEFAULT_NGRAM_SIZE,
@@ -31,49 +32,6 @@ from thrifty.decontaminate import (
 from thrifty.jsonl import DataError, write_jsonl
 
 logger = logging.getLogger(__name__)
-
-#: Checked by default: every registered text benchmark (the toy world's problems are shorter than 8 words and
-#: disjoint from its training problems by construction).
-DEFAULT_BENCHMARKS: tuple[str, ...] = ("math500", "aime24", "aime25", "amc23", "gpqa_diamond", "gsm8k", "aqua",
-                                       "csqa", "longbench_write")
-LONGBENCH_WRITE = "longbench_write"
-
-
-def benchmark_questions(name: str, data_dir: str | None = None) -> list[str]:
-    """The question texts of one benchmark (a registered name, ``longbench_write``, or a JSONL problems file)."""
-    if name == LONGBENCH_WRITE:
-        from .longbench_write import load_longbench_write
-
-        return [it["prompt"] for sub in ("longbench_write", "longwrite_ruler")
-                for it in load_longbench_write(sub, data_dir=data_dir)]
-    from .benchmarks import load_benchmark
-
-    return [p.problem for p in load_benchmark(name, data_dir)]
-
-
-_INDEX_CACHE: dict[tuple, NgramIndex] = {}
-
-
-def build_index(benchmarks: list[str] | tuple[str, ...] = DEFAULT_BENCHMARKS, data_dir: str | None = None,
-                ngram_size: int = DEFAULT_NGRAM_SIZE, key: str = "decontaminate_benchmarks",
-                short_questions: bool = False) -> NgramIndex:
-    """The n-gram index of the benchmarks' questions (kept for the process: a build and its eval reuse it); a
-    benchmark that cannot be loaded is a clear error naming the recipe ``key`` that lists it."""
-    from .benchmarks import resolve_data_dir
-
-    cache_key = (tuple(benchmarks), str(resolve_data_dir(data_dir)), ngram_size, short_questions)
-    if cache_key in _INDEX_CACHE:
-        return _INDEX_CACHE[cache_key]
-    texts = {}
-    for name in benchmarks:
-        try:
-            texts[name] = benchmark_questions(name, data_dir)
-        except Exception as err:  # noqa: BLE001 - a Hub/network failure too: one clear line with what to do
-            raise DataError(f"decontamination against {name}: {err} (set the benchmark folder with data_dir / "
-                            f"$THRIFTY_DATA_DIR, or leave {name} out of {key})") from None
-    _INDEX_CACHE[cache_key] = index = NgramIndex(texts, ngram_size, short_questions)
-    return index
-
 
 # ---------------------------------------------------------------------------------------------------------
 # The evaluated model's training data

@@ -6,7 +6,7 @@ LongBench-Write (LongWriter, Bai et al. 2024, section 2; DESIGN.md 4.4) asks for
 - the length score S_l (:func:`thrifty.longform.length_score`; lengths are English words + CJK characters,
   :func:`thrifty.longform.count_length`), averaged over all outputs;
 - the quality score S_q from an LLM judge on six dimensions, 1-5 each mapped to ``(s - 1) * 25``
-  (:mod:`thrifty.data_builders.quality_judge`: temperature 0.5, up to 5 draws per item until its reply holds
+  (:mod:`thrifty.quality_judge`: temperature 0.5, up to 5 draws per item until its reply holds
   the six scores, as THUDM/LongWriter ``evaluation/eval_quality.py``), averaged over the judged outputs; items
   the judge never scored are dropped from S_q and counted (``judge_dropped`` in ``summary.json``);
 - S = (S_l + S_q) / 2, computed from the two averages (per row too, where the row was judged).
@@ -37,17 +37,17 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from thrifty.benchmarks import LONGBENCH_WRITE_SUBSETS as SUBSETS
+from thrifty.benchmarks import load_longbench_write
 from thrifty.console import emit
-from thrifty.data_builders.quality_judge import DIMENSIONS, JudgeArguments, judge, make_judge
 from thrifty.jsonl import DataError, ResumableJsonlWriter, read_jsonl, write_json, write_jsonl, write_text
 from thrifty.longform import bucket_label, bucket_labels, count_length, length_score
+from thrifty.quality_judge import DIMENSIONS, JudgeArguments, judge, make_judge
 
-from .benchmarks import resolve_data_dir
 from .contamination import warn_if_trained_on
 
 logger = logging.getLogger(__name__)
 
-SUBSETS = ("longbench_write", "longbench_write_en", "longwrite_ruler")
 OUTPUTS_FILE = "outputs.jsonl"
 SCORED_FILE = "scored.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -81,54 +81,6 @@ class LongBenchWriteConfig:
     gpu_memory_utilization: float = field(default=0.9, metadata={"help": "vllm backend"})
     max_model_len: int | None = field(default=None, metadata={"help": "vllm backend"})
     plots: bool = True
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Data
-# ---------------------------------------------------------------------------------------------------------
-def _normalize(rows: list[dict], source: str) -> list[dict]:
-    items = []
-    for i, row in enumerate(rows):
-        where = f"{source} row {i + 1}"
-        for key in ("prompt", "length"):
-            if row.get(key) in (None, ""):
-                raise DataError(f"{where}: missing key '{key}' (rows need prompt, type, length)")
-        try:
-            length = int(row["length"])
-        except (TypeError, ValueError):
-            raise DataError(f"{where}: 'length' must be an integer, got {row['length']!r}") from None
-        if length <= 0:
-            raise DataError(f"{where}: 'length' must be positive, got {length}")
-        items.append({"id": str(row.get("id", i)), "prompt": str(row["prompt"]), "type": str(row.get("type", "")),
-                      "length": length})
-    if len({it["id"] for it in items}) != len(items):
-        raise DataError(f"{source}: duplicate ids")
-    return items
-
-
-def load_longbench_write(subset: str = "longbench_write", data_dir: str | os.PathLike | None = None,
-                         dataset: str | None = None, hub_dataset: str = "THUDM/LongBench-Write",
-                         limit: int | None = None) -> list[dict]:
-    """Prompts as ``{"id", "prompt", "type", "length"}`` (ids are row indices unless the rows carry ``id``)."""
-    if dataset:
-        rows, source = read_jsonl(dataset), str(dataset)
-    else:
-        if subset not in SUBSETS:
-            raise DataError(f"subset {subset!r}: use one of {', '.join(SUBSETS)}")
-        root = resolve_data_dir(data_dir)
-        if root is not None:
-            path = root / "longbench_write" / f"{subset}.jsonl"
-            if not path.exists():
-                raise DataError(f"LongBench-Write: {path} does not exist (data_dir {root})")
-            rows, source = read_jsonl(path), str(path)
-        else:
-            import datasets
-
-            logger.info("loading %s (%s) from the Hub", hub_dataset, subset)
-            rows, source = list(datasets.load_dataset(hub_dataset, split=subset)), hub_dataset
-    items = _normalize(rows, source)
-    logger.info("LongBench-Write: %d prompts from %s", len(items), source)
-    return items[:limit] if limit else items
 
 
 # ---------------------------------------------------------------------------------------------------------

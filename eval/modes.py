@@ -22,9 +22,9 @@ import logging
 from collections.abc import Sequence
 
 from thrifty.answer_check import AnswerChecker
+from thrifty.benchmarks import Problem, user_message
 from thrifty.formats import ARM_FORMATS, CODE, DIRECT, LONG_COT, OPENING_TAGS, SHORT_COT, THINK_OPEN
 
-from .benchmarks import Problem, user_message
 from .generation import Generation, SamplingParams, render_prompt
 from .scoring import MULTITURN, final_prediction
 

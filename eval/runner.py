@@ -27,10 +27,10 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from thrifty.answer_check import AnswerChecker
+from thrifty.benchmarks import BENCHMARK_NAMES, Problem, load_benchmark
 from thrifty.jsonl import DataError, ResumableJsonlWriter, iter_jsonl, write_json
 from thrifty.recipes import RecipeError, recipe_dict
 
-from .benchmarks import BENCHMARK_NAMES, Problem, load_benchmark
 from .contamination import warn_if_trained_on
 from .generation import BACKENDS, SamplingParams, make_generator
 from .modes import generate_mode, validate_modes

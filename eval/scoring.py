@@ -34,9 +34,8 @@ from collections import Counter
 import numpy as np
 
 from thrifty.answer_check import AnswerChecker, normalize_choice, strip_math_delimiters
+from thrifty.benchmarks import LETTERS, Problem
 from thrifty.formats import answer_after_turn, count_turns, detect_format, extract_final_answer
-
-from .benchmarks import LETTERS, Problem
 
 logger = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from thrifty.answer_check import AnswerChecker
-from thrifty.data_builders.toy_world import MULTITURN, ToyProblem
+from thrifty.benchmarks import Problem
 from thrifty.formats import ARM_FORMATS
+from thrifty.toy_world import MULTITURN, ToyProblem
 
-from .benchmarks import Problem
 from .generation import SamplingParams, TransformersGenerator, render_prompt
 from .modes import ADAPTIVE, mode_prefill
 from .scoring import score_completions
@@ -122,7 +122,7 @@ TIER_BARS: dict[str, dict[str, tuple[str, float]]] = {
 
 def default_tiers() -> dict[str, list[int]]:
     """The shipped toy world's tiers: tier name -> difficulty levels."""
-    from thrifty.data_builders.toy_world import ToyWorld
+    from thrifty.toy_world import ToyWorld
 
     return dict(getattr(ToyWorld().task, "tiers", {}))
 

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from thrifty.eval.benchmarks import load_toy_problems, user_message
+    from thrifty.benchmarks import load_toy_problems, user_message
     from thrifty.eval.generation import SamplingParams, TransformersGenerator, render_prompt
     from thrifty.eval.modes import INSTRUCTION_MODES, MODES, mode_prefill
     from thrifty.paths import TOY_BASE_DIR

@@ -89,8 +89,9 @@ def finetune(base: Path, data: Path, out: Path, args, seed: int) -> Path:
     from thrifty.run_record import record_finished_run, reuse_finished_run
     from thrifty.trainers.sft import DataArguments, ThriftySFTConfig, run_sft
 
-    spec = {"base_fingerprint": model_fingerprint(str(base)),
-            "data_sha256": hashlib.sha256(data.read_bytes()).hexdigest(), "max_steps": args.max_steps, "batch_size": args.batch_size, "lr": args.lr, "seed": seed}
+    data_sha256 = hashlib.sha256(data.read_bytes()).hexdigest()
+    spec = {"base_fingerprint": model_fingerprint(str(base)), "data_sha256": data_sha256,
+            "max_steps": args.max_steps, "batch_size": args.batch_size, "lr": args.lr, "seed": seed}
     if reuse_finished_run(out, spec):
         return out
     argv = ["--config", str(recipe_path("toy/sft.yaml")), "--model_name_or_path", str(base),
@@ -135,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         select_style,
         spearman,
     )
-    from thrifty.data_builders.toy_world import TRAIN, RunningSumTask, ToyWorld
     from thrifty.jsonl import write_json, write_text
+    from thrifty.toy_world import TRAIN, RunningSumTask, ToyWorld
     from thrifty.trainers.demo import evaluate_toy_model
 
     base = Path(args.base) if args.base else default_base()

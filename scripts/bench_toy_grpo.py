@@ -8,7 +8,7 @@ seed. For each seed and variant this script reports:
 - the format shares of the completions sampled during training, first and last logged step;
 - the trained model on the toy test set (``thrifty eval`` runner, adaptive mode), greedy and sampled
   (temperature 1.0, ``--samples`` per problem): accuracy, mean tokens and format mix, overall and per tier
-  (easy, medium, hard: ``thrifty.data_builders.toy_world.TIERS``), and under sampling also maj@n, the majority
+  (easy, medium, hard: ``thrifty.toy_world.TIERS``), and under sampling also maj@n, the majority
   answer's accuracy, which is how ARM's own evaluation (``stage2_scripts/evaluation/run.sh``: 8 samples at
   T = 0.7) scores.
 
@@ -120,8 +120,8 @@ def format_oracle(model: Path, out: Path, seed: int, per_difficulty: int) -> dic
     tokens of an oracle that picks formats perfectly, overall and per tier, beside each format's own accuracy and
     tokens per tier. No format policy of this model is right more often, and none at that accuracy is cheaper.
     """
-    from thrifty.data_builders.toy_world import TIERS
     from thrifty.eval.runner import EvalConfig, load_run, run_eval
+    from thrifty.toy_world import TIERS
 
     cfg = EvalConfig(model_name_or_path=str(model), output_dir=str(out), benchmarks=["toy"],
                      modes=list(ORACLE_FORMATS), toy_per_difficulty=per_difficulty, temperature=0.0, num_samples=1,

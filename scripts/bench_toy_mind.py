@@ -50,11 +50,11 @@ def build_sft_model(out: Path, n_train: int = 4000, sft_overrides: list[str] | N
     from trl import ModelConfig
 
     from thrifty.data_builders.toy_build import build_toy_dataset
-    from thrifty.data_builders.toy_world import MULTITURN, RunningSumTask, ToyWorld
     from thrifty.models import model_fingerprint
     from thrifty.paths import TOY_BASE_DIR
     from thrifty.recipes import parse_recipe
     from thrifty.run_record import record_finished_run, reuse_finished_run
+    from thrifty.toy_world import MULTITURN, RunningSumTask, ToyWorld
     from thrifty.trainers.sft import DataArguments, ThriftySFTConfig, run_sft
 
     data, sft = out / "data", out / "sft"
@@ -77,8 +77,8 @@ def build_sft_model(out: Path, n_train: int = 4000, sft_overrides: list[str] | N
 def running_sum_benchmark(path: Path, per_difficulty: int) -> Path:
     """The running-sum family's test problems (seed 0, distinct, up to ``per_difficulty`` per k) as a
     ``thrifty eval`` problems file: the family the multi-turn SFT data comes from."""
-    from thrifty.data_builders.toy_world import RunningSumTask, ToyWorld
     from thrifty.jsonl import write_jsonl
+    from thrifty.toy_world import RunningSumTask, ToyWorld
 
     problems = ToyWorld(task=RunningSumTask(), seed=0).test_set(per_difficulty)
     write_jsonl(path, ({"id": p.id, "problem": p.question, "answer": p.answer, "kind": "number",

@@ -3,7 +3,7 @@
 
 Trains a fresh ~1M-parameter Qwen2 (hidden 128, 4 layers, 4 heads, intermediate 512, tied embeddings, as
 FIELD-NOTES.md "A toy task that a tiny model DOES learn in CPU-minutes") from scratch on a mix of two
-:class:`~thrifty.data_builders.toy_world.ToyTask` families, rendered by :class:`ToyWorld` exactly as the builders
+:class:`~thrifty.toy_world.ToyTask` families, rendered by :class:`ToyWorld` exactly as the builders
 render them (direct, short CoT and long CoT; no code, no multi-turn):
 
 - ``running_sum`` (the shipped family, k = 1..6): the easy and medium tiers;
@@ -40,9 +40,9 @@ from pathlib import Path
 
 import torch
 
-from thrifty.data_builders.toy_world import TEST, TRAIN, ProductSumTask, RunningSumTask, ToyWorld
 from thrifty.formats import DIRECT, LONG_COT, OPENING_TAGS, SHORT_COT
 from thrifty.jsonl import write_json
+from thrifty.toy_world import TEST, TRAIN, ProductSumTask, RunningSumTask, ToyWorld
 
 FORMATS = (DIRECT, SHORT_COT, LONG_COT)
 PAD, EOS, ASSISTANT, UNK = "<pad>", "<eos>", "<assistant>", "<unk>"

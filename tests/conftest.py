@@ -30,7 +30,7 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def toy_world():
-    from thrifty.data_builders.toy_world import ToyWorld
+    from thrifty.toy_world import ToyWorld
 
     return ToyWorld(seed=0)
 

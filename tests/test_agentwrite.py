@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from _llm_server import FakeLLMServer
 
+from thrifty.backends import BackendArguments
 from thrifty.data_builders.agentwrite import (
     AgentWriteArguments,
     build_agentwrite,
@@ -24,7 +25,6 @@ from thrifty.data_builders.agentwrite import (
     plan_lines,
     strip_markers,
 )
-from thrifty.data_builders.backends import BackendArguments
 from thrifty.jsonl import DataError, read_jsonl
 from thrifty.longform import count_length
 

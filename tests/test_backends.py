@@ -7,7 +7,7 @@ import logging
 import pytest
 from _llm_server import FakeLLMServer
 
-from thrifty.data_builders.backends import (
+from thrifty.backends import (
     BackendArguments,
     BackendError,
     OpenAIBackend,

@@ -38,18 +38,18 @@ RECIPE_DATACLASSES = {
     "dpo": ["thrifty.trainers.dpo:DPODataArguments", "thrifty.trainers.dpo:ThriftyDPOConfig", "trl:ModelConfig"],
     "eval": ["thrifty.eval.runner:EvalConfig"],
     "eval-longwrite": ["thrifty.eval.longbench_write:LongBenchWriteConfig",
-                       "thrifty.data_builders.quality_judge:JudgeArguments"],
+                       "thrifty.quality_judge:JudgeArguments"],
     "select-style": ["thrifty.data_builders.style_select:StyleSelectArguments"],
     "build multiformat": ["thrifty.data_builders.multiformat:MultiformatArguments",
                           "thrifty.data_builders.sources:SourceArguments",
-                          "thrifty.data_builders.backends:BackendArguments", DECON, HUB],
+                          "thrifty.backends:BackendArguments", DECON, HUB],
     "build multiturn": ["thrifty.data_builders.multiturn:MultiturnArguments",
                         "thrifty.data_builders.sources:SourceArguments",
-                        "thrifty.data_builders.backends:BackendArguments", DECON, HUB],
+                        "thrifty.backends:BackendArguments", DECON, HUB],
     "build agentwrite": ["thrifty.data_builders.agentwrite:AgentWriteArguments",
-                         "thrifty.data_builders.backends:BackendArguments", DECON, HUB],
+                         "thrifty.backends:BackendArguments", DECON, HUB],
     "build preference-pairs": ["thrifty.data_builders.preference_pairs:PreferencePairArguments",
-                               "thrifty.data_builders.quality_judge:JudgeArguments", DECON, HUB],
+                               "thrifty.quality_judge:JudgeArguments", DECON, HUB],
 }
 SFT_RECIPE = RECIPE_DATACLASSES["sft"]
 

@@ -11,7 +11,7 @@ import logging
 import pytest
 from trl import ModelConfig
 
-from thrifty.data_builders.backends import BackendArguments
+from thrifty.backends import BackendArguments
 from thrifty.data_builders.build_common import DecontaminationArguments
 from thrifty.data_builders.multiturn import MultiturnArguments, build_multiturn
 from thrifty.data_builders.sources import SourceArguments
@@ -248,7 +248,7 @@ def test_longwriter_builders_drop_benchmark_prompts(shared_data, tmp_path):
     call, and counted."""
     from thrifty.data_builders.agentwrite import AgentWriteArguments, build_agentwrite
     from thrifty.data_builders.preference_pairs import PreferencePairArguments, build_preference_pairs
-    from thrifty.data_builders.quality_judge import JudgeArguments
+    from thrifty.quality_judge import JudgeArguments
 
     bench = read_jsonl(shared_data / "longbench_write" / "longbench_write_en.jsonl")
     leaked = bench[0]["prompt"]

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from thrifty.data_builders.toy_world import ToyWorld
+from thrifty.toy_world import ToyWorld
 from thrifty.trainers.demo import run_demo
 
 TINY_DEMO = dict(

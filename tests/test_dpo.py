@@ -87,7 +87,7 @@ def test_preference_pairs_rank_by_length_and_judge(tmp_path):
     from _llm_server import FakeLLMServer
 
     from thrifty.data_builders.preference_pairs import PreferencePairArguments, build_preference_pairs
-    from thrifty.data_builders.quality_judge import DIMENSIONS, JudgeArguments
+    from thrifty.quality_judge import DIMENSIONS, JudgeArguments
     from thrifty.trainers.dpo import load_pairs
 
     def judge(prompt: str) -> str:  # 'sloppy' answers get 1s, the others 5s

@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 
 from thrifty.answer_check import AnswerChecker
-from thrifty.eval.benchmarks import (
+from thrifty.benchmarks import (
     BENCHMARK_NAMES,
     DATA_DIR_ENV,
     integer_answer,

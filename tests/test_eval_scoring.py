@@ -8,7 +8,7 @@ from math import comb
 import pytest
 
 from thrifty.answer_check import AnswerChecker
-from thrifty.eval.benchmarks import Problem
+from thrifty.benchmarks import Problem
 from thrifty.eval.commands import cmd_eval_score
 from thrifty.eval.scoring import (
     answer_key,

@@ -10,15 +10,11 @@ from pathlib import Path
 import pytest
 from _llm_server import FakeLLMServer
 
-from thrifty.data_builders.quality_judge import DIMENSIONS, JudgeArguments, parse_judge_reply, quality_score
-from thrifty.eval.longbench_write import (
-    LongBenchWriteConfig,
-    cmd_eval_longbench_write,
-    load_longbench_write,
-    run_longbench_write,
-)
+from thrifty.benchmarks import load_longbench_write
+from thrifty.eval.longbench_write import LongBenchWriteConfig, cmd_eval_longbench_write, run_longbench_write
 from thrifty.jsonl import DataError, read_jsonl
 from thrifty.longform import bucket_label, count_length, length_score
+from thrifty.quality_judge import DIMENSIONS, JudgeArguments, parse_judge_reply, quality_score
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "longwriter"
 
@@ -232,8 +228,8 @@ def test_data_errors_name_the_file(tmp_path):
 
 
 def test_longwriter_recipes_parse(monkeypatch):
+    from thrifty.backends import BackendArguments
     from thrifty.data_builders.agentwrite import AgentWriteArguments
-    from thrifty.data_builders.backends import BackendArguments
     from thrifty.data_builders.preference_pairs import PreferencePairArguments
     from thrifty.recipes import parse_recipe
 

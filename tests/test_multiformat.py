@@ -12,7 +12,7 @@ from pathlib import Path
 
 from _llm_server import FakeLLMServer
 
-from thrifty.data_builders.backends import BackendArguments
+from thrifty.backends import BackendArguments
 from thrifty.data_builders.multiformat import MultiformatArguments, build_multiformat, parse_code_reply
 from thrifty.data_builders.sources import SourceArguments
 from thrifty.formats import ARM_FORMATS, parse_arm

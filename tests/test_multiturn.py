@@ -9,7 +9,7 @@ import pytest
 from _llm_server import FakeLLMServer
 
 from thrifty.answer_check import AnswerChecker
-from thrifty.data_builders.backends import BackendArguments
+from thrifty.backends import BackendArguments
 from thrifty.data_builders.multiturn import MultiturnArguments, build_multiturn, convert_rule_based
 from thrifty.data_builders.segment import SegmentationError, segment_rule_based, validate_llm_units
 from thrifty.data_builders.sources import SourceArguments, load_source

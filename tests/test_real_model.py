@@ -276,7 +276,7 @@ def lora_eval(lora_sft, shared_data) -> Path:
 def test_eval_gsm8k_math500_prompts_use_the_models_template(lora_eval, lora_sft, real_model_dir, shared_data):
     from transformers import AutoTokenizer
 
-    from thrifty.eval.benchmarks import load_benchmark
+    from thrifty.benchmarks import load_benchmark
     from thrifty.eval.modes import _prompts
     from thrifty.generation import prompt_token_ids
 

@@ -156,8 +156,8 @@ def test_unit_compactness_counts_explorations_case_insensitively():
 def test_unit_compactness_on_real_toy_traces():
     """Every multi-turn toy row (lowercase "wait ," / "alternatively ," units) is compact; the same units crammed
     into one turn are penalised, by penalty * crammed turns / turns."""
-    from thrifty.data_builders.toy_world import MULTITURN, ToyWorld
     from thrifty.formats import split_turns
+    from thrifty.toy_world import MULTITURN, ToyWorld
 
     world = ToyWorld(seed=0)
     rows = [world.render(p, MULTITURN) for p in world.problems("train", 200)]

@@ -6,7 +6,6 @@ from collections import Counter
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
-from thrifty.data_builders.toy_world import MULTITURN, TEST, TRAIN, RunningSumTask, ToyWorld
 from thrifty.formats import (
     ARM_FORMATS,
     FORMAT_TAG_TOKENS,
@@ -16,6 +15,7 @@ from thrifty.formats import (
     parse_arm,
     split_turns,
 )
+from thrifty.toy_world import MULTITURN, TEST, TRAIN, RunningSumTask, ToyWorld
 
 
 def test_every_loader_gives_identical_ids(tiny_model_dir, toy_world):

@@ -5,9 +5,9 @@ Greedy, instruction-guided (the format tag pre-filled), pooled over each tier's 
 CoT >= 0.9; hard (2-4 digit pairs) short CoT <= 0.6 and long CoT >= 0.9.
 """
 
-from thrifty.data_builders.toy_world import ToyWorld
 from thrifty.eval.generation import SamplingParams, TransformersGenerator
 from thrifty.eval.toy import generate_toy, summarize_toy, tier_bar
+from thrifty.toy_world import ToyWorld
 
 
 def test_shipped_toy_base_meets_the_tier_bars(toy_base_dir):

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from thrifty.data_builders.toy_world import (
+from thrifty.formats import ARM_FORMATS, detect_format, extract_final_answer, parse_arm, split_turns
+from thrifty.toy_world import (
     MULTITURN,
     TEST,
     TRAIN,
@@ -15,7 +16,6 @@ from thrifty.data_builders.toy_world import (
     RunningSumTask,
     ToyWorld,
 )
-from thrifty.formats import ARM_FORMATS, detect_format, extract_final_answer, parse_arm, split_turns
 
 STEP = re.compile(r"(\d) \* (\d) = (\d+) so (\d) \.")
 

@@ -7,7 +7,8 @@ from collections import Counter
 import pytest
 
 from thrifty.data_builders.segment import segment_rule_based
-from thrifty.data_builders.toy_world import (
+from thrifty.formats import normalize_trace, split_turns
+from thrifty.toy_world import (
     MULTITURN,
     PRETRAIN_LEVELS,
     TEST,
@@ -20,7 +21,6 @@ from thrifty.data_builders.toy_world import (
     ToyWorld,
     split_of,
 )
-from thrifty.formats import normalize_trace, split_turns
 
 SUM_STEP = re.compile(r"(\d+) \+ (\d+) = (\d+)(?: so (\d))?")
 PRODUCT_STEP = re.compile(r"(?<!\+ )(\d) \* (\d) = (\d+)")

@@ -69,7 +69,7 @@ def test_eval_logs_summary_samples_table_and_plots(offline_wandb, tiny_model_dir
                                 "prediction", "answer"]
     assert len(table["data"]) == len(samples) == row["samples/nrows"]
     logged_rows = {(r[1], r[3]): r for r in table["data"]}
-    from thrifty.eval.benchmarks import load_benchmark
+    from thrifty.benchmarks import load_benchmark
 
     texts = {p.id: p.problem for p in load_benchmark("toy", None, seed=0, toy_per_difficulty=1)}
     for s in samples:

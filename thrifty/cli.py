@@ -124,7 +124,7 @@ BUILD_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
 # -------------------------------------------------------------------------------------------------------------
 def cmd_toy_build(args: argparse.Namespace) -> int:
     from thrifty.data_builders.toy_build import ARM_WEIGHTS, build_toy_dataset
-    from thrifty.data_builders.toy_world import ToyWorld
+    from thrifty.toy_world import ToyWorld
 
     paths = build_toy_dataset(
         args.out, n_train=args.n_train, n_test_per_difficulty=args.n_test, world=ToyWorld(seed=args.seed),
@@ -304,7 +304,7 @@ def _raise_usage_error(parser: argparse.ArgumentParser, message: str):
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from thrifty.data_builders.backends import BackendError
+    from thrifty.backends import BackendError
     from thrifty.errors import UserInputError
 
     return (UserInputError, BackendError, FileNotFoundError)

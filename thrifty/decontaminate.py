@@ -15,8 +15,8 @@ the 90 closed, correct MATH-500 Sky-T1 traces are such problems, e.g. "Compute $
 option, such a question's whole word sequence is indexed as one k-gram (k = its word count), so a training
 question that contains it verbatim (after normalisation) is flagged.
 
-Which benchmarks, and how their questions are loaded, is the caller's business (the eval loaders:
-:mod:`thrifty.eval.contamination`); this module is pure and has no dependency beyond the standard library.
+Which benchmarks, and how their questions are loaded, is the caller's business (the benchmark loaders:
+:func:`thrifty.benchmarks.build_index`); this module is pure and has no dependency beyond the standard library.
 :func:`question_texts` takes the question(s) out of a training row of any shape thrifty reads or writes
 (``messages``, ``prompt``, ``problem``/``question``/``instruction``), so the same check runs on SFT, GRPO
 and DPO data.

@@ -25,7 +25,6 @@ from pathlib import Path
 from trl import ModelConfig
 
 from thrifty.data_builders.toy_build import ARM_WEIGHTS, build_toy_dataset
-from thrifty.data_builders.toy_world import ToyWorld
 from thrifty.eval.plots import plot_format_mix_before_after, plot_pareto
 from thrifty.eval.runner import EvalConfig, load_run, run_eval
 from thrifty.eval.toy import (
@@ -40,6 +39,7 @@ from thrifty.eval.toy import (
 from thrifty.jsonl import write_json, write_text
 from thrifty.paths import TOY_BASE_DIR, recipe_path
 from thrifty.recipes import parse_recipe
+from thrifty.toy_world import ToyWorld
 
 from .grpo import parse_grpo_args, run_grpo
 from .launch import write_recipe_copy

@@ -11,7 +11,7 @@ two results on the same task and dataset:
 
 both with ``metric_config`` = the mode (``adaptive``, ``direct``, ...), so one dataset entry lists every mode,
 and ``metric_args`` = the decoding settings (temperature, top_p, samples per problem, max_new_tokens, seed).
-The dataset is the benchmark's Hub id, config and split from :data:`thrifty.eval.benchmarks.BENCHMARKS`; the toy
+The dataset is the benchmark's Hub id, config and split from :data:`thrifty.benchmarks.BENCHMARKS`; the toy
 world and user JSONL files are named by the benchmark's name.
 
 ``--eval-only`` updates a card in place: the new results replace the ones with the same (dataset, config, split,
@@ -41,7 +41,7 @@ DECODING_KEYS = ("temperature", "top_p", "num_samples", "max_new_tokens", "seed"
 
 def _dataset(benchmark: str) -> tuple[str, str, str | None, str | None]:
     """(type, pretty name, config, split) of a benchmark for ``model-index``."""
-    from thrifty.eval.benchmarks import BENCHMARKS
+    from thrifty.benchmarks import BENCHMARKS
 
     pretty = {"math500": "MATH-500", "aime24": "AIME 2024", "aime25": "AIME 2025", "amc23": "AMC 2023",
               "gpqa_diamond": "GPQA-Diamond", "gsm8k": "GSM8K", "aqua": "AQuA-RAT", "csqa": "CommonsenseQA",

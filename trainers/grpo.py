@@ -205,7 +205,7 @@ def toy_prompts(data_args: GRPODataArguments):
     """GRPO prompts from the toy world: ``prompt`` (chat messages), ``answer``, ``difficulty``, ``id``."""
     import datasets
 
-    from thrifty.data_builders.toy_world import TieredTask, ToyWorld
+    from thrifty.toy_world import TieredTask, ToyWorld
 
     world = ToyWorld(seed=data_args.toy_seed)
     if data_args.toy_family:

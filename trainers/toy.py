@@ -9,10 +9,10 @@ from pathlib import Path
 from trl import ModelConfig
 
 from thrifty.data_builders.toy_build import DEFAULT_WEIGHTS, build_toy_dataset
-from thrifty.data_builders.toy_world import PRETRAIN_LEVELS, TieredTask, ToyWorld
 from thrifty.errors import UserInputError
 from thrifty.recipes import parse_recipe
 from thrifty.tiny import TinyModelConfig, build_tiny_model, train_tokenizer
+from thrifty.toy_world import PRETRAIN_LEVELS, TieredTask, ToyWorld
 
 from .sft import DataArguments, ThriftySFTConfig, run_sft
 

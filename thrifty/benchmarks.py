@@ -23,6 +23,11 @@ characters where ``\f``/``\t`` escapes belong (repaired on load); GPQA-Diamond i
 password-protected zip in memory only (its questions are never written to disk or logs by thrifty) and its
 four options are shuffled per seed (the ``Correct Answer`` column is always the right one); GSM8K's gold is
 the number after ``####``.
+
+Also here, because the data builders need them as much as eval does (they sit in the core, DESIGN.md section 2):
+the LongBench-Write / LongWrite-Ruler prompts (:func:`load_longbench_write`; scored by
+:mod:`thrifty.eval.longbench_write`) and the benchmarks' questions as the n-gram index every builder and
+``thrifty decontaminate`` check against (:func:`build_index`, :data:`DEFAULT_BENCHMARKS`).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from thrifty.decontaminate import DEFAULT_NGRAM_SIZE, NgramIndex
 from thrifty.jsonl import DataError, read_jsonl
 
 logger = logging.getLogger(__name__)
@@ -271,7 +277,7 @@ def _hub_rows(bench: Benchmark) -> list[dict]:
 
 def load_toy_problems(per_difficulty: int = 20, seed: int = 0) -> list[Problem]:
     """The toy world's test problems (distinct, up to ``per_difficulty`` per difficulty) as :class:`Problem`."""
-    from thrifty.data_builders.toy_world import ToyWorld
+    from thrifty.toy_world import ToyWorld
 
     world = ToyWorld(seed=seed)
     return [Problem(id=p.id, problem=p.question, answer=p.answer, kind="number",
@@ -355,3 +361,94 @@ def user_message(problem: Problem, template: str = "{problem}") -> str:
     if "{problem}" not in template:
         raise DataError(f"prompt_template {template!r} has no {{problem}} placeholder")
     return template.replace("{problem}", problem_text(problem))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# LongBench-Write prompts (LongWriter, Bai et al. 2024; scored by thrifty.eval.longbench_write)
+# ---------------------------------------------------------------------------------------------------------
+LONGBENCH_WRITE_SUBSETS = ("longbench_write", "longbench_write_en", "longwrite_ruler")
+
+
+def _normalize(rows: list[dict], source: str) -> list[dict]:
+    items = []
+    for i, row in enumerate(rows):
+        where = f"{source} row {i + 1}"
+        for key in ("prompt", "length"):
+            if row.get(key) in (None, ""):
+                raise DataError(f"{where}: missing key '{key}' (rows need prompt, type, length)")
+        try:
+            length = int(row["length"])
+        except (TypeError, ValueError):
+            raise DataError(f"{where}: 'length' must be an integer, got {row['length']!r}") from None
+        if length <= 0:
+            raise DataError(f"{where}: 'length' must be positive, got {length}")
+        items.append({"id": str(row.get("id", i)), "prompt": str(row["prompt"]), "type": str(row.get("type", "")),
+                      "length": length})
+    if len({it["id"] for it in items}) != len(items):
+        raise DataError(f"{source}: duplicate ids")
+    return items
+
+
+def load_longbench_write(subset: str = "longbench_write", data_dir: str | os.PathLike | None = None,
+                         dataset: str | None = None, hub_dataset: str = "THUDM/LongBench-Write",
+                         limit: int | None = None) -> list[dict]:
+    """Prompts as ``{"id", "prompt", "type", "length"}`` (ids are row indices unless the rows carry ``id``)."""
+    if dataset:
+        rows, source = read_jsonl(dataset), str(dataset)
+    else:
+        if subset not in LONGBENCH_WRITE_SUBSETS:
+            raise DataError(f"subset {subset!r}: use one of {', '.join(LONGBENCH_WRITE_SUBSETS)}")
+        root = resolve_data_dir(data_dir)
+        if root is not None:
+            path = root / "longbench_write" / f"{subset}.jsonl"
+            if not path.exists():
+                raise DataError(f"LongBench-Write: {path} does not exist (data_dir {root})")
+            rows, source = read_jsonl(path), str(path)
+        else:
+            import datasets
+
+            logger.info("loading %s (%s) from the Hub", hub_dataset, subset)
+            rows, source = list(datasets.load_dataset(hub_dataset, split=subset)), hub_dataset
+    items = _normalize(rows, source)
+    logger.info("LongBench-Write: %d prompts from %s", len(items), source)
+    return items[:limit] if limit else items
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The benchmarks' questions for decontamination (thrifty.decontaminate's n-gram index)
+# ---------------------------------------------------------------------------------------------------------
+#: Checked by default: every registered text benchmark (the toy world's problems are shorter than 8 words and
+#: disjoint from its training problems by construction).
+DEFAULT_BENCHMARKS: tuple[str, ...] = ("math500", "aime24", "aime25", "amc23", "gpqa_diamond", "gsm8k", "aqua",
+                                       "csqa", "longbench_write")
+LONGBENCH_WRITE = "longbench_write"
+
+
+def benchmark_questions(name: str, data_dir: str | None = None) -> list[str]:
+    """The question texts of one benchmark (a registered name, ``longbench_write``, or a JSONL problems file)."""
+    if name == LONGBENCH_WRITE:
+        return [it["prompt"] for sub in ("longbench_write", "longwrite_ruler")
+                for it in load_longbench_write(sub, data_dir=data_dir)]
+    return [p.problem for p in load_benchmark(name, data_dir)]
+
+
+_INDEX_CACHE: dict[tuple, NgramIndex] = {}
+
+
+def build_index(benchmarks: list[str] | tuple[str, ...] = DEFAULT_BENCHMARKS, data_dir: str | None = None,
+                ngram_size: int = DEFAULT_NGRAM_SIZE, key: str = "decontaminate_benchmarks",
+                short_questions: bool = False) -> NgramIndex:
+    """The n-gram index of the benchmarks' questions (kept for the process: a build and its eval reuse it); a
+    benchmark that cannot be loaded is a clear error naming the recipe ``key`` that lists it."""
+    cache_key = (tuple(benchmarks), str(resolve_data_dir(data_dir)), ngram_size, short_questions)
+    if cache_key in _INDEX_CACHE:
+        return _INDEX_CACHE[cache_key]
+    texts = {}
+    for name in benchmarks:
+        try:
+            texts[name] = benchmark_questions(name, data_dir)
+        except Exception as err:  # noqa: BLE001 - a Hub/network failure too: one clear line with what to do
+            raise DataError(f"decontamination against {name}: {err} (set the benchmark folder with data_dir / "
+                            f"$THRIFTY_DATA_DIR, or leave {name} out of {key})") from None
+    _INDEX_CACHE[cache_key] = index = NgramIndex(texts, ngram_size, short_questions)
+    return index

@@ -2,7 +2,7 @@
 
 Follows the official evaluation, THUDM/LongWriter ``evaluation/eval_quality.py``:
 
-- a judge model behind the ``openai`` backend (:class:`thrifty.data_builders.backends.OpenAIBackend`, with its
+- a judge model behind the ``openai`` backend (:class:`thrifty.backends.OpenAIBackend`, with its
   HTTP retries, bounded concurrency and disk cache) rates a response to a writing instruction on six
   dimensions, each 1-5: Relevance, Accuracy, Coherence, Clarity, Breadth and Depth, Reading Experience, and is
   told to ignore length (length has its own score, S_l);
