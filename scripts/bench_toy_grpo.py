@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import statistics
 import sys
@@ -165,6 +166,17 @@ def _top_format(cell: dict | None) -> str | None:
     return max(mix, key=mix.get) if mix else None
 
 
+def format_entropy(cell: dict | None) -> float | None:
+    """Shannon entropy of a cell's mix over ARM's four formats, divided by log 4: 1 for equal shares, 0 for one
+    format (other formats' shares are left out). How close to equal shares Ada-GRPO's balancing keeps a tier."""
+    mix = (cell or {}).get("format_mix", {})
+    shares = [mix.get(f, 0.0) for f in ORACLE_FORMATS]
+    total = sum(shares)
+    if not total:
+        return None
+    return -sum(x / total * math.log(x / total) for x in shares if x > 0) / math.log(len(shares))
+
+
 def seed_bars(sft: dict, plain: dict, ada: dict) -> dict[str, bool]:
     """The four bars of one seed (see the module docstring) from the three models' evaluations."""
     def long_share(ev: dict) -> float:  # greedy long-CoT share on easy + medium, pooled by their sizes
@@ -273,6 +285,14 @@ def main(argv: list[str] | None = None) -> int:
             ratio = f"{o['all']['mean_tokens'] / plain_tokens:.2f}" if plain_tokens else "-"
             lines.append(f"| {r['variant']} {r['seed']} | {o['all']['accuracy']:.3f} | {o['all']['mean_tokens']:.1f} "
                          f"| {tiers} | {plain_tokens if plain_tokens is not None else '-'} | {ratio} |")
+    lines += ["", "| model | seed | sampled format shares on the easy tier (direct / short CoT / code / long CoT) | "
+                  "their entropy / log 4 |", "|---|---|---|---|"]
+    for name, seed, _, ev in rows:
+        easy = ev["sampled"]["tiers"].get("easy")
+        shares = " / ".join(f"{(easy or {}).get('format_mix', {}).get(f, 0.0):.2f}" for f in ORACLE_FORMATS)
+        entropy = format_entropy(easy)
+        ev["sampled"]["easy_format_entropy"] = None if entropy is None else round(entropy, 3)
+        lines.append(f"| {name} | {seed} | {shares} | {'-' if entropy is None else f'{entropy:.3f}'} |")
     if args.smoke:
         results["smoke"] = True
     print("\n".join(lines))

@@ -25,7 +25,8 @@ SMOKE = {
     "bench_grpo": ([], lambda r: r["steps_each"] == 1 and r["median_step_s"]["trl"] > 0),
     "bench_toy_grpo": (["--out"], lambda r: {x["variant"] for x in r["runs"]} == {"plain", "ada"} and set(
         r["bars"]["ada"]["0"]) == {"plain_collapses", "ada_keeps_formats", "ada_accuracy", "ada_tokens"}
-        and r["runs"][1]["oracle"]["oracle"]["all"]["n"] == 9 and 0 <= r["runs"][1]["eval"]["sampled"]["all"]["maj@2"] <= 1),
+        and r["runs"][1]["oracle"]["oracle"]["all"]["n"] == 9 and 0 <= r["runs"][1]["eval"]["sampled"]["all"]["maj@2"] <= 1
+        and "easy_format_entropy" in r["sft"]["sampled"]),
     "bench_toy_mind": (["--out"], lambda r: {x["rewards"] for x in r["runs"]} == {
         "accuracy only", "MinD (paper)", "MinD + fewer_turns (extension)"} and set(r["bars"]["0"]) == {
         "accuracy_within_0.01", "tokens_at_most_0.45x", "token_ratio"}),
@@ -54,6 +55,17 @@ def test_format_oracle_takes_the_cheapest_right_format_per_problem():
     assert result["oracle"]["easy"] == {"n": 1, "accuracy": 1.0, "mean_tokens": 5.0}
     assert result["oracle"]["hard"] == {"n": 2, "accuracy": 0.5, "mean_tokens": 77.5}
     assert result["formats"]["hard"]["long_cot"] == {"n": 2, "accuracy": 0.5, "mean_tokens": 130.0}
+
+
+def test_format_entropy_is_one_for_equal_shares_and_zero_for_one_format():
+    spec = importlib.util.spec_from_file_location("bench_toy_grpo_entropy", SCRIPTS / "bench_toy_grpo.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    equal = {"format_mix": {"direct": 0.2, "short_cot": 0.2, "code": 0.2, "long_cot": 0.2, "unknown": 0.2}}
+    assert module.format_entropy(equal) == pytest.approx(1.0)
+    assert module.format_entropy({"format_mix": {"long_cot": 0.9, "unknown": 0.1}}) == 0.0
+    assert module.format_entropy({"format_mix": {"direct": 0.5, "long_cot": 0.5}}) == pytest.approx(0.5)
+    assert module.format_entropy({"format_mix": {"unknown": 1.0}}) is None and module.format_entropy(None) is None
 
 
 def test_bench_toy_grpo_refuses_a_finished_run_of_another_sft_model(tmp_path):
