@@ -81,3 +81,19 @@ def test_the_check_sees_a_lazy_cross_import():
     found = imported_layers(source, layer_of_file(REPO / "data_builders" / "multiformat.py"))
     assert found == [(1, ".build_common", "data_builders"), (4, "thrifty.eval.runner", "eval")]
     assert [layer for _, _, layer in found if layer not in ALLOWED["data_builders"]] == ["eval"]
+
+
+def test_moved_modules_keep_their_former_import_paths():
+    """The modules moved to the core stay importable under their old names, as the same module objects."""
+    import importlib
+
+    moved = {"thrifty.data_builders.toy_world": "thrifty.toy_world", "thrifty.data_builders.backends": "thrifty.backends",
+             "thrifty.data_builders.quality_judge": "thrifty.quality_judge", "thrifty.eval.benchmarks": "thrifty.benchmarks"}
+    for old, new in moved.items():
+        assert importlib.import_module(old) is importlib.import_module(new), old
+    from thrifty.data_builders.toy_world import TieredTask, ToyWorld  # noqa: F401 - the old spelling works
+    from thrifty.eval.contamination import DEFAULT_BENCHMARKS, build_index
+    from thrifty.eval.longbench_write import load_longbench_write
+
+    assert build_index is importlib.import_module("thrifty.benchmarks").build_index and "math500" in DEFAULT_BENCHMARKS
+    assert load_longbench_write is importlib.import_module("thrifty.benchmarks").load_longbench_write
