@@ -43,6 +43,8 @@ import statistics
 import sys
 from pathlib import Path
 
+from thrifty.formats import ARM_FORMATS
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -110,9 +112,6 @@ def evaluate(model: Path, out: Path, seed: int, samples: int, per_difficulty: in
     return result
 
 
-ORACLE_FORMATS = ("direct", "short_cot", "code", "long_cot")
-
-
 def format_oracle(model: Path, out: Path, seed: int, per_difficulty: int) -> dict:
     """What the best format choice could reach with this model's own skills (why the token bar holds or not).
 
@@ -125,7 +124,7 @@ def format_oracle(model: Path, out: Path, seed: int, per_difficulty: int) -> dic
     from thrifty.toy_world import TIERS
 
     cfg = EvalConfig(model_name_or_path=str(model), output_dir=str(out), benchmarks=["toy"],
-                     modes=list(ORACLE_FORMATS), toy_per_difficulty=per_difficulty, temperature=0.0, num_samples=1,
+                     modes=list(ARM_FORMATS), toy_per_difficulty=per_difficulty, temperature=0.0, num_samples=1,
                      seed=seed, max_new_tokens=384, batch_size=128, plots=False)
     run_eval(cfg)
     return summarize_oracle(load_run(out)[1], {level: tier for tier, levels in TIERS.items() for level in levels})
@@ -146,7 +145,7 @@ def summarize_oracle(rows: list[dict], tier_of: dict[int, str]) -> dict:
     picks: dict[str, list[dict]] = {}
     per_format: dict[str, dict[str, list[dict]]] = {}
     for modes in by_problem.values():
-        right = [modes[f] for f in ORACLE_FORMATS if f in modes and modes[f]["correct"]]
+        right = [modes[f] for f in ARM_FORMATS if f in modes and modes[f]["correct"]]
         pick = min(right, key=lambda r: r["num_tokens"]) if right else modes["long_cot"]
         tier = tier_of.get(int(pick["difficulty"]), "other")
         for key in ("all", tier):
@@ -170,7 +169,7 @@ def format_entropy(cell: dict | None) -> float | None:
     """Shannon entropy of a cell's mix over ARM's four formats, divided by log 4: 1 for equal shares, 0 for one
     format (other formats' shares are left out). How close to equal shares Ada-GRPO's balancing keeps a tier."""
     mix = (cell or {}).get("format_mix", {})
-    shares = [mix.get(f, 0.0) for f in ORACLE_FORMATS]
+    shares = [mix.get(f, 0.0) for f in ARM_FORMATS]
     total = sum(shares)
     if not total:
         return None
@@ -289,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
                   "their entropy / log 4 |", "|---|---|---|---|"]
     for name, seed, _, ev in rows:
         easy = ev["sampled"]["tiers"].get("easy")
-        shares = " / ".join(f"{(easy or {}).get('format_mix', {}).get(f, 0.0):.2f}" for f in ORACLE_FORMATS)
+        shares = " / ".join(f"{(easy or {}).get('format_mix', {}).get(f, 0.0):.2f}" for f in ARM_FORMATS)
         entropy = format_entropy(easy)
         ev["sampled"]["easy_format_entropy"] = None if entropy is None else round(entropy, 3)
         lines.append(f"| {name} | {seed} | {shares} | {'-' if entropy is None else f'{entropy:.3f}'} |")

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from thrifty.errors import UserInputError
 from thrifty.toy_world import ToyWorld
 from thrifty.trainers.demo import run_demo
 
@@ -47,6 +48,15 @@ def test_demo_runs_end_to_end_and_resumes(demo_run):
     stamps = {stage: (out / stage / "model.safetensors").stat().st_mtime_ns for stage in ("sft", "grpo")}
     run_demo(out, **TINY_DEMO)
     assert {stage: (out / stage / "model.safetensors").stat().st_mtime_ns for stage in stamps} == stamps
+
+    # a rerun with other inputs into the same folder stops before it writes anything, naming the folder and the key
+    stamps["data"] = (out / "data" / "sft.jsonl").stat().st_mtime_ns
+    with pytest.raises(UserInputError, match=r'data holds a run of other inputs .*"n_train"'):
+        run_demo(out, **{**TINY_DEMO, "n_train": 100})
+    with pytest.raises(UserInputError, match=r'grpo holds a run of other inputs .*"overrides"'):
+        run_demo(out, **{**TINY_DEMO, "grpo_overrides": [*TINY_DEMO["grpo_overrides"], "--learning_rate", "1e-5"]})
+    assert {"data": (out / "data" / "sft.jsonl").stat().st_mtime_ns,
+            **{stage: (out / stage / "model.safetensors").stat().st_mtime_ns for stage in ("sft", "grpo")}} == stamps
 
 
 def test_demo_output_publishes(demo_run, tmp_path):

@@ -69,7 +69,7 @@ def test_format_entropy_is_one_for_equal_shares_and_zero_for_one_format():
 
 
 def test_bench_toy_grpo_refuses_a_finished_run_of_another_sft_model(tmp_path):
-    """A finished run is reused only when ``bench_run.json`` names the same SFT model and arguments."""
+    """A finished run is reused only when ``thrifty_run.json`` names the same SFT model and arguments."""
     from thrifty.errors import UserInputError
     from thrifty.jsonl import write_json
     from thrifty.models import model_fingerprint
@@ -84,13 +84,13 @@ def test_bench_toy_grpo_refuses_a_finished_run_of_another_sft_model(tmp_path):
     write_json(run / "train_log.json", [{"step": 5, "reward": 0.5}])
     same = {"sft_model_fingerprint": model_fingerprint(str(TOY_BASE_DIR)), "variant": "ada", "seed": 0,
             "extra_args": []}
-    write_json(run / "bench_run.json", same)
+    write_json(run / "thrifty_run.json", same)
     assert module.train("ada", TOY_BASE_DIR, run, 0, []) == [{"step": 5, "reward": 0.5}]
-    write_json(run / "bench_run.json", {**same, "sft_model_fingerprint": "another"})
+    write_json(run / "thrifty_run.json", {**same, "sft_model_fingerprint": "another"})
     with pytest.raises(UserInputError, match=r"ada_seed0 holds a run of other inputs.*sft_model_fingerprint"):
         module.train("ada", TOY_BASE_DIR, run, 0, [])
-    (run / "bench_run.json").unlink()  # a finished run from before records existed: its SFT model is unknown
-    with pytest.raises(UserInputError, match="ada_seed0 holds a finished run but no bench_run.json"):
+    (run / "thrifty_run.json").unlink()  # a finished run from before records existed: its SFT model is unknown
+    with pytest.raises(UserInputError, match="ada_seed0 holds a finished run but no thrifty_run.json"):
         module.train("ada", TOY_BASE_DIR, run, 0, [])
 
 

@@ -1,11 +1,12 @@
 """Reuse a finished output folder only for the run that made it.
 
-The benchmark scripts skip a run whose output folder already holds a finished model, so that a rerun resumes a
-long benchmark instead of starting over. A folder is reused only when its record (``bench_run.json``, written
-after the run finished) equals what the caller would run now: the inputs' fingerprints and the arguments. A folder
-of other inputs, or a finished folder with no record (written before records existed, or by another tool), is
-refused with an error naming the folder and what differs, instead of being mixed silently into the results (a
-``--smoke`` run and a full run into the same ``--out``, or a benchmark run after the demo retrained its SFT model).
+``thrifty demo`` and the benchmark scripts skip a stage whose output folder already holds a finished result, so
+that a rerun resumes instead of starting over. A folder is reused only when its record (``thrifty_run.json``,
+written after the stage finished) equals what the caller would run now: the inputs' fingerprints and the
+arguments. A folder of other inputs, or a finished folder with no record (written before records existed, or by
+another tool), is refused with an error naming the folder and what differs, instead of being mixed silently into
+the results (a ``--smoke`` run and a full run into the same ``--out``, a benchmark run after the demo retrained
+its SFT model, or a demo folder made by an older thrifty whose SFT data had another layout).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from thrifty.errors import UserInputError
 from thrifty.jsonl import write_json
 
-RUN_RECORD = "bench_run.json"
+RUN_RECORD = "thrifty_run.json"
 
 
 def _normalised(spec: Mapping[str, Any]) -> dict[str, Any]:

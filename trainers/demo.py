@@ -1,6 +1,8 @@
 """``thrifty demo``: the toy-world pipeline end to end, in minutes on a laptop CPU.
 
-Stages (each skipped on a rerun once its output exists, so an interrupted demo resumes):
+Stages (each skipped on a rerun once its output exists and its ``thrifty_run.json`` records the same inputs, so an
+interrupted demo resumes; a folder of other inputs stops the demo with an error naming it,
+:mod:`thrifty.run_record`):
 1. build the toy world's problems, traces and multi-format SFT data in ARM's layout (every training problem once
    in each of the four formats, as ARM's SFT data annotates every AQuA-Rat question);
 2. take the shipped toy base model (``thrifty/assets/toy_base``, made by ``thrifty toy pretrain``), or with
@@ -37,8 +39,10 @@ from thrifty.eval.toy import (
     toy_markdown,
 )
 from thrifty.jsonl import write_json, write_text
+from thrifty.models import model_fingerprint
 from thrifty.paths import TOY_BASE_DIR, recipe_path
 from thrifty.recipes import parse_recipe
+from thrifty.run_record import record_finished_run, reuse_finished_run
 from thrifty.toy_world import ToyWorld
 
 from .grpo import parse_grpo_args, run_grpo
@@ -148,9 +152,12 @@ def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_over
 
     t = time.perf_counter()
     data_dir = out / "data"
-    if not (data_dir / "sft.jsonl").exists():
+    data_spec = {"n_train": n_train, "n_test_per_difficulty": n_test_per_difficulty, "seed": seed,
+                 "weights": ARM_WEIGHTS, "all_formats": True}
+    if not reuse_finished_run(data_dir, data_spec, finished_file="sft.jsonl"):
         build_toy_dataset(data_dir, n_train=n_train, n_test_per_difficulty=n_test_per_difficulty, world=world,
                           weights=ARM_WEIGHTS, all_formats=True)
+        record_finished_run(data_dir, data_spec)
     timings["build_data_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -163,21 +170,25 @@ def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_over
         if not (base / "model.safetensors").exists():
             raise FileNotFoundError(f"no toy base model in {base}: run `thrifty toy pretrain` or use --from-scratch")
     sft_dir = out / "sft"
-    if not (sft_dir / "model.safetensors").exists():
+    sft_spec = {"base_fingerprint": model_fingerprint(str(base)), "data": data_spec, "overrides": sft_overrides or []}
+    if not reuse_finished_run(sft_dir, sft_spec):
         argv = ["--config", str(recipe_path("toy/sft.yaml")), *(sft_overrides or []),
                 "--model_name_or_path", str(base), "--dataset_name", str(data_dir / "sft.jsonl"),
                 "--output_dir", str(sft_dir)]
         write_recipe_copy(Path(argv[1]), argv[2:], ["thrifty", "demo", "--out", str(out)])
         run_sft(*parse_recipe((DataArguments, ThriftySFTConfig, ModelConfig), argv))
+        record_finished_run(sft_dir, sft_spec)
     timings["sft_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
     grpo_dir = out / "grpo"
-    if not (grpo_dir / "model.safetensors").exists():
+    grpo_spec = {"sft_fingerprint": model_fingerprint(str(sft_dir)), "seed": seed, "overrides": grpo_overrides or []}
+    if not reuse_finished_run(grpo_dir, grpo_spec):
         argv = ["--config", str(recipe_path("toy/grpo_ada.yaml")), *(grpo_overrides or []),
                 "--model_name_or_path", str(sft_dir), "--output_dir", str(grpo_dir), "--toy_seed", str(seed)]
         write_recipe_copy(Path(argv[1]), argv[2:], ["thrifty", "demo", "--out", str(out)])
         run_grpo(*parse_grpo_args(argv))
+        record_finished_run(grpo_dir, grpo_spec)
     timings["grpo_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
