@@ -142,7 +142,8 @@ def score_completions(completions: list[str], problems: list[Problem], checker: 
     prefills = prefills or [""] * len(completions)
     golds, kinds = [p.answer for p in problems], [p.kind for p in problems]
     if extraction == MATH_VERIFY:
-        checked = checker.check_completions(completions, golds, kinds)
+        letters = [LETTERS[:len(p.options)] if p.options else None for p in problems]
+        checked = checker.check_completions(completions, golds, kinds, letters)
         verdicts, predictions = [v for v, _ in checked], [a for _, a in checked]
     elif extraction == STRICT:
         predictions = [final_prediction(c, p) for c, p in zip(completions, problems, strict=True)]

@@ -26,6 +26,10 @@ and reports the format oracle: per problem the cheapest format that is right (lo
 against plain GRPO's are the floor of the token ratio for any format choice of that model at that accuracy (the
 pre-filled format tag is not counted, so the floor is, if anything, optimistic).
 
+After the bars, a table of plain GRPO's greedy tokens per tier and the share of the easy and medium tiers' tokens
+that a model must save to reach 0.6x of them with the hard tier's tokens unchanged (above 100%: out of reach for
+any model that keeps long CoT where it is needed), then the easy tier's sampled format shares and their entropy.
+
 Prints a per-seed Markdown table and, as its last line, a JSON object with every number, the bars per seed and
 ``pass`` (every bar in every seed). ``--smoke``: seed 0, 1 GRPO step, 1 test problem per difficulty and 2 samples,
 from the shipped toy base when ``runs/demo/sft`` is absent (seconds, same code path); ``"smoke": true,
@@ -81,7 +85,7 @@ def format_shares(log: dict) -> dict[str, float]:
 
 
 def _rounded(cell: dict) -> dict:
-    return {"accuracy": round(cell["accuracy"], 3), "mean_tokens": round(cell["mean_tokens"], 1),
+    return {"n": cell["n"], "accuracy": round(cell["accuracy"], 3), "mean_tokens": round(cell["mean_tokens"], 1),
             "format_mix": {k: round(v, 3) for k, v in cell["format_mix"].items()}}
 
 
@@ -174,6 +178,15 @@ def format_entropy(cell: dict | None) -> float | None:
     if not total:
         return None
     return -sum(x / total * math.log(x / total) for x in shares if x > 0) / math.log(len(shares))
+
+
+def saving_needed(tiers: dict[str, dict], ratio: float = 0.6, kept: str = "hard") -> float | None:
+    """The fraction of the other tiers' tokens a model must save to reach ``ratio`` x this model's total tokens when
+    the ``kept`` tier's tokens stay as they are (the hard tier, where long CoT is needed). Above 1: out of reach.
+    ``tiers`` is a ``tier -> {n, mean_tokens}`` mapping (per-tier greedy cells of plain GRPO)."""
+    totals = {t: c["n"] * c["mean_tokens"] for t, c in tiers.items()}
+    rest = sum(v for t, v in totals.items() if t != kept)
+    return (1 - ratio) * sum(totals.values()) / rest if rest else None
 
 
 def seed_bars(sft: dict, plain: dict, ada: dict) -> dict[str, bool]:
@@ -284,6 +297,18 @@ def main(argv: list[str] | None = None) -> int:
             ratio = f"{o['all']['mean_tokens'] / plain_tokens:.2f}" if plain_tokens else "-"
             lines.append(f"| {r['variant']} {r['seed']} | {o['all']['accuracy']:.3f} | {o['all']['mean_tokens']:.1f} "
                          f"| {tiers} | {plain_tokens if plain_tokens is not None else '-'} | {ratio} |")
+    plain_runs = [r for r in results["runs"] if r["variant"] == "plain"]
+    if plain_runs:
+        lines += ["", "| plain GRPO, seed | greedy tokens | per tier easy / medium / hard | saving on easy + medium "
+                      "that 0.6x needs, hard unchanged |", "|---|---|---|---|"]
+        for r in plain_runs:
+            g = r["eval"]["greedy"]
+            need = saving_needed(g["tiers"])
+            r["eval"]["greedy"]["saving_needed_for_0.6x"] = None if need is None else round(need, 3)
+            per_tier = " / ".join(f"{g['tiers'][t]['mean_tokens']:.1f}" if t in g["tiers"] else "-"
+                                  for t in ("easy", "medium", "hard"))
+            lines.append(f"| {r['seed']} | {g['all']['mean_tokens']:.1f} | {per_tier} | "
+                         f"{'-' if need is None else f'{need:.0%}'} |")
     lines += ["", "| model | seed | sampled format shares on the easy tier (direct / short CoT / code / long CoT) | "
                   "their entropy / log 4 |", "|---|---|---|---|"]
     for name, seed, _, ev in rows:

@@ -177,6 +177,25 @@ def test_extraction_policies_resolve_and_read_option_letters(checker):
     assert [s["correct"] for s in strict] == [False, False]
 
 
+def test_option_letters_are_capitals_and_follow_the_problems_options(checker):
+    """The article "a" is not option A; options F-J (up to ten, as the loaders accept) are scored, and a letter
+    beyond the problem's own options is not read as its answer."""
+    from thrifty.answer_check import extract_choice_letter, resolve_kind
+
+    assert extract_choice_letter("Answer: B\n\nNote: the answer is a bit subtle.") == "B"
+    assert extract_choice_letter("Final answer: B. This answer is a good one.") == "B"
+    assert extract_choice_letter("Answer: F") == "F" and extract_choice_letter("Answer: F", "ABCD") is None
+    assert resolve_kind("i") == "math" and resolve_kind("F") == "math"  # auto: A-E only, i is a math answer
+    six = ["1", "2", "3", "4", "5", "6"]
+    problems = [Problem(f"p{i}", "q", "F", "choice", options=six) for i in range(3)]
+    problems.append(Problem("g", "q", "B", "choice", options=six[:4]))
+    texts = ["Answer: F", "<ANSWER>\nF\n</ANSWER>", "so \\boxed{F}", "Answer: B, not (F)"]
+    for extraction in ("math_verify", "strict"):
+        scores = score_completions(texts[:3], problems[:3], checker, extraction=extraction)
+        assert [s["correct"] for s in scores] == [extraction == "math_verify", True, True]  # strict: no bare "Answer:"
+    assert score_completions(texts[3:], problems[3:], checker, extraction="math_verify")[0]["prediction"] == "B"
+
+
 @pytest.mark.shared_data
 def test_default_extraction_on_sky_t1_math500_matches_the_field(shared_data, checker):
     """The 500 Sky-T1 MATH-500 outputs (issue #15): the default extraction agrees with math-verify's whole-completion

@@ -68,6 +68,21 @@ def test_format_entropy_is_one_for_equal_shares_and_zero_for_one_format():
     assert module.format_entropy({"format_mix": {"unknown": 1.0}}) is None and module.format_entropy(None) is None
 
 
+def test_saving_needed_keeps_the_hard_tier_and_says_when_0_6x_is_out_of_reach():
+    spec = importlib.util.spec_from_file_location("bench_toy_grpo_saving", SCRIPTS / "bench_toy_grpo.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    # totals: easy 10 x 50 = 500, medium 10 x 100 = 1000, hard 10 x 150 = 1500; 0.4 x 3000 = 1200 of the 1500
+    collapsed = {"easy": {"n": 10, "mean_tokens": 50.0}, "medium": {"n": 10, "mean_tokens": 100.0},
+                 "hard": {"n": 10, "mean_tokens": 150.0}}
+    assert module.saving_needed(collapsed) == pytest.approx(0.8)
+    # short answers on easy and medium already: 0.4 x 1700 = 680 of 200 tokens, more than all of them
+    adapted = {"easy": {"n": 10, "mean_tokens": 5.0}, "medium": {"n": 10, "mean_tokens": 15.0},
+               "hard": {"n": 10, "mean_tokens": 150.0}}
+    assert module.saving_needed(adapted) == pytest.approx(3.4)
+    assert module.saving_needed({"hard": {"n": 3, "mean_tokens": 9.0}}) is None
+
+
 def test_bench_toy_grpo_refuses_a_finished_run_of_another_sft_model(tmp_path):
     """A finished run is reused only when ``thrifty_run.json`` names the same SFT model and arguments."""
     from thrifty.errors import UserInputError

@@ -60,6 +60,7 @@ Speed and safety (:class:`AnswerChecker`):
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import logging
 import os
@@ -76,7 +77,11 @@ from multiprocessing.connection import wait as mp_wait
 logger = logging.getLogger(__name__)
 
 KINDS = ("auto", "math", "number", "choice")
-CHOICE_LETTERS = "ABCDE"
+#: Option letters a multiple-choice answer can name (ten, as MMLU-Pro's options; the benchmarks' loaders accept as many).
+CHOICE_LETTERS = "ABCDEFGHIJ"
+#: Letters that make a bare gold answer multiple choice under kind ``auto`` (A-E only: ``i`` and ``j`` are also
+#: math answers, e.g. the imaginary unit).
+AUTO_CHOICE_LETTERS = "ABCDE"
 #: Items a worker holds at once (one being verified, the next already in its pipe).
 PIPELINE_DEPTH = 2
 
@@ -88,10 +93,10 @@ _PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,50}(?:\.[0-9]{1,50})?")
 #: (it rounds floats to 6 decimals); the same bounds as the numeric refutation of thrifty.math_verify_speedups.
 _DECIMAL_ABS_TOL, _DECIMAL_REL_TOL = 1e-5, 1e-9
 _CHOICE_PATTERNS = (
-    re.compile(r"^\(?([A-Ea-e])\)?[.:]?$"),
-    re.compile(r"^\\text(?:bf)?\{\(?([A-Ea-e])\)?\}$"),
-    re.compile(r"^(?:option|answer|choice)\s*(?:is\s*)?:?\s*\(?([A-Ea-e])\)?[.:]?$", re.IGNORECASE),
-    re.compile(r"^\(?([A-Ea-e])\)\s*\S.*$"),  # "B) 21", "(B) 21"
+    re.compile(r"^\(?([A-Ja-j])\)?[.:]?$"),
+    re.compile(r"^\\text(?:bf)?\{\(?([A-Ja-j])\)?\}$"),
+    re.compile(r"^(?:option|answer|choice)\s*(?:is\s*)?:?\s*\(?([A-Ja-j])\)?[.:]?$", re.IGNORECASE),
+    re.compile(r"^\(?([A-Ja-j])\)\s*\S.*$"),  # "B) 21", "(B) 21"
 )
 _DELIMS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 #: Request modes of the workers: an extracted answer (wrapped as ``\boxed{}``) or a whole completion.
@@ -136,7 +141,7 @@ def braces_balanced(text: str) -> bool:
 
 
 def normalize_choice(text: str | None) -> str | None:
-    """The letter A-E a multiple-choice answer names, or None."""
+    """The letter (A-J, :data:`CHOICE_LETTERS`) a multiple-choice answer names, or None."""
     if text is None:
         return None
     text = strip_math_delimiters(text)
@@ -149,12 +154,21 @@ def normalize_choice(text: str | None) -> str | None:
     return None
 
 
-_LETTER_ANCHORED = re.compile(
-    r"(?:answer|option|choice)\s*(?:is|would be|:)?\s*[:=]?\s*(?:\*\*)?\s*(?:\$?\\boxed\{)?\s*(?:\\text\{)?\(?([A-E])\)?"
-    r"(?![A-Za-z])", re.IGNORECASE)
-_LETTER_BOXED = re.compile(r"\\boxed\{\s*(?:\\text(?:bf)?\{)?\s*\(?([A-E])\)?\s*\}?\s*\}")
-_LETTER_PAREN = re.compile(r"\(([A-E])\)")
-_LETTER_ALONE = re.compile(r"(?:^|\n)\s*(?:\*\*)?([A-E])(?:\*\*)?\s*(?:[.):]|$)", re.MULTILINE)
+@functools.lru_cache(maxsize=32)
+def _letter_patterns(letters: str) -> tuple[re.Pattern, ...]:
+    """The four letter patterns of :func:`extract_choice_letter`, in priority order, for capital ``letters``.
+
+    The anchor words match in any case; the letter after them is a capital, or a small letter that ends its line
+    ("Final answer: c"), so "the answer is a bit subtle" names no option."""
+    cls = "([" + re.escape(letters) + "])"
+    small = "([" + re.escape(letters.lower()) + "])"
+    return (
+        re.compile(r"(?i:answer|option|choice)\s*(?i:is|would be|:)?\s*[:=]?\s*(?:\*\*)?\s*(?:\$?\\boxed\{)?\s*"
+                   r"(?:\\text\{)?\(?(?:" + cls + r"\)?(?![A-Za-z])|" + small + r"\)?(?=[.]?[ \t]*(?:\r?\n|\Z)))"),
+        re.compile(r"\\boxed\{\s*(?:\\text(?:bf)?\{)?\s*\(?" + cls + r"\)?\s*\}?\s*\}"),
+        re.compile(r"\(" + cls + r"\)"),
+        re.compile(r"(?:^|\n)\s*(?:\*\*)?" + cls + r"(?:\*\*)?\s*(?:[.):]|$)", re.MULTILINE),
+    )
 
 
 def extract_choice_letter(completion: str, letters: str = CHOICE_LETTERS) -> str | None:
@@ -167,11 +181,12 @@ def extract_choice_letter(completion: str, letters: str = CHOICE_LETTERS) -> str
     lighteval's regexes (lighteval is not a dependency). Here, in
     that order of priority, the last match of: an anchored letter (``answer``/``option``/``choice`` followed by
     the letter, ``**``, ``$\boxed{`` or ``\text{`` allowed in between), a boxed letter, a parenthesised ``(C)``,
-    a letter alone on its line (``C.``, ``**C**``). Only capital letters in ``letters`` count; None when none.
+    a letter alone on its line (``C.``, ``**C**``). Only capital letters in ``letters`` count (pass the problem's
+    own option letters, e.g. ``"ABCD"`` for GPQA, so that a stray capital beyond them is not read as an answer);
+    None when none.
     """
-    for pattern in (_LETTER_ANCHORED, _LETTER_BOXED, _LETTER_PAREN, _LETTER_ALONE):
-        found = [m.group(1).upper() for m in pattern.finditer(completion)]
-        found = [x for x in found if x in letters]
+    for pattern in _letter_patterns("".join(sorted(set(letters)))):
+        found = [next(g for g in m.groups() if g).upper() for m in pattern.finditer(completion)]
         if found:
             return found[-1]
     return None
@@ -186,7 +201,7 @@ def resolve_kind(gold: str, kind: str = "auto") -> str:
     if kind != "auto":
         return kind
     stripped = strip_math_delimiters(gold)
-    if len(stripped) <= 4 and normalize_choice(stripped) is not None and stripped.upper().strip("().") in CHOICE_LETTERS:
+    if len(stripped) <= 4 and normalize_choice(stripped) is not None and stripped.upper().strip("().") in AUTO_CHOICE_LETTERS:
         return "choice"
     return "math"
 
@@ -552,13 +567,17 @@ class AnswerChecker:
     def check_one(self, prediction: str | None, gold: str, kind: str = "auto") -> bool:
         return self.check([prediction], [gold], [kind])[0]
 
-    def check_completions(self, completions: list[str], golds: list[str],
-                          kinds: list[str] | None = None) -> list[tuple[bool, str | None]]:
+    def check_completions(self, completions: list[str], golds: list[str], kinds: list[str] | None = None,
+                          letters: list[str | None] | None = None) -> list[tuple[bool, str | None]]:
         """(verdict, extracted answer) for each whole completion: math-verify's own extraction over the completion
-        (lighteval's and open-r1's), option letters for ``choice`` (:func:`extract_choice_letter`)."""
+        (lighteval's and open-r1's), option letters for ``choice`` (:func:`extract_choice_letter`; ``letters[i]``
+        are item i's option letters, e.g. ``"ABCD"``, default :data:`CHOICE_LETTERS`)."""
         kinds = self._kinds(completions, golds, kinds, "completions")
+        letters = list(letters) if letters is not None else [None] * len(golds)
+        if len(letters) != len(golds):
+            raise ValueError(f"{len(letters)} letter sets but {len(golds)} golds")
         with self._lock:
-            return self._check(completions, golds, kinds, COMPLETION)
+            return self._check(completions, golds, kinds, COMPLETION, letters)
 
     def start(self) -> AnswerChecker:
         """Start all worker processes now and wait until they have imported math-verify (a trainer calls this at
@@ -616,7 +635,7 @@ class AnswerChecker:
             raise ValueError(f"{len(kinds)} kinds but {len(golds)} golds")
         return list(kinds)
 
-    def _check(self, texts, golds, kinds, mode: str) -> list[tuple[bool, str | None]]:
+    def _check(self, texts, golds, kinds, mode: str, letters=None) -> list[tuple[bool, str | None]]:
         results: list[tuple[bool, str | None] | None] = [None] * len(golds)
         pending: dict[tuple, tuple[tuple[str, str, str], list[int]]] = {}
         limit = self.max_chars if mode == ANSWER else self.max_completion_chars
@@ -635,7 +654,9 @@ class AnswerChecker:
                 self.stats["rejected"] += 1
                 results[i] = (False, None)
                 continue
-            key = (gold, text if mode == ANSWER else hashlib.sha1(text.encode()).digest(), kind, mode)
+            options = (letters[i] if letters is not None else None) or CHOICE_LETTERS
+            key = (gold, text if mode == ANSWER else hashlib.sha1(text.encode()).digest(), kind, mode,
+                   options if kind == "choice" else None)
             cached = self._verdicts.get(key)
             if cached is not None:
                 self.stats["cache_hits"] += 1
@@ -647,7 +668,7 @@ class AnswerChecker:
                 pending[key][1].append(i)
                 continue
             if mode == COMPLETION and kind == "choice":
-                letter = extract_choice_letter(text)
+                letter = extract_choice_letter(text, options)
                 result = (letter is not None and letter == normalize_choice(gold), letter)
             else:
                 verdict = fast_verdict(text, gold, kind) if mode == ANSWER else None
