@@ -22,8 +22,9 @@ finished step of every instruction and never pays twice for a reply (``write.py`
 line) the same way). Instructions advance in batches, one step at a time, so the backend's concurrent requests
 serve several instructions at once.
 
-Dropped (and counted by reason in ``stats.json``): ``plan_failed`` / ``write_failed`` (the backend gave up),
-``write_empty`` (an empty reply to a step, which ends the item in ``write.py`` too),
+Not finished, and retried by the next run (``retry_pending`` in ``stats.json``): ``plan_failed`` /
+``write_failed`` (the backend gave up; replies already stored are not asked again). Dropped (and counted by
+reason in ``stats.json``): ``write_empty`` (an empty reply to a step, which ends the item in ``write.py`` too),
 ``plan_unparseable`` (an empty plan, or no ``Paragraph N`` line with ``plan_steps: paragraph_lines``),
 ``plan_too_long``, ``duplicate`` (an instruction seen before), and thrifty's own cleaning, off with 0 / false:
 ``paragraph_too_short`` (a step under ``min_paragraph_length``), ``too_short`` (the output under
@@ -54,6 +55,7 @@ from thrifty.longform import count_length
 from .build_common import (
     DecontaminationArguments,
     ResumableBuild,
+    build_spec,
     decontaminate_inputs,
     describe,
     drop_counts,
@@ -101,14 +103,19 @@ rhetorical hook."""
 
 #: The official placeholders and their thrifty names.
 OFFICIAL_PLACEHOLDERS = {"$INST$": "instruction", "$PLAN$": "plan", "$TEXT$": "text", "$STEP$": "step_plan"}
-_WORD_COUNT = re.compile(r"(?:Word Count|字数要求|字数)\s*\**\s*[:\uff1a]\s*\D*?(\d+)", re.IGNORECASE)
+_WORD_COUNT = re.compile(r"(?:Word Count|字数要求|字数)\s*\**\s*[:\uff1a]\s*\D*?(\d{1,3}(?:,\d{3})+|\d+)", re.IGNORECASE)
 
 _PLAN_LINE = re.compile(
     r"^\W*(?:Paragraph|Section|段落|第)\s*(\d+)\s*段?\s*\**\s*[-\u2013\u2014:\uff1a.]\s*"
     r"(?:Main Point|主要内容|要点)\s*\**\s*[:\uff1a]\s*(.*?)\s*\**\s*[-\u2013\u2014]\s*\**\s*"
-    r"(?:Word Count|字数要求|字数)\s*\**\s*[:\uff1a]\s*\D*?(\d+)",
+    r"(?:Word Count|字数要求|字数)\s*\**\s*[:\uff1a]\s*\D*?(\d{1,3}(?:,\d{3})+|\d+)",
     re.IGNORECASE,
 )
+
+
+def _count(digits: str) -> int:
+    """A plan's word count: ``1,200`` -> 1200."""
+    return int(digits.replace(",", ""))
 _MARKER_LINE = re.compile(
     r"^\W*(?:Paragraph\s*\d+|第\s*\d+\s*段)\W*(?:(?:Main Point|主要内容).*)?$", re.IGNORECASE | re.MULTILINE
 )
@@ -194,7 +201,7 @@ def parse_plan(text: str) -> list[PlanStep]:
     for raw in text.splitlines():
         m = _PLAN_LINE.match(raw.strip())
         if m:
-            steps.append(PlanStep(int(m.group(1)), m.group(2).strip(), int(m.group(3)), raw.strip()))
+            steps.append(PlanStep(int(m.group(1)), m.group(2).strip(), _count(m.group(3)), raw.strip()))
     return steps
 
 
@@ -208,7 +215,7 @@ def plan_lines(text: str) -> list[PlanStep]:
     steps = []
     for i, line in enumerate(plan.split("\n"), 1):
         m = _WORD_COUNT.search(line)
-        steps.append(PlanStep(i, line.strip(), int(m.group(1)) if m else 0, line))
+        steps.append(PlanStep(i, line.strip(), _count(m.group(1)) if m else 0, line))
     return steps
 
 
@@ -386,6 +393,8 @@ def load_instructions(args: AgentWriteArguments) -> tuple[list[_Job], int]:
             continue
         seen.add(jid)
         jobs.append(_Job(jid, text.strip()))
+    if not jobs:
+        raise DataError(f"instructions file {path} has no rows: nothing to build")
     return (jobs[: args.limit] if args.limit else jobs), duplicates
 
 
@@ -395,10 +404,12 @@ def build_agentwrite(args: AgentWriteArguments, backend_args: BackendArguments,
     overlap a benchmark prompt (LongBench-Write's among them) are dropped first (on by default)."""
     from tqdm.auto import tqdm
 
+    decontamination = decontamination or DecontaminationArguments()
     jobs, duplicates = load_instructions(args)
     jobs, decon = decontaminate_inputs(jobs, [[j.instruction] for j in jobs], [j.id for j in jobs],
-                                       decontamination or DecontaminationArguments())
-    with ResumableBuild(args.output_dir) as build:
+                                       decontamination)
+    spec = build_spec("agentwrite", (args, backend_args, decontamination), {"instructions": args.instructions})
+    with ResumableBuild(args.output_dir, spec, inputs=(args.instructions,)) as build:
         backend = make_backend(backend_args)  # replies are stored per (instruction, step) in steps.jsonl
         if backend is None:
             raise DataError("AgentWrite needs an LLM: set llm_backend (openai or transformers) and llm_model")
@@ -419,6 +430,7 @@ def build_agentwrite(args: AgentWriteArguments, backend_args: BackendArguments,
             steps.close()
             backend.close()
         stats = agentwrite_stats(build, args, duplicates, llm_stats)
+        stats.update(build.pending_report())
     stats["decontamination"] = decon
     if decon.get("contaminated"):
         stats["dropped"]["contaminated"] = decon["contaminated"]
@@ -451,12 +463,10 @@ def cmd_build_agentwrite(argv: list[str]) -> int:
 
     from thrifty.recipes import parse_recipe
 
-    from .build_common import HubArguments
-    from .publish_dataset import after_build
+    from .build_common import HubArguments, finish_command
 
     args, backend_args, decontamination, hub = parse_recipe(
         (AgentWriteArguments, BackendArguments, DecontaminationArguments, HubArguments), argv)
     stats = build_agentwrite(args, backend_args, decontamination)
-    after_build(args.output_dir, (args, backend_args, decontamination), hub, "agentwrite")
-    emit({k: stats[k] for k in ("output", "rows", "dropped", "length_histogram")})
-    return 0
+    emit({k: stats[k] for k in ("output", "rows", "dropped", "retry_pending", "length_histogram")})
+    return finish_command(stats, args.output_dir, (args, backend_args, decontamination), hub, "agentwrite")

@@ -31,8 +31,19 @@ _CONCLUDE = re.compile(
     re.IGNORECASE,
 )
 _CHOICE = re.compile(
-    r"(?:\b(?:answer|option|choice)\s*(?:is|:)?\s*[:\-]?\s*|^)\(?([A-Ea-e])\)?\s*\.?\s*$", re.IGNORECASE | re.MULTILINE
+    r"(?:\b(?:answer|ans|option|choice)\s*(?:is|:)?\s*[:\-]?\s*|^)\(?([A-Ea-e])\)?\s*\.?\s*$",
+    re.IGNORECASE | re.MULTILINE,
 )
+#: "Answer: D) 109 rolls" / "ANSWER D 8000": a cue, then a capital option letter and the option's text.
+_CHOICE_WITH_TEXT = re.compile(
+    r"\b(?:answer|ans|option|choice)\s*(?:is|:)?\s*[:\-]?\s*\(?((?-i:[A-E]))(?:\)|\s)[^\n]*$",
+    re.IGNORECASE | re.MULTILINE)
+#: "Thus, C is the correct answer" / "So option A is correct".
+_CHOICE_CORRECT = re.compile(r"(?:\b(?:option|choice)\s*)?\(?\b((?-i:[A-E]))\)?\s+is\s+(?:the\s+)?correct\b",
+                             re.IGNORECASE)
+#: GSM8K's final line ``#### 72``, and its calculator notes ``<<48/2=24>>``.
+_GSM8K_FINAL = re.compile(r"^\s*####\s*(.+?)\s*$", re.MULTILINE)
+_CALCULATOR = re.compile(r"<<[^<>\n]*>>")
 _WRAPPERS = (("**", "**"),)
 _MATH_DELIMITERS = re.compile(r"\\[()\[\]]|\$")
 _WORDY = re.compile(r"\b(the|that|this|we|i|it|to|of|and|for|which|not|be|can|need|have|has|since|when)\b", re.I)
@@ -72,10 +83,15 @@ def stated_answer(text: str, choice: bool = False) -> str | None:
     boxed = last_boxed(text)
     if boxed is not None and boxed.strip():
         return boxed.strip()
+    final = _GSM8K_FINAL.findall(text)
+    if final:  # GSM8K's "#### 72" states the answer outright
+        return final[-1]
+    text = _CALCULATOR.sub("", text)
     if choice:
-        found = _CHOICE.search(text.strip()[-200:])
+        tail = text.strip()[-200:]
+        found = [m for p in (_CHOICE, _CHOICE_WITH_TEXT, _CHOICE_CORRECT) for m in p.finditer(tail)]
         if found:
-            return found.group(1).upper()
+            return max(found, key=lambda m: m.start(1)).group(1).upper()
     for pattern in (_NAMED, _CONCLUDE):
         found = None
         for m in pattern.finditer(text):
@@ -85,6 +101,15 @@ def stated_answer(text: str, choice: bool = False) -> str | None:
         if found is not None:
             return found
     return None
+
+
+def clean_solution(text: str | None) -> str | None:
+    """A reference solution as short-CoT reasoning: GSM8K's ``<<a=b>>`` calculator notes and its final
+    ``#### N`` line removed (the answer goes in the ``<ANSWER>`` block); None when nothing is left."""
+    if not text:
+        return None
+    body = _GSM8K_FINAL.sub("", _CALCULATOR.sub("", text)).strip()
+    return re.sub(r"\n{3,}", "\n\n", body) or None
 
 
 def program_output(code: str) -> tuple[str, str] | None:

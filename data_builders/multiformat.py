@@ -16,7 +16,8 @@ A format is kept only if the answer it ends with verifies against the gold
 requested formats, as ARM's AQuA-Rat data is. Output in ``output_dir``: ``train.jsonl`` (``messages``,
 ``format``, ``id``, ``source``, ``problem_id``, ``answer``), ``stats.json`` (rows per format, token lengths
 per format with the target tokenizer, drops by reason, the source report, LLM call counts) and the
-resumability files of :mod:`thrifty.data_builders.build_common`.
+resumability files of :mod:`thrifty.data_builders.build_common`. A format whose LLM request failed
+(``llm_failed``) is not final: the problem is retried by the next run (``retry_pending`` in ``stats.json``).
 """
 
 from __future__ import annotations
@@ -31,12 +32,13 @@ from thrifty.console import emit
 from thrifty.formats import ARM_FORMATS, CODE, DIRECT, LONG_COT, SHORT_COT, render_arm
 from thrifty.jsonl import DataError, write_json
 
-from .answers import program_output, stated_answer
+from .answers import clean_solution, program_output, stated_answer
 from .build_common import (
     DecontaminationArguments,
     ResumableBuild,
     TokenCounter,
     build_in_batches,
+    build_spec,
     decontaminate_inputs,
     describe,
     drop_counts,
@@ -85,6 +87,24 @@ class MultiformatArguments:
     tokenizer_name_or_path: str | None = field(default=None, metadata={"help": "target tokenizer for the stats"})
     batch_size: int = field(default=64, metadata={"help": "problems per LLM/verification batch"})
 
+    def __post_init__(self) -> None:  # refused before anything is loaded or written
+        from thrifty.recipes import RecipeError
+
+        unknown = set(self.formats) - set(ARM_FORMATS)
+        if unknown:
+            raise RecipeError(f"recipe key formats: unknown {sorted(unknown)}; use {', '.join(ARM_FORMATS)}")
+        if self.short_cot_source not in SHORT_COT_SOURCES:
+            raise RecipeError(f"recipe key short_cot_source: {self.short_cot_source!r}; use "
+                              f"{' | '.join(SHORT_COT_SOURCES)}")
+        if self.code_source not in CODE_SOURCES:
+            raise RecipeError(f"recipe key code_source: {self.code_source!r}; use {' | '.join(CODE_SOURCES)}")
+        if self.batch_size < 1:
+            raise RecipeError(f"recipe key batch_size: {self.batch_size}; use 1 or more")
+
+
+SHORT_COT_SOURCES = ("solution", "llm", "solution_or_llm", "toy")
+CODE_SOURCES = ("llm", "toy")
+
 
 # ---------------------------------------------------------------------------------------------------------
 # Candidate renderings (before verification)
@@ -97,14 +117,23 @@ class Candidate:
     reasoning: str | None
 
 
-_FENCE = re.compile(r"^```[a-zA-Z]*\s*\n(.*?)\n```\s*$", re.DOTALL)
+_FENCE = re.compile(r"^```[\w+-]*[ \t]*\n(.*?)(?:\n```[ \t]*(?:\n|\Z)|\Z)", re.DOTALL | re.MULTILINE)
 
 
 def strip_fence(text: str) -> str:
-    """The content of a reply wrapped in one Markdown code fence, else the reply stripped."""
+    """The code of a reply: the first Markdown code fence's content (any preamble before it dropped), and, when
+    the fence closes before the ``>>> f()`` line, the call and output lines that follow it; a reply with no
+    fence, stripped."""
     text = text.strip()
-    m = _FENCE.match(text)
-    return m.group(1) if m else text
+    m = _FENCE.search(text)
+    if not m:
+        return text
+    code = m.group(1).strip("\n")
+    if ">>> " not in code:
+        after = text[m.end():].strip("\n")
+        call = after.split("\n\n", 1)[0] if after.lstrip().startswith(">>> ") else ""
+        code = f"{code}\n{call}" if call else code
+    return code
 
 
 def parse_code_reply(reply: str) -> Candidate | None:
@@ -137,9 +166,6 @@ class MultiformatBuilder:
     """Builds the ARM rows of a batch of problems (see the module docstring)."""
 
     def __init__(self, args: MultiformatArguments, backend: LLMBackend | None, checker, answer_kind: str = "auto"):
-        unknown = set(args.formats) - set(ARM_FORMATS)
-        if unknown:
-            raise DataError(f"formats: unknown {sorted(unknown)}; use {', '.join(ARM_FORMATS)}")
         needs_llm = (CODE in args.formats and args.code_source == "llm") or (
             SHORT_COT in args.formats and args.short_cot_source == "llm"
         )
@@ -168,10 +194,11 @@ class MultiformatBuilder:
                     out[i][SHORT_COT] = Candidate(body.split()[-1], body)
                 elif item.solution and a.short_cot_source in ("solution", "solution_or_llm"):
                     ans = stated_answer(item.solution, choice=choice)
-                    out[i][SHORT_COT] = Candidate(ans, item.solution) if ans else "no_stated_answer"
+                    body = clean_solution(item.solution)
+                    out[i][SHORT_COT] = Candidate(ans, body) if ans and body else "no_stated_answer"
                 elif a.short_cot_source in ("llm", "solution_or_llm") and self.backend is not None:
                     prompt = (
-                        SHORT_COT_REWRITE_PROMPT.format(question=item.question, solution=item.solution)
+                        SHORT_COT_REWRITE_PROMPT.format(question=item.question, solution=clean_solution(item.solution))
                         if item.solution
                         else SHORT_COT_SOLVE_PROMPT.format(question=item.question)
                     )
@@ -264,10 +291,14 @@ def build_multiformat(
 
     from thrifty.answer_check import AnswerChecker
 
-    with AnswerChecker(timeout_s=source_args.verify_timeout_s) as checker, ResumableBuild(args.output_dir) as build:
+    decontamination = decontamination or DecontaminationArguments()
+    spec = build_spec("multiformat", (args, source_args, backend_args, decontamination),
+                      {"source": source_args.source})
+    with AnswerChecker(timeout_s=source_args.verify_timeout_s) as checker, \
+            ResumableBuild(args.output_dir, spec, inputs=(source_args.source,)) as build:
         items, report = load_source(source_args, label=LONG_COT in args.formats, checker=checker)
         items, decon = decontaminate_inputs(items, [[it.question] for it in items], [it.id for it in items],
-                                            decontamination or DecontaminationArguments())
+                                            decontamination)
         backend = make_backend(backend_args, default_cache=build.dir / "llm_cache.jsonl")
         try:
             builder = MultiformatBuilder(args, backend, checker, source_args.answer_kind)
@@ -277,6 +308,7 @@ def build_multiformat(
             if backend is not None:
                 backend.close()
         stats = multiformat_stats(build, args, report.to_dict(), llm_stats)
+        stats.update(build.pending_report())
     stats["decontamination"] = decon
     if decon.get("contaminated"):
         stats["dropped"]["contaminated"] = decon["contaminated"]
@@ -312,13 +344,12 @@ def cmd_build_multiformat(argv: list[str]) -> int:
 
     from thrifty.recipes import parse_recipe
 
-    from .build_common import HubArguments
-    from .publish_dataset import after_build
+    from .build_common import HubArguments, finish_command
 
     args, source_args, backend_args, decontamination, hub = parse_recipe(
         (MultiformatArguments, SourceArguments, BackendArguments, DecontaminationArguments, HubArguments), argv
     )
     stats = build_multiformat(args, source_args, backend_args, decontamination)
-    after_build(args.output_dir, (args, source_args, backend_args, decontamination), hub, "multiformat")
-    emit({k: stats[k] for k in ("output", "rows", "rows_per_format", "dropped")})
-    return 0
+    emit({k: stats[k] for k in ("output", "rows", "rows_per_format", "dropped", "retry_pending")})
+    return finish_command(stats, args.output_dir, (args, source_args, backend_args, decontamination), hub,
+                          "multiformat")

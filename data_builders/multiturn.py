@@ -39,6 +39,7 @@ from .build_common import (
     ResumableBuild,
     TokenCounter,
     build_in_batches,
+    build_spec,
     decontaminate_inputs,
     describe,
     drop_counts,
@@ -85,6 +86,17 @@ class MultiturnArguments:
     tokenizer_name_or_path: str | None = field(default=None, metadata={"help": "target tokenizer for the stats"})
     batch_size: int = field(default=64, metadata={"help": "traces per LLM/verification batch"})
 
+    def __post_init__(self) -> None:  # refused before anything is loaded or written
+        from thrifty.recipes import RecipeError
+
+        if self.segmenter not in ("rule", "llm"):
+            raise RecipeError(f"recipe key segmenter: {self.segmenter!r}; use rule or llm")
+        if self.intermediate_answer not in ("stated", "llm"):
+            raise RecipeError(f"recipe key intermediate_answer: {self.intermediate_answer!r}; use stated or llm")
+        for key in ("max_turns", "min_turns", "batch_size"):
+            if getattr(self, key) < 1:
+                raise RecipeError(f"recipe key {key}: {getattr(self, key)}; use 1 or more")
+
 
 def boxed(answer: str) -> str:
     r"""``answer`` as a turn's answer text: ``\boxed{answer}``."""
@@ -122,10 +134,11 @@ class MultiturnBuilder:
     """Converts batches of traces into MinD rows (see the module docstring)."""
 
     def __init__(self, args: MultiturnArguments, backend: LLMBackend | None, checker, answer_kind: str = "auto"):
-        if args.segmenter not in ("rule", "llm") or args.intermediate_answer not in ("stated", "llm"):
-            raise ValueError("segmenter must be rule|llm and intermediate_answer stated|llm")
         if (args.segmenter == "llm" or args.intermediate_answer == "llm") and backend is None:
-            raise ValueError("segmenter/intermediate_answer 'llm' needs llm_backend (openai or transformers)")
+            from thrifty.recipes import RecipeError
+
+            raise RecipeError("recipe keys segmenter/intermediate_answer: 'llm' needs llm_backend (openai or "
+                              "transformers) and llm_model")
         self.args, self.backend, self.checker, self.answer_kind = args, backend, checker, answer_kind
         self.delimiters = TurnDelimiters(args.turn_open, args.turn_close)
         self.counts: Counter = Counter()
@@ -212,8 +225,16 @@ def build_multiturn(args: MultiturnArguments, source_args: SourceArguments, back
     overlaps a benchmark are dropped first (``decontamination``, on by default)."""
 
     from thrifty.answer_check import AnswerChecker
+    from thrifty.recipes import RecipeError
 
-    with AnswerChecker(timeout_s=source_args.verify_timeout_s) as checker, ResumableBuild(args.output_dir) as build:
+    if (args.segmenter == "llm" or args.intermediate_answer == "llm") and \
+            (backend_args.llm_backend or "none").lower() == "none":
+        raise RecipeError("recipe keys segmenter/intermediate_answer: 'llm' needs llm_backend (openai or "
+                          "transformers) and llm_model")
+    decontamination = decontamination or DecontaminationArguments()
+    spec = build_spec("multiturn", (args, source_args, backend_args, decontamination), {"source": source_args.source})
+    with AnswerChecker(timeout_s=source_args.verify_timeout_s) as checker, \
+            ResumableBuild(args.output_dir, spec, inputs=(source_args.source,)) as build:
         items, report = load_source(
             source_args,
             require_trace=True,
@@ -222,7 +243,7 @@ def build_multiturn(args: MultiturnArguments, source_args: SourceArguments, back
             checker=checker,
         )
         items, decon = decontaminate_inputs(items, [[it.question] for it in items], [it.id for it in items],
-                                            decontamination or DecontaminationArguments())
+                                            decontamination)
         backend = make_backend(backend_args, default_cache=build.dir / "llm_cache.jsonl")
         try:
             builder = MultiturnBuilder(args, backend, checker, source_args.answer_kind)
@@ -232,6 +253,7 @@ def build_multiturn(args: MultiturnArguments, source_args: SourceArguments, back
             if backend is not None:
                 backend.close()
         stats = multiturn_stats(build, args, report.to_dict(), extra, items)
+        stats.update(build.pending_report())
     stats["decontamination"] = decon
     if decon.get("contaminated"):
         stats["dropped"]["contaminated"] = decon["contaminated"]
@@ -275,12 +297,11 @@ def cmd_build_multiturn(argv: list[str]) -> int:
 
     from thrifty.recipes import parse_recipe
 
-    from .build_common import HubArguments
-    from .publish_dataset import after_build
+    from .build_common import HubArguments, finish_command
 
     args, source_args, backend_args, decontamination, hub = parse_recipe(
         (MultiturnArguments, SourceArguments, BackendArguments, DecontaminationArguments, HubArguments), argv)
     stats = build_multiturn(args, source_args, backend_args, decontamination)
-    after_build(args.output_dir, (args, source_args, backend_args, decontamination), hub, "multiturn")
     emit({k: stats[k] for k in ("output", "rows", "turns_histogram", "dropped")})
-    return 0
+    return finish_command(stats, args.output_dir, (args, source_args, backend_args, decontamination), hub,
+                          "multiturn")

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from thrifty.formats import Trace, last_boxed, normalize_trace
-from thrifty.jsonl import DataError, iter_jsonl, iter_jsonl_numbered
+from thrifty.jsonl import DataError, check_encodable, iter_jsonl, iter_jsonl_numbered
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,13 @@ class SourceArguments:
     )
     max_samples: int | None = field(default=None, metadata={"help": "use only the first N rows"})
     verify_timeout_s: float = field(default=5.0, metadata={"help": "math-verify timeout per answer"})
+
+    def __post_init__(self) -> None:  # refused before anything is loaded or written
+        from thrifty.recipes import RecipeError
+
+        dialects = ("auto", "plain", *DIALECT_OPENERS)
+        if self.trace_dialect not in dialects:
+            raise RecipeError(f"recipe key trace_dialect: {self.trace_dialect!r}; use {' | '.join(dialects)}")
 
 
 @dataclass
@@ -160,12 +167,13 @@ def iter_rows(source: str, split: str = "train") -> Iterator[tuple[str, dict]]:
             for lineno, row in enumerate(iter_jsonl(path), 1):
                 yield f"{path}:{lineno}", row
             return
-        rows = obj.get("data") if isinstance(obj, dict) else obj
+        rows = obj.get("data", [obj]) if isinstance(obj, dict) else obj  # one object: a one-row JSON-lines file
         if not isinstance(rows, list):
             raise DataError(f"{path}: expected a JSON list of objects (or {{'data': [...]}})")
         for i, row in enumerate(rows):
             if not isinstance(row, dict):
                 raise DataError(f"{path}[{i}]: expected a JSON object, got {type(row).__name__}")
+            check_encodable(row, f"{path}[{i}]")
             yield f"{path}[{i}]", row
         return
     from thrifty.data import load_any
@@ -209,13 +217,40 @@ def format_options(options: Any) -> str:
 
 
 def parse_trace(question: str, text: str, dialect: str = "auto") -> Trace:
-    """Normalise a trace, adding the dialect's opening tag when the text lacks it (see module docstring)."""
+    """Normalise a trace, adding the dialect's opening tag when the text lacks it (see module docstring).
+
+    ``plain`` declares complete plain-text traces (closed); with ``auto`` a trace with no tag at all cannot be
+    told finished from cut off, so it counts as unclosed (:func:`thrifty.formats.normalize_trace`).
+    """
     if dialect not in ("auto", "plain", *DIALECT_OPENERS):
-        raise ValueError(f"unknown trace_dialect {dialect!r}; use auto, plain, {', '.join(DIALECT_OPENERS)}")
+        from thrifty.recipes import RecipeError
+
+        raise RecipeError(f"recipe key trace_dialect: {dialect!r}; use auto, plain, {', '.join(DIALECT_OPENERS)}")
     opener = DIALECT_OPENERS.get(dialect)
     if opener and opener not in text:
         text = f"{opener}\n{text}"
-    return normalize_trace(question, text)
+    return normalize_trace(question, text, plain_closed=dialect == "plain")
+
+
+#: The Python types a mapped field may hold (anything else is a data error naming the row and key).
+_FIELD_TYPES = {
+    "question_field": (str,),
+    "solution_field": (str,),
+    "trace_field": (str,),
+    "answer_field": (str, int, float),
+    "id_field": (str, int),
+    "options_field": (str, list, tuple, dict),
+}
+
+
+def _check_type(where: str, key: str, spec: str, value: Any) -> None:
+    """Raise :class:`DataError` when a mapped field holds a value of the wrong type (a dict where text belongs
+    must not become the text ``"{'a': 1}"``)."""
+    if value is None or isinstance(value, _FIELD_TYPES[key]) and not isinstance(value, bool):
+        return
+    allowed = " or ".join(t.__name__ for t in _FIELD_TYPES[key])
+    raise DataError(f"{where}: field '{spec}' (recipe key {key}) holds a {type(value).__name__}, expected {allowed}"
+                    f": {str(value)[:80]!r}")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -260,6 +295,7 @@ def load_source(
                     f"{where}: field '{spec}' (recipe key {key}) is missing; the row has fields "
                     f"{', '.join(map(str, row.keys()))}"
                 )
+            _check_type(where, key, spec, value)
             values[key] = value
         question = str(values.get("question_field") or "").strip()
         if not question:
@@ -297,6 +333,8 @@ def load_source(
                 report.drop(TRACE_NO_ANSWER)
                 continue
         items.append(item)
+    if report.total == 0:
+        raise DataError(f"source {args.source} has no rows (split {args.source_split!r}): nothing to build")
     if label or require_correct:
         _label(items, args, checker)
     if require_correct:

@@ -38,8 +38,10 @@ multi-turn, a rewrite, another LLM's answers ...). On a seeded subset of ``subse
    ``docs/methods/style_selection.md``).
 
 Outputs in ``output_dir``: ``target_samples.jsonl`` (reused on a rerun with the same subset, m, seed and
-sampling), ``selection.json`` (scores, rankings, chosen strategy, config), ``report.md`` and
-``scores.png``. Everything is written atomically.
+sampling, and the same prompt and gold answer per id), ``selection.json`` (scores, rankings, chosen strategy,
+config; per strategy the share of sequences cut at ``max_length`` and of SPPL style examples left out to fit,
+also warned about in the log and ``report.md``), ``report.md`` and ``scores.png``. Everything is written
+atomically.
 
 :func:`spearman` (rank correlation with average ranks for ties) is here for comparing a score with post-SFT
 accuracy (``scripts/bench_style_select.py``).
@@ -263,6 +265,13 @@ class TargetModel:
         start = min(len(prompt_ids), len(ids))
         return ids, start, len(ids)
 
+    def fits(self, messages: list[dict], output: str) -> bool:
+        """Whether prompt + output fit ``max_length`` tokens uncut (:meth:`encode` cuts longer ones)."""
+        tok = self.tokenizer
+        n = (len(tok(self.prompt_text(messages), add_special_tokens=False)["input_ids"])
+             + len(tok(output, add_special_tokens=False)["input_ids"]))
+        return n <= self.max_length
+
     # -- sampling -------------------------------------------------------------------------------------------
     def sample(self, prompts: list[list[dict]], m: int, temperature: float, top_p: float, max_new_tokens: int,
                seed: int) -> list[list[str]]:
@@ -366,9 +375,13 @@ def _target_samples(target: TargetModel, args: StyleSelectArguments, ids: list[s
     path = out_dir / SAMPLES_FILE
     sig = {"model": args.model_name_or_path, "m": args.num_samples, "seed": args.seed,
            "temperature": args.temperature, "top_p": args.top_p, "max_new_tokens": args.max_new_tokens}
+    # the samples belong to an id's prompt and gold answer, not to the id: another input set that reuses the
+    # ids must not reuse them (nor their correctness labels)
+    inputs = {k: _input_hash(prompts[k], answers.get(k)) for k in ids}
     if path.exists():
         rows = read_jsonl(path)
-        by_id = {r["key"]: r["samples"] for r in rows if r.get("signature") == sig}
+        by_id = {r["key"]: r["samples"] for r in rows
+                 if r.get("signature") == sig and r.get("input") == inputs.get(r.get("key"))}
         if all(k in by_id for k in ids):
             logger.info("reusing the target's samples from %s", path)
             return {k: by_id[k] for k in ids}
@@ -379,8 +392,17 @@ def _target_samples(target: TargetModel, args: StyleSelectArguments, ids: list[s
         gold = answers.get(k)
         samples[k] = [{"text": t, "correct": None if gold is None else verify_answer(extract_final_answer(t), gold)}
                       for t in outs]
-    write_jsonl(path, ({"key": k, "signature": sig, "samples": samples[k]} for k in ids))
+    write_jsonl(path, ({"key": k, "signature": sig, "input": inputs[k], "samples": samples[k]} for k in ids))
     return samples
+
+
+def _input_hash(prompt: list[dict], answer: str | None) -> str:
+    """SHA-256 of an input's prompt messages and gold answer (what its target samples depend on)."""
+    import hashlib
+    import json
+
+    body = json.dumps({"prompt": prompt, "answer": answer}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 def _style_examples(ids: list[str], samples: dict[str, list[dict]], k: int, seed: int) -> tuple[dict[str, list[str]], bool]:
@@ -425,11 +447,14 @@ def sppl_prompt(prompt: list[dict], examples: list[str]) -> list[dict]:
     return [*prompt[:last], {**prompt[last], "content": text}, *prompt[last + 1 :]]
 
 
-def _fit(target: TargetModel, examples: list[str], prompt: list[dict], output: str) -> list[dict]:
-    """:func:`sppl_prompt`, dropping the earliest examples until the sequence fits ``max_length``."""
+def _fit(target: TargetModel, examples: list[str], prompt: list[dict], output: str) -> tuple[list[dict], int]:
+    """:func:`sppl_prompt`, dropping the earliest examples until the sequence fits ``max_length``; returns the
+    prompt and how many examples were dropped."""
+    dropped = 0
     while examples and len(target.encode(sppl_prompt(prompt, examples), output)[0]) >= target.max_length:
         examples = examples[1:]
-    return sppl_prompt(prompt, examples)
+        dropped += 1
+    return sppl_prompt(prompt, examples), dropped
 
 
 def select_style(args: StyleSelectArguments, target: TargetModel | None = None) -> dict:
@@ -441,7 +466,12 @@ def select_style(args: StyleSelectArguments, target: TargetModel | None = None) 
     if target is None:
         from thrifty.models import check_model_source
 
-        check_model_source(_resolve_model(args.model_name_or_path))
+        model = _resolve_model(args.model_name_or_path)
+        check_model_source(model)
+        try:  # loaded before anything is written, so a model that cannot load leaves no candidates/ behind
+            target = TargetModel.from_pretrained(model, args.dtype, args.batch_size, args.max_length)
+        except (OSError, ValueError) as err:
+            raise DataError(f"model_name_or_path {model}: cannot load the target model ({err})") from None
     out_dir = Path(args.output_dir)
     specs = list(args.candidates)
     if args.toy_candidates:
@@ -459,8 +489,6 @@ def select_style(args: StyleSelectArguments, target: TargetModel | None = None) 
     answers = {k: next((s[k].answer for s in strategies.values() if s[k].answer is not None), None) for k in ids}
     logger.info("scoring %d strategies on %d inputs (m=%d)", len(strategies), len(ids), args.num_samples)
 
-    target = target or TargetModel.from_pretrained(_resolve_model(args.model_name_or_path), args.dtype,
-                                                   args.batch_size, args.max_length)
     samples = _target_samples(target, args, ids, prompts, answers, out_dir)
     own = target.score([(prompts[k], s["text"]) for k in ids for s in samples[k]], desc="target samples")
     own_emb = {k: [own[i * args.num_samples + j].embedding for j in range(args.num_samples)]
@@ -475,8 +503,15 @@ def select_style(args: StyleSelectArguments, target: TargetModel | None = None) 
         cos = [sum(p) / len(p) for p in pairs]
         cos_ok = [sum(c for c, ok in zip(p, own_ok[k], strict=True) if ok) / sum(own_ok[k])
                   for p, k in zip(pairs, ids, strict=True) if any(own_ok[k])]
-        aligned = target.score([(_fit(target, examples[k], rows[k].prompt, rows[k].output), rows[k].output)
-                                for k in ids], embed=False, desc=f"{name} (self-aligned)")
+        fitted = [_fit(target, examples[k], rows[k].prompt, rows[k].output) for k in ids]
+        aligned = target.score([(p, rows[k].output) for (p, _), k in zip(fitted, ids, strict=True)], embed=False,
+                               desc=f"{name} (self-aligned)")
+        truncated = sum(not target.fits(rows[k].prompt, rows[k].output) for k in ids)
+        examples_dropped = sum(d for _, d in fitted)
+        if truncated or examples_dropped:
+            logger.warning("%s: %d of %d sequences exceed max_length %d and are scored on their first tokens only; "
+                           "%d SPPL style examples were left out to fit: raise max_length for a fair comparison",
+                           name, truncated, len(ids), target.max_length, examples_dropped)
         n_tok = sum(s.n_tokens for s in plain)
         mean_cos = sum(cos) / len(cos)
         scores[name] = {
@@ -486,6 +521,8 @@ def select_style(args: StyleSelectArguments, target: TargetModel | None = None) 
             "perplexity": mean_perplexity(plain),
             "self_aligned_perplexity": mean_perplexity(aligned),
             "mean_output_tokens": n_tok / len(ids),
+            "truncated_share": truncated / len(ids),
+            "style_examples_dropped_share": examples_dropped / max(1, len(ids) * args.n_style_examples),
         }
     rankings = {s: rank(scores, s) for s in SCORES}
     n_samples = sum(len(v) for v in samples.values())
@@ -570,6 +607,14 @@ def markdown_report(result: dict) -> str:
     lines += [f"- {score}: {' > '.join(r)}" for score, r in result["rankings"].items()]
     if not t["style_examples_correct"]:
         lines += ["", "Note: the target had too few correct samples; the style examples include incorrect ones."]
+    cut = {n: s for n, s in result["scores"].items()
+           if s.get("truncated_share") or s.get("style_examples_dropped_share")}
+    if cut:
+        lines += ["", f"Warning: sequences longer than max_length ({result['config']['max_length']} tokens) were cut "
+                      "and scored on a prefix, which favours long outputs; raise max_length:", ""]
+        lines += [f"- {n}: {s.get('truncated_share', 0):.0%} of outputs cut, "
+                  f"{s.get('style_examples_dropped_share', 0):.0%} of SPPL style examples left out"
+                  for n, s in cut.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -111,8 +111,10 @@ def test_agentwrite_end_to_end_with_faults(tmp_path, errors):
         assert "Text written so far:\n\n\nNow write paragraph 1" in first_write  # write.py: empty text at step 1
         rows = read_jsonl(tmp_path / "out" / "train.jsonl")
         assert stats["rows"] == len(rows) == 4
-        assert stats["dropped"] == {"duplicate": 1, "paragraph_too_short": 1, "plan_failed": 1,
-                                    "plan_too_long": 1, "plan_unparseable": 1}
+        assert stats["dropped"] == {"duplicate": 1, "paragraph_too_short": 1, "plan_too_long": 1,
+                                    "plan_unparseable": 1}
+        # a backend failure is not final: not in the ledger, counted as pending, retried by the next run
+        assert stats["retry_pending"] == {"plan_failed": 1} and stats["problems_pending"] == 1
         by_prompt = {r["messages"][0]["content"]: r for r in rows}
         story = by_prompt["Write a 1000-word story about a lighthouse. [steps5]"]["messages"][1]["content"]
         assert re.findall(r"\bS\d\b", story) == ["S1", "S2", "S3", "S4", "S5"]
@@ -122,9 +124,12 @@ def test_agentwrite_end_to_end_with_faults(tmp_path, errors):
         assert "第" not in chinese["messages"][1]["content"] and chinese["length"] == 3 * (WORDS_PER_STEP - 1)
         assert stats["length_histogram"]["[500,1000)"] == 4
         assert stats["llm"]["retry_http_500"] >= 4 and stats["llm"]["requests_failed"] == 1
-        # a finished build reruns for free and changes nothing
+        # a rerun asks again only for the plan that failed (1 try + 2 retries) and changes nothing else
         again = build_agentwrite(args, backend_args(server))
-        assert len(server.requests) == n_requests and again["rows"] == 4
+        assert len(server.requests) == n_requests + 3 and again["rows"] == 4
+        assert {r["body"]["messages"][0]["content"] for r in server.requests[n_requests:]} == {
+            r["body"]["messages"][0]["content"] for r in server.requests if "[500always]" in
+            r["body"]["messages"][0]["content"]}
         assert read_jsonl(tmp_path / "out" / "train.jsonl") == rows
 
 

@@ -265,3 +265,41 @@ def test_longwriter_builders_drop_benchmark_prompts(shared_data, tmp_path):
     pairs = build_preference_pairs(PreferencePairArguments(candidates=str(cands), output_dir=str(tmp_path / "pp"),
                                                            quality_weight=0.0), JudgeArguments(judge_backend="none"))
     assert pairs["prompts"] == 1 and pairs["pairs"] == 1 and pairs["dropped"] == {"prompt:contaminated": 1}
+
+
+def test_chinese_benchmark_prompts_are_caught_by_character_ngrams(shared_data):
+    """D6: Chinese has no spaces, so open-r1's word split sees one or two "words" in a whole prompt; every CJK
+    character counts as a word, so a verbatim copy of a Chinese LongBench-Write prompt is flagged by default."""
+    from thrifty.data_builders.build_common import decontaminate_inputs
+    from thrifty.decontaminate import words
+
+    assert words("write 写一篇文章 now") == ["write", "写", "一", "篇", "文", "章", "now"]
+    assert words("no cjk  here") == "no cjk  here".split()  # English splits exactly as open-r1's
+    zh = [r["prompt"] for r in read_jsonl(shared_data / "longbench_write" / "longbench_write.jsonl")
+          if any("\u4e00" <= ch <= "\u9fff" for ch in r["prompt"])]
+    short = [p for p in zh if len(p.split()) < 8]
+    assert short, "the data has Chinese prompts of fewer than 8 whitespace words"
+    items = ["copy", "embedded", "own"]
+    texts = [[short[0]], [f"请认真完成：{short[1]}谢谢"], ["写一篇关于我家小猫的日记"]]
+    kept, report = decontaminate_inputs(items, texts, items, DecontaminationArguments(
+        decontaminate_benchmarks=["longbench_write"], decontaminate_data_dir=str(shared_data)))
+    assert kept == ["own"] and report["contaminated"] == 2
+
+
+def test_rows_without_a_readable_question_are_counted_and_never_written_as_clean(tmp_path, shared_data, capsys):
+    """D7: `query`, ShareGPT `conversations` and content-part messages are read; a row with no question is
+    reported (no_question) and left out of --out, instead of passing as clean."""
+    math = read_jsonl(shared_data / "math500.jsonl")
+    rows = [{"id": "a", "question": math[0]["problem"]},
+            {"id": "b", "query": math[1]["problem"]},
+            {"id": "c", "conversations": [{"from": "human", "value": math[2]["problem"]}, {"from": "gpt", "value": "1"}]},
+            {"id": "d", "messages": [{"role": "user", "content": [{"type": "text", "text": math[3]["problem"]}]}]},
+            {"id": "e", "body": math[4]["problem"]},
+            {"id": "f", "question": "What is 2 + 2?"}]
+    data, clean = tmp_path / "mixed.jsonl", tmp_path / "clean.jsonl"
+    write_jsonl(data, rows)
+    assert cmd_decontaminate([str(data), "--data-dir", str(shared_data), "--benchmarks", "math500",
+                              "--out", str(clean)]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["contaminated"] == 4 and report["no_question"] == 1 and report["no_question_ids"] == ["e"]
+    assert [r["id"] for r in read_jsonl(clean)] == ["f"]

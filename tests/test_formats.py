@@ -116,3 +116,29 @@ def test_real_sky_t1_traces(shared_data):
     # the extracted answer matches the harness's own extraction wherever the trace closed and has a box
     agree = sum(str(t.answer).strip() == str(r["pred"][0]).strip() for t, r in zip(traces, rows, strict=False) if t.closed and t.answer)
     assert agree >= 0.8 * sum(1 for t in closed if t.answer)
+
+
+def test_traces_whose_opening_tag_was_in_the_prompt_and_plain_traces(shared_data):
+    """D9: a Sky-T1 trace whose ``<|begin_of_thought|>`` was part of the prompt is still that dialect (its
+    closing tag is not left in the thinking), and plain text, which cannot show it was finished, is not closed
+    unless the recipe declares plain traces (``trace_dialect: plain``)."""
+    from thrifty.data_builders.sources import SourceArguments, load_source, parse_trace
+
+    no_opener = normalize_trace("q", "hmm\n<|end_of_thought|>\n<|begin_of_solution|>\nso \\boxed{7}\n<|end_of_solution|>")
+    assert (no_opener.dialect, no_opener.thinking, no_opener.answer, no_opener.closed) == (
+        "begin_of_thought", "hmm", "7", True)
+    r1 = normalize_trace("q", "let me see\n</think>\nSo \\boxed{4}.")
+    assert (r1.dialect, r1.thinking, r1.answer, r1.closed) == ("think", "let me see", "4", True)
+    cut = normalize_trace("q", "we get \\boxed{3} maybe, wait")
+    assert cut.dialect == "plain" and not cut.closed
+    assert parse_trace("q", "Add them: \\boxed{9}", "plain").closed
+    path = shared_data / "longcot" / "sky-t1-math-correct-5k-27b_math500.jsonl"
+
+    def closed(dialect: str) -> set:
+        items, _ = load_source(SourceArguments(source=str(path), id_field="idx", question_field="question",
+                                               answer_field="answer", trace_field="code[0]", trace_dialect=dialect),
+                               require_trace=True, require_closed=True, label=False)
+        assert not any("<|end_of_thought|>" in it.trace.thinking for it in items)
+        return {it.id for it in items}
+
+    assert closed("auto") == closed("begin_of_thought")

@@ -120,3 +120,33 @@ def test_kill_9_then_rerun_no_duplicate_no_missing(toy_world, tmp_path):
     assert set(ids) == {f"{r['id']}-{fmt}" for r in rows for fmt in ARM_FORMATS}, "missing rows after resume"
     stats = json.loads((out / "stats.json").read_text())
     assert stats["rows"] == 4 * n and stats["problems"] == n
+
+
+def test_gsm8k_and_aqua_short_cots_read_the_stated_answer(tmp_path, shared_data):
+    """D8: GSM8K solutions end with ``#### N`` and carry ``<<a=b>>`` calculator notes; AQuA rationales end with
+    ``ANS:A`` or ``Answer: D) 109 rolls``. The short CoT keeps the reasoning without the notes."""
+    from thrifty.data_builders.answers import clean_solution, stated_answer
+
+    note = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nShe sold 48+24 = <<48+24=72>>72 clips.\n#### 72"
+    assert stated_answer(note) == "72"
+    assert clean_solution(note) == "Natalia sold 48/2 = 24 clips in May.\nShe sold 48+24 = 72 clips."
+    assert stated_answer("so he buys 5 rolls.\nANS:A", choice=True) == "A"
+    assert stated_answer("x = 109\nAnswer: D) 109 rolls", choice=True) == "D"
+    assert stated_answer("a) first we compute the sum", choice=True) is None
+    assert stated_answer("= 8000\nANSWER D 8000", choice=True) == "D"
+    assert stated_answer("= 50%. Thus, C is the correct answer", choice=True) == "C"
+    aqua = [json.loads(line) for line in (shared_data / "aqua" / "dev.jsonl").read_text().splitlines()]
+    read = [stated_answer(r["rationale"], choice=True) for r in aqua]
+    assert sum(a == r["correct"] for a, r in zip(read, aqua, strict=True)) >= 230  # 219 before; the rest state none
+    assert all(a in (None, r["correct"]) for a, r in zip(read, aqua, strict=True))
+    source = SourceArguments(source=str(shared_data / "gsm8k" / "train.jsonl"), question_field="question",
+                             answer_field="answer", solution_field="answer", max_samples=60)
+    args = MultiformatArguments(output_dir=str(tmp_path / "gsm"), formats=["direct", "short_cot"],
+                                short_cot_source="solution")
+    stats = build_multiformat(args, source, BackendArguments())
+    assert stats["rows_per_format"]["short_cot"] >= 57, stats["dropped"]
+    shorts = [r for r in _read(tmp_path / "gsm" / "train.jsonl") if r["format"] == "short_cot"]
+    for row in shorts:
+        body = row["messages"][-1]["content"]
+        assert "<<" not in body and "####" not in body
+        assert body.endswith(f"<ANSWER>\n{row['answer']}\n</ANSWER>")

@@ -125,11 +125,11 @@ def test_style_examples_dropped_to_fit_max_length(tiny_model_dir):
     target = TargetModel(model, tok, max_length=1024)
     examples = ["<ANSWER>\n6\n</ANSWER>", "<ANSWER>\n7\n</ANSWER>", "<ANSWER>\n8\n</ANSWER>"]
     prompt, output = [{"role": "user", "content": "1 2 _ _ _ _"}], "<ANSWER>\n3\n</ANSWER>"
-    assert _fit(target, examples, prompt, output) == sppl_prompt(prompt, examples)
+    assert _fit(target, examples, prompt, output) == (sppl_prompt(prompt, examples), 0)
     target.max_length = len(target.encode(sppl_prompt(prompt, examples[2:]), output)[0]) + 1
-    assert _fit(target, examples, prompt, output) == sppl_prompt(prompt, examples[2:])  # earliest dropped first
+    assert _fit(target, examples, prompt, output) == (sppl_prompt(prompt, examples[2:]), 2)  # earliest dropped first
     target.max_length = 5
-    assert _fit(target, examples, prompt, output) == prompt
+    assert _fit(target, examples, prompt, output) == (prompt, len(examples))
 
 
 # SPPL's in-context question for num_of_incontext_examples == 2, copied from XuanRen4470/SPPL
@@ -183,3 +183,77 @@ def test_perplexity_is_sppl_mean_of_per_example_perplexities(tiny_model_dir):
     assert mean_perplexity(scored) == pytest.approx(sum(reference) / 2, rel=1e-4)
     corpus = math.exp(sum(s.nll_sum for s in scored) / sum(s.n_tokens for s in scored))
     assert abs(mean_perplexity(scored) - corpus) > 1e-3  # the two aggregations differ on this case
+
+
+def _toy_set(path, problems, offset=0):
+    """A direct-answer candidate set over ``problems`` with ids 0..n-1 (``offset`` shifts which problem an id
+    holds, so two sets share ids but not prompts)."""
+    n = len(problems)
+    write_jsonl(path, ({"id": str(i), "answer": problems[(i + offset) % n].answer, "messages": [
+        {"role": "user", "content": problems[(i + offset) % n].question},
+        {"role": "assistant", "content": f"<ANSWER>\n{problems[(i + offset) % n].answer}\n</ANSWER>"}]}
+        for i in range(n)))
+    return str(path)
+
+
+def test_target_samples_are_not_reused_for_other_prompts_with_the_same_ids(peaked_target, problems, tmp_path):
+    """D11: the samples file is keyed by id; a second input set with the same ids but other questions must get
+    fresh samples, not the first set's (with their correctness labels)."""
+    out = tmp_path / "out"
+    common = dict(model_name_or_path="peaked", output_dir=str(out), subset_size=6, num_samples=1,
+                  temperature=0.0, max_new_tokens=8)
+    sampled: list[list[str]] = []  # the prompts the real target was asked to sample
+    real_sample = peaked_target.sample
+
+    def counting_sample(prompts, *a, **kw):
+        sampled.append([p[-1]["content"] for p in prompts])
+        return real_sample(prompts, *a, **kw)
+
+    peaked_target.sample = counting_sample
+    try:
+        a = _toy_set(tmp_path / "a.jsonl", problems[:6])
+        select_style(StyleSelectArguments(candidates=[f"d={a}"], **common), peaked_target)
+        b = _toy_set(tmp_path / "b.jsonl", problems[:6], offset=3)
+        select_style(StyleSelectArguments(candidates=[f"d={b}"], **common), peaked_target)
+        select_style(StyleSelectArguments(candidates=[f"d={b}"], **common), peaked_target)  # same set: reused
+    finally:
+        del peaked_target.sample
+    assert len(sampled) == 2, "set B must be sampled once (not reuse A's samples), then reused"
+    assert sorted(sampled[1]) == sorted(p.question for p in problems[:6])  # B's prompts (ids shifted)
+    rows = [json.loads(line) for line in (out / "target_samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and len({r["input"] for r in rows}) == 6
+
+
+def test_truncation_at_max_length_is_reported(peaked_target, problems, tmp_path, caplog):
+    """D10: a sequence longer than max_length is scored on a prefix; the result and report say so."""
+    a = _toy_set(tmp_path / "a.jsonl", problems[:4])
+    long = tmp_path / "long.jsonl"
+    write_jsonl(long, ({"id": str(i), "answer": p.answer, "messages": [
+        {"role": "user", "content": p.question},
+        {"role": "assistant", "content": "<LONG_COT>\n" + " ".join(["1 + 1 = 2 ."] * 40)
+         + f"\n</LONG_COT>\n<ANSWER>\n{p.answer}\n</ANSWER>"}]} for i, p in enumerate(problems[:4])))
+    old = peaked_target.max_length
+    peaked_target.max_length = 60
+    try:
+        with caplog.at_level("WARNING"):
+            result = select_style(StyleSelectArguments(
+                model_name_or_path="peaked", candidates=[f"direct={a}", f"long={long}"], output_dir=str(tmp_path / "o"),
+                subset_size=4, num_samples=1, temperature=0.0, max_new_tokens=8, max_length=60), peaked_target)
+    finally:
+        peaked_target.max_length = old
+    assert result["scores"]["long"]["truncated_share"] == 1.0
+    assert result["scores"]["direct"]["truncated_share"] == 0.0
+    assert "long: 4 of 4 sequences exceed max_length 60" in caplog.text
+    assert "- long: 100% of outputs cut" in (tmp_path / "o" / "report.md").read_text()
+
+
+def test_a_target_model_that_cannot_load_leaves_nothing_behind(tmp_path):
+    """D16: the target model is loaded before the toy candidates are written, and its failure names the key."""
+    broken = tmp_path / "broken_model"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "no_such_architecture"}')
+    args = StyleSelectArguments(model_name_or_path=str(broken), candidates=["direct", "long_cot"],
+                                toy_candidates=True, output_dir=str(tmp_path / "out"))
+    with pytest.raises(DataError, match=rf"model_name_or_path {broken}: cannot load the target model"):
+        select_style(args)
+    assert not (tmp_path / "out").exists()

@@ -273,23 +273,33 @@ _DIALECTS = (
 )
 
 
-def normalize_trace(question: str, text: str) -> Trace:
+def normalize_trace(question: str, text: str, plain_closed: bool = False) -> Trace:
     r"""Normalise a long-CoT generation in any known dialect to a :class:`Trace`.
 
     Dialects: ``<think>…</think>solution`` (DeepSeek-R1), ``<|begin_of_thought|>…<|end_of_thought|>
     <|begin_of_solution|>…<|end_of_solution|>`` (Sky-T1 / Bespoke), and plain text (all thinking, the
-    answer taken from its last ``\boxed{}``). The answer is the solution's last ``\boxed{}``, falling back to
+    answer taken from its last ``oxed{}``). The answer is the solution's last ``oxed{}``, falling back to
     the thinking's for traces whose thinking block was never closed.
+
+    A trace whose opening tag was in the prompt (so the text starts inside the thinking) is recognised by its
+    closing tag, or by its solution tags. Plain text has no tag that tells a finished trace from one cut by a
+    length cap, so it is ``closed`` only when the caller says so (``plain_closed``: ``trace_dialect: plain``).
     """
     for name, t_open, t_close, s_open, s_close in _DIALECTS:
-        if t_open not in text:
+        if t_open in text:
+            after_open = text.split(t_open, 1)[1]
+        elif t_close in text or (s_open and s_open in text):
+            after_open = text  # the opening tag was part of the prompt
+        else:
             continue
-        after_open = text.split(t_open, 1)[1]
         closed = t_close in after_open
         thinking, rest = after_open.split(t_close, 1) if closed else (after_open, "")
         solution = rest
         if s_open and s_open in rest:
             solution = rest.split(s_open, 1)[1]
+            solution = solution.split(s_close, 1)[0] if s_close in solution else solution
+        elif s_open and s_open in thinking and not closed:  # solution tags but no end-of-thought tag
+            thinking, solution = thinking.split(s_open, 1)
             solution = solution.split(s_close, 1)[0] if s_close in solution else solution
         thinking, solution = thinking.strip(), solution.strip()
         answer = last_boxed(solution) if solution else None
@@ -297,4 +307,4 @@ def normalize_trace(question: str, text: str) -> Trace:
             answer = last_boxed(thinking)
         return Trace(question, thinking, solution, answer, name, closed)
     plain = text.strip()
-    return Trace(question, plain, "", last_boxed(plain), "plain", True)
+    return Trace(question, plain, "", last_boxed(plain), "plain", plain_closed)

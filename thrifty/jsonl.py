@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -11,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from thrifty.errors import UserInputError
+
+logger = logging.getLogger(__name__)
 
 
 class DataError(UserInputError):
@@ -33,7 +37,30 @@ def iter_jsonl_numbered(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
                 raise DataError(f"{path}:{lineno}: invalid JSON ({err.msg} at column {err.colno})") from None
             if not isinstance(row, dict):
                 raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+            if _SURROGATE_ESCAPE.search(line):
+                check_encodable(row, f"{path}:{lineno}")
             yield lineno, row
+
+
+#: A ``\uD800``-``\uDFFF`` escape: the only way valid JSON can hold a lone surrogate (checked only then).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def check_encodable(obj: Any, where: str, key: str = "") -> None:
+    """Raise :class:`DataError` naming ``where`` and the key when a string of ``obj`` holds a lone surrogate
+    (valid JSON such as ``"\\ud83d"``, but no UTF-8 text: writing it would crash later, far from the row)."""
+    if isinstance(obj, str):
+        try:
+            obj.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise DataError(f"{where}: field '{key or '(row)'}' holds a lone surrogate {obj[err.start]!r} at "
+                            f"character {err.start} (a broken \\uD8xx escape); fix or drop the row") from None
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            check_encodable(v, where, f"{key}.{k}" if key else str(k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            check_encodable(v, where, f"{key}[{i}]")
 
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
@@ -47,13 +74,25 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     return list(iter_jsonl(path))
 
 
+def _umask() -> int:
+    """The process umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8"):
-    """Open a temporary file beside ``path``; rename it over ``path`` only if the block succeeds."""
+    """Open a temporary file beside ``path``; rename it over ``path`` only if the block succeeds.
+
+    The file gets the permissions a plain ``open`` would give it (``0o666`` less the umask), not ``mkstemp``'s
+    private ``0o600``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as fh:
             yield fh
             fh.flush()
@@ -107,18 +146,29 @@ class ResumableJsonlWriter:
         self._fh = self.path.open("a", encoding="utf-8")
 
     def _recover(self) -> None:
+        """Read the finished ids back. Only a torn *last* line (no newline: a writer killed mid-line) is cut off;
+        a bad line anywhere else is damage that resuming must not paper over, so it raises :class:`DataError`
+        naming ``file:line`` and the file is left as it is."""
         good_bytes = 0
         with self.path.open("rb") as fh:
-            for raw in fh:
+            for lineno, raw in enumerate(fh, 1):
                 if not raw.endswith(b"\n"):
-                    break  # torn final line from a killed writer
-                try:
-                    row = json.loads(raw)
-                except json.JSONDecodeError:
-                    break
-                self._done.add(str(row[self.key]))
+                    break  # torn final line from a killed writer (only the last line can lack its newline)
+                if raw.strip():
+                    try:
+                        row = json.loads(raw)
+                    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                        raise DataError(f"{self.path}:{lineno}: unreadable line in a resumable output ({err}); "
+                                        "nothing was changed: repair or delete that line (or the file) and rerun"
+                                        ) from None
+                    if not isinstance(row, dict) or self.key not in row:
+                        raise DataError(f"{self.path}:{lineno}: expected a JSON object with '{self.key}'; "
+                                        "nothing was changed: repair or delete that line (or the file) and rerun")
+                    self._done.add(str(row[self.key]))
                 good_bytes += len(raw)
         if good_bytes != self.path.stat().st_size:
+            logger.warning("%s: dropping a torn last line (%d bytes) left by an interrupted writer", self.path,
+                           self.path.stat().st_size - good_bytes)
             with self.path.open("r+b") as fh:
                 fh.truncate(good_bytes)
 

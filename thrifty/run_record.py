@@ -1,4 +1,5 @@
-"""Reuse a finished output folder only for the run that made it.
+"""Reuse a finished output folder only for the run that made it (and resume a build folder only with the
+recipe and inputs that started it: :func:`claim_build_folder`, used by the data builders).
 
 ``thrifty demo`` and the benchmark scripts skip a stage whose output folder already holds a finished result, so
 that a rerun resumes instead of starting over. A folder is reused only when its record (``thrifty_run.json``,
@@ -20,14 +21,20 @@ from thrifty.errors import UserInputError
 from thrifty.jsonl import write_json
 
 RUN_RECORD = "thrifty_run.json"
+#: The trainers' own record of an ``output_dir`` (``thrifty sft|grpo|dpo``: what its checkpoints were trained
+#: with), kept apart from :data:`RUN_RECORD` so that a pipeline (``thrifty demo``, a benchmark script) can record
+#: its stage in the same folder.
+TRAIN_RECORD = "thrifty_train_run.json"
 
 
 def _normalised(spec: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(dict(spec)))  # tuples -> lists, Paths refused: what the record file holds
 
 
-def reuse_finished_run(out: Path, spec: Mapping[str, Any], finished_file: str = "model.safetensors") -> bool:
-    """True when ``out`` holds a finished run (``finished_file``) recorded with exactly ``spec``: reuse it.
+def reuse_finished_run(out: Path, spec: Mapping[str, Any], finished_file: str = "model.safetensors",
+                       record_name: str = RUN_RECORD) -> bool:
+    """True when ``out`` holds a finished run (``finished_file``) recorded (in ``record_name``) with exactly
+    ``spec``: reuse it.
 
     False when it holds no finished run: run it, then :func:`record_finished_run`. Raises
     :class:`~thrifty.errors.UserInputError` when it holds a finished run of another ``spec`` or with no record.
@@ -35,9 +42,9 @@ def reuse_finished_run(out: Path, spec: Mapping[str, Any], finished_file: str = 
     out = Path(out)
     if not (out / finished_file).exists():
         return False
-    record = out / RUN_RECORD
+    record = out / record_name
     if not record.is_file():
-        raise UserInputError(f"{out} holds a finished run but no {RUN_RECORD}, so what it was made from is unknown: "
+        raise UserInputError(f"{out} holds a finished run but no {record_name}, so what it was made from is unknown: "
                              "pass another --out or delete the folder")
     try:
         done = json.loads(record.read_text(encoding="utf-8"))
@@ -52,6 +59,42 @@ def reuse_finished_run(out: Path, spec: Mapping[str, Any], finished_file: str = 
     return True
 
 
-def record_finished_run(out: Path, spec: Mapping[str, Any]) -> None:
-    """Write ``spec`` as ``out``'s record (atomically), once the run in ``out`` has finished."""
-    write_json(Path(out) / RUN_RECORD, _normalised(spec))
+def record_finished_run(out: Path, spec: Mapping[str, Any], record_name: str = RUN_RECORD) -> None:
+    """Write ``spec`` as ``out``'s record ``record_name`` (atomically), once the run in ``out`` has finished."""
+    write_json(Path(out) / record_name, _normalised(spec))
+
+
+def claim_build_folder(out: Path, spec: Mapping[str, Any], started: bool, record: str = "build_signature.json") -> None:
+    """Let a resumable build (data builders) use ``out`` only if it was started with exactly ``spec``.
+
+    ``started``: the folder already holds output. Then its ``record`` must exist and equal ``spec`` (else a
+    :class:`~thrifty.errors.UserInputError` naming what differs, so a rerun with other recipe values or another
+    source never mixes its rows into the old ones). A folder with no output yet is (re)claimed: ``spec`` is
+    written as its record.
+    """
+    out = Path(out)
+    path = out / record
+    wanted = _normalised(spec)
+    if not started:
+        write_json(path, wanted)
+        return
+    if not path.is_file():
+        raise UserInputError(f"{out} holds a build but no {record}, so what it was made from is unknown: "
+                             "pass another output_dir or delete the folder")
+    try:
+        done = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise UserInputError(f"{path}: not valid JSON ({err}): delete the folder to rebuild") from err
+    if done != wanted:
+        raise UserInputError(f"{out} holds a build of other inputs or recipe values ({json.dumps(_differ(done, wanted))}"
+                             "): pass another output_dir, or delete the folder to rebuild")
+
+
+def _differ(done: Any, wanted: Any, prefix: str = "") -> dict[str, Any]:
+    """The leaf keys where two records differ, as ``{"a.b": {"recorded": ..., "now": ...}}``."""
+    if isinstance(done, dict) and isinstance(wanted, dict):
+        out: dict[str, Any] = {}
+        for key in sorted(set(done) | set(wanted)):
+            out.update(_differ(done.get(key), wanted.get(key), f"{prefix}{key}."))
+        return out
+    return {} if done == wanted else {prefix.rstrip("."): {"recorded": done, "now": wanted}}
