@@ -23,6 +23,7 @@ from pathlib import Path
 from thrifty.benchmarks import (  # noqa: F401 - all four stay importable from here, their former home
     DEFAULT_BENCHMARKS,
     LONGBENCH_WRITE,
+    TOY,
     benchmark_questions,
     build_index,
 )
@@ -31,6 +32,7 @@ from thrifty.decontaminate import (
     DEFAULT_NGRAM_SIZE,
     NgramIndex,
     check_rows,
+    normalize_string,
     question_texts,
     read_training_record,
 )
@@ -100,15 +102,40 @@ def _training_questions(entry: dict) -> list[list[str]] | None:
     return _QUESTIONS_CACHE[key]
 
 
+class ExactIndex:
+    """Matches a text only when it *is* one of the benchmark's questions (after open-r1's normalisation).
+
+    Used for the toy world: its train and test problems are split by inputs, and its questions (digits and
+    padding, up to 13 words) share 8-grams without being the same problem, so n-gram overlap would flag clean
+    problems; a trained-on toy test problem shows up as the very same question."""
+
+    def __init__(self, benchmark: str, questions: list[str]):
+        self.ngram_size = 0
+        self.benchmarks = [benchmark]
+        self._name = benchmark
+        self._lookup: dict[str, set[int]] = {}
+        for i, question in enumerate(questions):
+            self._lookup.setdefault(normalize_string(question), set()).add(i)
+
+    def matches(self, text: str) -> dict[str, set[int]]:
+        hit = self._lookup.get(normalize_string(text))
+        return {self._name: set(hit)} if hit else {}
+
+
 def warn_if_trained_on(model: str | None, benchmark: str, questions: list[str],
-                       ngram_size: int = DEFAULT_NGRAM_SIZE) -> list[dict]:
+                       ngram_size: int = DEFAULT_NGRAM_SIZE, exact: bool | None = None) -> list[dict]:
     """Check the training data recorded with ``model`` against one benchmark's questions; logs a warning per
-    overlapping dataset and returns ``[{"dataset", "stage", "rows_overlapping", "benchmark_questions_hit"}]``."""
+    overlapping dataset and returns ``[{"dataset", "stage", "rows_overlapping", "benchmark_questions_hit"}]``.
+
+    ``exact`` matches whole questions instead of ``ngram_size``-grams (:class:`ExactIndex`); by default it is on
+    for the toy benchmark only."""
     found = []
     record = (read_training_record(model) or _recipe_record(model)) if model else []
     if not record:
         return found
-    index = NgramIndex({benchmark: questions}, ngram_size)
+    exact = benchmark == TOY if exact is None else exact
+    index = ExactIndex(benchmark, questions) if exact else NgramIndex({benchmark: questions}, ngram_size)
+    how = "the very same question as" if exact else f"{ngram_size}-grams with"
     for entry in record:
         texts = _training_questions(entry)
         if texts is None:
@@ -116,9 +143,9 @@ def warn_if_trained_on(model: str | None, benchmark: str, questions: list[str],
         _, report = check_rows(((str(i), t) for i, t in enumerate(texts)), index)
         hit = report.to_dict()["benchmark_questions_overlapped"].get(benchmark, 0)
         if report.contaminated:
-            logger.warning("%s was trained (%s) on %s, whose questions share %d-grams with %d of the %d %s "
+            logger.warning("%s was trained (%s) on %s, whose questions share %s %d of the %d %s "
                            "problems (%d training rows): its score on them is not a held-out score "
-                           "(thrifty decontaminate)", model, entry.get("stage"), entry["dataset"], ngram_size,
+                           "(thrifty decontaminate)", model, entry.get("stage"), entry["dataset"], how,
                            hit, len(questions), benchmark, report.contaminated)
             found.append({"dataset": entry["dataset"], "stage": entry.get("stage"),
                           "rows_overlapping": report.contaminated, "benchmark_questions_hit": hit})
@@ -162,11 +189,12 @@ def cmd_decontaminate(argv: list[str]) -> int:
         raise DataError(f"{args.dataset}: no question found in its rows (fields {', '.join(rows[0])}); "
                         "name it with --question-field")
     ids = [str(r.get("id", i)) for i, r in enumerate(rows)]
+    # rows with no readable question are flagged by check_rows (counted as ``no_question``): never written as clean
     flags, report = check_rows(zip(ids, texts, strict=True), index)
     result = {"dataset": args.dataset, "rows": len(rows), **report.to_dict()}
     if args.out:
         write_jsonl(args.out, (r for r, bad in zip(rows, flags, strict=True) if not bad))
-        result["clean_rows"] = len(rows) - report.contaminated
+        result["clean_rows"] = flags.count(False)
         result["out"] = str(Path(args.out))
     emit(result)
     return 0

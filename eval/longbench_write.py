@@ -53,6 +53,11 @@ SCORED_FILE = "scored.jsonl"
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.md"
 RULER_FILE = "ruler.png"
+#: What made ``outputs.jsonl``: the model (and its fingerprint), decoding settings and a fingerprint per prompt
+#: id; a resume with other values is refused (as ``thrifty eval`` does with its ``eval_config.json``).
+CONFIG_FILE = "eval_config.json"
+OUTPUT_DEFINING = ("model_name_or_path", "model_fingerprint", "backend", "dtype", "temperature", "top_p",
+                   "max_new_tokens", "seed", "system_prompt")
 
 
 @dataclass
@@ -86,6 +91,52 @@ class LongBenchWriteConfig:
 # ---------------------------------------------------------------------------------------------------------
 # Generation (resumable)
 # ---------------------------------------------------------------------------------------------------------
+def _prompt_fingerprint(item: dict) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps([item["prompt"], item["length"]]).encode()).hexdigest()[:16]
+
+
+def check_resume(cfg: LongBenchWriteConfig, items: list[dict], out_dir: Path) -> dict:
+    """The settings that define an output (``CONFIG_FILE``'s content). When ``out_dir`` already holds outputs,
+    a :class:`~thrifty.recipes.RecipeError` names each setting that changed since (another model, other
+    decoding) and any prompt id whose prompt changed (another subset or file); nothing is written here."""
+    import json
+
+    from thrifty.models import model_fingerprint
+    from thrifty.recipes import RecipeError
+
+    from .runner import _same_setting
+
+    current = {k: getattr(cfg, k) for k in OUTPUT_DEFINING if k != "model_fingerprint"}
+    current["model_fingerprint"] = model_fingerprint(str(cfg.model_name_or_path))
+    current["prompts"] = {it["id"]: _prompt_fingerprint(it) for it in items}
+    outputs, path = out_dir / OUTPUTS_FILE, out_dir / CONFIG_FILE
+    if not (outputs.is_file() and outputs.stat().st_size):
+        return current
+    if not path.is_file():
+        raise RecipeError(f"{outputs} holds outputs with no {CONFIG_FILE} saying which model made them (an older "
+                          "thrifty); use another output_dir, or delete it to start over")
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        raise RecipeError(f"{path} is not valid JSON, so {outputs} cannot be resumed safely; use another "
+                          "output_dir or delete it") from None
+    changed = [k for k in OUTPUT_DEFINING if k in previous and not _same_setting(k, previous, current)]
+    if changed:
+        details = "; ".join(f"{k}: {previous[k]!r} -> {current[k]!r}" for k in changed)
+        raise RecipeError(f"{out_dir} holds outputs made with other settings ({details}); use another "
+                          "output_dir, or delete it to start over")
+    old_prompts = previous.get("prompts") or {}
+    moved = sorted(i for i, fp in current["prompts"].items() if i in old_prompts and old_prompts[i] != fp)
+    if moved:
+        raise RecipeError(f"{out_dir} holds outputs for other prompts under the same ids ({len(moved)}, e.g. id "
+                          f"{moved[0]!r}: another subset or dataset); use another output_dir, or delete it")
+    current["prompts"] = {**old_prompts, **current["prompts"]}
+    return current
+
+
 def generate_outputs(cfg: LongBenchWriteConfig, items: list[dict], out_dir: Path) -> dict[str, dict]:
     """``{id: {"response", "num_tokens", "finish_reason"}}``: generated in chunks, appended to outputs.jsonl."""
     writer = ResumableJsonlWriter(out_dir / OUTPUTS_FILE, key="id")
@@ -267,9 +318,18 @@ def run_longbench_write(cfg: LongBenchWriteConfig, judge_args: JudgeArguments) -
         outputs = read_predictions(cfg.predictions, items)
     else:
         from thrifty.models import check_model_source
+        from thrifty.recipes import RecipeError
 
-        check_model_source(cfg.model_name_or_path)  # before anything is written
+        from .generation import BACKENDS
+        from .runner import check_backend_installed
+
+        check_model_source(cfg.model_name_or_path)  # all before anything is written
+        if cfg.backend not in BACKENDS:
+            raise RecipeError(f"backend {cfg.backend!r}: use one of {', '.join(BACKENDS)}")
+        check_backend_installed(cfg.backend)
+        defining = check_resume(cfg, items, out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
+        write_json(out_dir / CONFIG_FILE, defining)
         outputs = generate_outputs(cfg, items, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     judge_backend = make_judge(judge_args, out_dir / "judge_cache.jsonl")

@@ -77,6 +77,13 @@ def generate_mode(generator, problems: Sequence[Problem], mode: str, params: Sam
     return [[_sample(g, prefill) for g in per_problem] for per_problem in gens]
 
 
+def sample_seed(seed: int, sample: int) -> int:
+    """The seed of sample ``sample``'s consensus fallback: ``seed`` for sample 0, another one per later sample.
+    Fallbacks are sent with n=1, and a backend that seeds each request (vLLM) would otherwise draw the same
+    long CoT for every sample of a problem."""
+    return seed if sample == 0 else (seed * 1_000_003 + sample) % 2**31
+
+
 def _consensus(generator, problems: Sequence[Problem], params: SamplingParams, template: str,
                system: str | None, checker: AnswerChecker) -> list[list[dict]]:
     prompts, prefills = [], []
@@ -110,13 +117,16 @@ def _consensus(generator, problems: Sequence[Problem], params: SamplingParams, t
 
     fallback = [(i, s) for i, s in jobs if not agreed.get((i, s), False)]
     long_gens: dict[tuple[int, int], Generation] = {}
-    if fallback:
-        prefill = mode_prefill(LONG_COT)
-        fb_prompts = _prompts(generator, [problems[i] for i, _ in fallback], prefill, template, system)
+    prefill = mode_prefill(LONG_COT)
+    groups: dict[int, list[tuple[int, int]]] = {}  # sampling: one call per sample index, each with its own seed
+    for i, s in fallback:
+        groups.setdefault(0 if params.temperature <= 0 else s, []).append((i, s))
+    for s, keys in sorted(groups.items()):
+        fb_prompts = _prompts(generator, [problems[i] for i, _ in keys], prefill, template, system)
         one = SamplingParams(max_new_tokens=params.max_new_tokens, temperature=params.temperature,
-                             top_p=params.top_p, n=1, seed=params.seed)
-        out = generator.generate(fb_prompts, one, [prefill] * len(fallback), desc="consensus fallback")
-        long_gens = {key: gens_[0] for key, gens_ in zip(fallback, out, strict=True)}
+                             top_p=params.top_p, n=1, seed=sample_seed(params.seed, s))
+        out = generator.generate(fb_prompts, one, [prefill] * len(keys), desc="consensus fallback")
+        long_gens.update({key: gens_[0] for key, gens_ in zip(keys, out, strict=True)})
     logger.info("consensus: %d/%d samples fell back to long CoT", len(fallback), len(jobs))
 
     results: list[list[dict]] = []

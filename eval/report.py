@@ -64,7 +64,10 @@ def _details(mode: str, s: dict) -> list[str]:
         out.append(f"- `{mode}`: mean turns {s['mean_turns']:.2f}; turns: "
                    + ", ".join(f"{k}: {v:.0%}" for k, v in s["turn_mix"].items()))
         if s.get("after_turn"):
-            out.append("\n| stop after turn k | accuracy | mean tokens | samples with >= k turns |\n"
+            n = s["after_turn"][0].get("n")
+            over = f"all {n} samples of the mode" if n is not None else "the multi-turn samples only"
+            out.append(f"\nStopping after turn k, over {over} (a sample with fewer turns keeps its final answer):\n"
+                       "\n| stop after turn k | accuracy | mean tokens | samples with >= k turns |\n"
                        "|---|---|---|---|")
             for t in s["after_turn"]:
                 out.append(f"| {t['k']} | {t['accuracy']:.3f} | {_f(t['mean_tokens'], '{:.1f}')} | "
@@ -211,11 +214,49 @@ def deltas_markdown(deltas: list[dict], bench: str, first_label: str) -> list[st
     return lines + [""]
 
 
+#: Settings that must match for two runs' numbers to sit on one Pareto front.
+COMPARED_SETTINGS = ("temperature", "top_p", "max_new_tokens", "num_samples", "system_prompt", "prompt_template",
+                     "extraction")
+
+
+def comparability_warnings(labelled: list[tuple[str, dict, list[dict]]]) -> list[str]:
+    """Why the runs' numbers may not compare: per benchmark, runs evaluated on other problems than the first run
+    (by the problem ids of their samples), and decoding/prompt/extraction settings that differ (each logged)."""
+    warnings = []
+    first_label, first, first_rows = labelled[0]
+    first_ids = _problem_ids(first_rows)
+    for label, summary, rows in labelled[1:]:
+        ids = _problem_ids(rows)
+        for bench in summary["results"]:
+            if bench in first_ids and bench in ids and ids[bench] != first_ids[bench]:
+                warnings.append(f"{bench}: `{label}` was evaluated on {len(ids[bench])} problems and `{first_label}` "
+                                f"on {len(first_ids[bench])}, {len(ids[bench] & first_ids[bench])} of them shared: "
+                                "the accuracies are not over the same problems")
+        cfg, cfg0 = summary.get("config") or {}, first.get("config") or {}
+        differ = [k for k in COMPARED_SETTINGS if k in cfg and k in cfg0 and cfg[k] != cfg0[k]]
+        if differ:
+            warnings.append(f"`{label}` and `{first_label}` differ in " + ", ".join(
+                f"{k} ({cfg0[k]!r} vs {cfg[k]!r})" for k in differ) + ": their points are not like for like")
+    for text in warnings:
+        logger.warning("report: %s", text)
+    return warnings
+
+
+def _problem_ids(rows: list[dict]) -> dict[str, set[str]]:
+    ids: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        ids[r["benchmark"]].add(str(r["problem_id"]))
+    return ids
+
+
 def compare_markdown(labelled: list[tuple[str, dict]], plot_files: list[str] | None = None,
-                     pareto_files: dict[str, str] | None = None) -> str:
-    """Runs side by side: per benchmark, one row per (run, mode), tokens compared with the first run."""
+                     pareto_files: dict[str, str] | None = None, warnings: list[str] | None = None) -> str:
+    """Runs side by side: per benchmark, one row per (run, mode), tokens compared with the first run;
+    ``warnings`` (:func:`comparability_warnings`) are listed first."""
     lines = ["# Eval comparison", "", "Runs: " + ", ".join(f"`{label}` ({s['model']})" for label, s in labelled), "",
              "Token change is against the first run on the same benchmark and mode.", ""]
+    if warnings:
+        lines += ["**Warning: these runs do not compare like for like.**", "", *(f"- {w}" for w in warnings), ""]
     lines += ["Answer extraction: " + ", ".join(  # thrifty.eval.scoring: math_verify, strict or auto
         f"`{label}` {s.get('extraction', {}).get('policy', 'strict (before extraction policies)')}"
         for label, s in labelled) + ".", ""]
@@ -276,12 +317,15 @@ def write_comparison(run_dirs: list[str | Path], out: str | Path, names: list[st
     pareto_files = {bench: str(plot_pareto(benchmark_points(pairs, bench), bench,
                                            out / "plots" / f"pareto_{_safe(bench)}.png").relative_to(out))
                     for bench in benchmarks} if plots else {}
+    warnings = comparability_warnings(labelled)
     write_json(out / "comparison.json", {
         "runs": {label: s for label, s in pairs},
+        "warnings": warnings,
         "pareto_front": {bench: pareto_front(benchmark_points(pairs, bench)) for bench in benchmarks},
         "deltas": comparison_deltas(pairs),
     })
     path = out / "report.md"
-    write_text(path, compare_markdown(pairs, [f for f in files if f not in pareto_files.values()], pareto_files))
+    write_text(path, compare_markdown(pairs, [f for f in files if f not in pareto_files.values()], pareto_files,
+                                      warnings))
     logger.info("comparison of %d runs written to %s", len(labelled), path)
     return path

@@ -6,7 +6,9 @@ per sample to ``OUTPUT_DIR/samples.jsonl`` (flushed per row). A rerun reads that
 (benchmark, mode, problem, sample) already written, so an interrupted eval continues where it stopped and a
 finished one only rebuilds its reports. Then it writes ``summary.json`` (:mod:`thrifty.eval.stats`),
 ``report.md`` and ``plots/*.png`` (:mod:`thrifty.eval.report`). The settings that decide what a sample is
-(model, decoding, prompt) are kept in ``eval_config.json``; resuming with different ones is refused.
+(model, decoding, prompt) are kept in ``eval_config.json``; resuming with different ones is refused (the model
+is compared by its fingerprint, so ``./sft/`` and ``sft`` are the same model). Every benchmark is loaded and
+checked, and every setting validated, before the run folder is created: a refused command leaves nothing.
 
 Before generating, the training data recorded with the model (``thrifty_training_data.json``, written by the
 trainers) is checked against each benchmark's questions (:mod:`thrifty.eval.contamination`, open-r1's 8-gram
@@ -43,8 +45,9 @@ SAMPLES_FILE = "samples.jsonl"
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.md"
 CONFIG_FILE = "eval_config.json"
-#: ``{benchmark: fingerprint of its problems}`` of a run, so a resume refuses a benchmark whose problems changed
-#: under the same ids (a new toy world, an edited problems file).
+#: ``{benchmark: {problem id: fingerprint}}`` of a run, so a resume refuses a problem that changed under the same
+#: id (a new toy world, an edited problems file), while a rerun with another ``limit`` extends or narrows the run
+#: in place (only the ids both runs share are compared).
 PROBLEMS_FILE = "problems.json"
 #: Settings that change what a sample is; a resumed run must use the same values (``model_fingerprint``: the
 #: model's config and weights, :func:`thrifty.models.model_fingerprint`, so a retrained model in the same folder
@@ -111,6 +114,7 @@ class EvalConfig:
             raise RecipeError(f"modes: {err}") from None
         if self.backend not in BACKENDS:
             raise RecipeError(f"backend {self.backend!r}: use one of {', '.join(BACKENDS)}")
+        check_backend_installed(self.backend)
         if self.dtype not in DTYPES:
             raise RecipeError(f"dtype {self.dtype!r}: use one of {', '.join(DTYPES)}")
         for key in ("num_samples", "chunk_size", "batch_size", "max_new_tokens", "max_turns", "toy_per_difficulty",
@@ -147,6 +151,16 @@ class EvalConfig:
         return self.run_name or Path(str(self.model_name_or_path).rstrip("/")).name
 
 
+def check_backend_installed(backend: str) -> None:
+    """A :class:`RecipeError` naming ``backend`` when its package is not installed (vLLM is an optional extra that
+    needs a GPU), so the eval is refused before anything is loaded or written."""
+    import importlib.util
+
+    if backend == "vllm" and importlib.util.find_spec("vllm") is None:
+        raise RecipeError("backend 'vllm': vLLM is not installed here (pip install 'thrifty[gpu]', GPU only); "
+                          "use --backend transformers to run on this machine")
+
+
 def sample_id(benchmark: str, mode: str, problem_id: str, sample: int) -> str:
     return f"{benchmark}/{mode}/{problem_id}/{sample}"
 
@@ -165,13 +179,42 @@ def _check_resume(cfg: EvalConfig, out: Path) -> dict:
         except json.JSONDecodeError:
             raise RecipeError(f"{path} is not valid JSON, so {out / SAMPLES_FILE} cannot be resumed safely; "
                               "use another output_dir or delete it") from None
-        changed = [k for k in SAMPLE_DEFINING if k in previous and previous[k] != current[k]]
+        changed = [k for k in SAMPLE_DEFINING if k in previous and not _same_setting(k, previous, current)]
         if changed:
             details = "; ".join(f"{k}: {previous[k]!r} -> {current[k]!r}" for k in changed)
             what = " (the model's config or weights changed)" if "model_fingerprint" in changed else ""
             raise RecipeError(f"{out} holds samples made with other settings ({details}){what}; "
                               "use another output_dir, or delete it to start over")
     return current
+
+
+def _same_path(a, b) -> bool:
+    """Two path settings name the same place (``./sft/`` and ``sft``, relative and absolute); equal strings too."""
+    if a == b:
+        return True
+    if not isinstance(a, str) or not isinstance(b, str):
+        return False
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
+def _same_setting(key: str, previous: dict, current: dict) -> bool:
+    """One sample-defining setting is unchanged. The model is the same when its fingerprint is (its path may be
+    written another way, or the folder moved); ``data_dir`` when it resolves to the same folder."""
+    if key == "model_name_or_path" and previous.get("model_fingerprint") is not None:
+        fingerprint = previous["model_fingerprint"]
+        return fingerprint == current["model_fingerprint"] and not str(fingerprint).startswith("hub:") \
+            or previous[key] == current[key]
+    if key == "data_dir":
+        return _same_path(previous[key], current[key])
+    return previous[key] == current[key]
+
+
+def problem_fingerprint(problem: Problem) -> str:
+    """SHA-256 (16 hex digits) over one problem's id, text, answer and options."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps([problem.id, problem.problem, problem.answer, problem.options]).encode()
+                          ).hexdigest()[:16]
 
 
 def problems_fingerprint(problems: list[Problem]) -> str:
@@ -184,16 +227,73 @@ def problems_fingerprint(problems: list[Problem]) -> str:
     return digest.hexdigest()
 
 
-def _check_problems(out: Path, bench_name: str, problems: list[Problem], has_samples: bool) -> None:
-    """Record the benchmark's problems fingerprint in ``out``; refuse a resume whose problems changed."""
+def _known_problems(out: Path) -> dict:
     path = out / PROBLEMS_FILE
-    known = json.loads(path.read_text()) if path.exists() else {}
-    current = problems_fingerprint(problems)
-    if has_samples and known.get(bench_name, current) != current:
-        raise RecipeError(f"{out} holds samples of other {bench_name} problems under the same ids (the benchmark's "
-                          "problems changed since that run); use another output_dir, or delete it to start over")
-    if known.get(bench_name) != current:
-        write_json(path, {**known, bench_name: current})
+    if not path.exists():
+        return {}
+    try:
+        known = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise RecipeError(f"{path} is not valid JSON, so {out / SAMPLES_FILE} cannot be resumed safely; "
+                          "use another output_dir or delete it") from None
+    return known if isinstance(known, dict) else {}
+
+
+def _check_problems(out: Path, bench_name: str, problems: list[Problem], done: set[str], known: dict) -> dict:
+    """The per-problem fingerprints ``{id: fingerprint}`` to record for ``bench_name`` (those of earlier runs
+    kept, so a smaller ``limit`` forgets nothing); a :class:`RecipeError` when a problem that already has
+    samples in ``out`` (its id in ``done``) changed since (a new toy world, an edited problems file). Problems
+    added by a larger ``limit`` are simply new. Nothing is written here."""
+    previous = known.get(bench_name)
+    current = {p.id: problem_fingerprint(p) for p in problems}
+    if isinstance(previous, str):  # written before per-problem fingerprints: only the whole list can be compared
+        if done and previous != problems_fingerprint(problems):
+            raise RecipeError(f"{out} holds {bench_name} samples recorded with a whole-benchmark fingerprint that "
+                              "does not match these problems (an older thrifty, another limit, or changed "
+                              "problems); use another output_dir, or delete it to start over")
+        return current
+    previous = previous if isinstance(previous, dict) else {}
+    changed = sorted(pid for pid in done if pid in previous and pid in current and previous[pid] != current[pid])
+    if changed:
+        raise RecipeError(f"{out} holds samples of other {bench_name} problems under the same ids ({len(changed)} "
+                          f"changed, e.g. id {changed[0]!r}: the benchmark's problems changed since that run); "
+                          "use another output_dir, or delete it to start over")
+    return {**previous, **current}
+
+
+def load_all_benchmarks(cfg: EvalConfig) -> dict[str, list[Problem]]:
+    """``{benchmark name: problems}`` for every benchmark of ``cfg``, all loaded (and checked) before anything
+    is generated or written, so a bad row in the last benchmark costs no generation; a :class:`DataError`
+    names its ``path:line``."""
+    loaded: dict[str, list[Problem]] = {}
+    for benchmark in cfg.benchmarks:
+        bench_name = Path(benchmark).stem if benchmark not in BENCHMARK_NAMES else benchmark
+        if bench_name in loaded:
+            raise RecipeError(f"benchmarks: {benchmark!r} is named twice (as {bench_name!r}); list each once")
+        loaded[bench_name] = load_benchmark(benchmark, cfg.data_dir, seed=cfg.seed, limit=cfg.limit,
+                                            toy_per_difficulty=cfg.toy_per_difficulty)
+    return loaded
+
+
+def _has_samples(out: Path) -> bool:
+    """``out`` already holds sample rows (a resume)."""
+    path = out / SAMPLES_FILE
+    return path.is_file() and path.stat().st_size > 0
+
+
+def _done_problem_ids(path: Path) -> dict[str, set[str]]:
+    """``{benchmark: ids of the problems with at least one sample row}`` of a samples file (read-only; a torn
+    last line is ignored here and dropped by the writer)."""
+    done: dict[str, set[str]] = {}
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict) and "benchmark" in row and "problem_id" in row:
+                done.setdefault(str(row["benchmark"]), set()).add(str(row["problem_id"]))
+    return done
 
 
 def _rows_for_chunk(benchmark: str, mode: str, chunk: list[Problem], samples: list[list[dict]], checker,
@@ -231,8 +331,15 @@ def run_eval(cfg: EvalConfig) -> Path:
     cfg.validate()
     out = Path(cfg.output_dir)
     defining = _check_resume(cfg, out)
+    benchmarks = load_all_benchmarks(cfg)  # every refusal happens before the first file is written
+    known = _known_problems(out)
+    done = _done_problem_ids(out / SAMPLES_FILE) if _has_samples(out) else {}
+    fingerprints = {name: _check_problems(out, name, problems, done.get(name, set()), known)
+                    for name, problems in benchmarks.items()}
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / CONFIG_FILE, defining)
+    if fingerprints != {k: known.get(k) for k in fingerprints}:
+        write_json(out / PROBLEMS_FILE, {**known, **fingerprints})
     params = SamplingParams(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
                             n=cfg.num_samples, seed=cfg.seed)
     generator = None
@@ -243,12 +350,7 @@ def run_eval(cfg: EvalConfig) -> Path:
     with ResumableJsonlWriter(out / SAMPLES_FILE) as writer, AnswerChecker(timeout_s=cfg.verify_timeout_s) as checker:
         if len(writer):
             logger.info("resuming: %d samples already in %s", len(writer), out / SAMPLES_FILE)
-        for benchmark in cfg.benchmarks:
-            problems = load_benchmark(benchmark, cfg.data_dir, seed=cfg.seed, limit=cfg.limit,
-                                      toy_per_difficulty=cfg.toy_per_difficulty)
-            bench_name = Path(benchmark).stem if benchmark not in BENCHMARK_NAMES else benchmark
-            _check_problems(out, bench_name, problems, has_samples=any(
-                writer.done(sample_id(bench_name, mode, p.id, 0)) for mode in cfg.modes for p in problems))
+        for bench_name, problems in benchmarks.items():
             texts.update({(bench_name, p.id): p.problem for p in problems})
             overlap = warn_if_trained_on(cfg.model_name_or_path, bench_name, [p.problem for p in problems])
             if overlap:

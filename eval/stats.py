@@ -7,8 +7,9 @@ Input rows are the per-sample records of ``samples.jsonl`` (see :mod:`thrifty.ev
 Per group the summary gives: ``accuracy`` (= pass@1, the unbiased estimator averaged over problems),
 pass@k and maj@k for k in powers of two up to the samples per problem (and that number), mean/median output
 tokens per sample, tokens per correct answer (total tokens / correct samples), the truncation rate, the
-format and turn distributions, "after turn k" accuracy and mean tokens for multi-turn outputs (a user who
-stops reading after turn k; a sample with fewer turns keeps its final answer and its full length), the
+format and turn distributions, "after turn k" accuracy and mean tokens where some outputs are multi-turn (a
+user who stops reading after turn k, over every sample of the group: a sample with fewer turns, or a
+single-turn answer, keeps its final answer and its full length), the
 consensus fallback rate, and the same core numbers per difficulty where problems have one (the toy world).
 """
 
@@ -65,7 +66,12 @@ def core_stats(rows: list[dict]) -> dict:
 
 
 def after_turn_stats(rows: list[dict]) -> list[dict]:
-    """Accuracy and mean tokens if every multi-turn sample were stopped after turn k (k = 1..max turns)."""
+    """Accuracy and mean tokens if every sample of the group were stopped after turn k (k = 1..max turns).
+
+    Computed over the whole group, so the figures compare with the group's accuracy: a sample that is not
+    multi-turn (a direct or short answer in a mixed mode such as adaptive) counts as one turn, with its final
+    verdict and full length at every k, as does a multi-turn sample with fewer than k turns. ``n`` is the
+    number of samples, ``reached`` the share of them with at least k turns."""
     multi = [r for r in rows if r.get("turn_correct")]
     if not multi:
         return []
@@ -73,19 +79,20 @@ def after_turn_stats(rows: list[dict]) -> list[dict]:
     out = []
     for k in range(1, max_k + 1):
         verdicts, tokens = [], []
-        for r in multi:
-            tc = r["turn_correct"]
-            verdicts.append(bool(tc[min(k, len(tc)) - 1]))
+        for r in rows:
+            tc = r.get("turn_correct")
+            verdicts.append(bool(tc[min(k, len(tc)) - 1]) if tc else bool(r.get("correct")))
             tt = r.get("turn_tokens")
-            if tt and k < len(tt):
+            if tc and tt and k < len(tt):
                 tokens.append(tt[k - 1])
             elif r.get("num_tokens") is not None:
                 tokens.append(r["num_tokens"])
         out.append({
             "k": k,
+            "n": len(rows),
             "accuracy": statistics.fmean(verdicts),
             "mean_tokens": statistics.fmean(tokens) if tokens else None,
-            "reached": sum(len(r["turn_correct"]) >= k for r in multi) / len(multi),
+            "reached": sum(len(r.get("turn_correct") or [None]) >= k for r in rows) / len(rows),
         })
     return out
 

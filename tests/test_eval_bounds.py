@@ -127,9 +127,16 @@ def test_resume_refuses_another_backend_dtype_or_model(tmp_path, tiny_model_dir,
     shutil.copy(toy_base_dir / "config.json", model / "config.json")
     err = refused()
     assert "model_fingerprint: " in err and "config or weights changed" in err
-    # a copy of the original folder elsewhere fingerprints the same: only its path is reported as changed
+    # a copy of the original folder elsewhere fingerprints the same: the same model, so the run resumes (audit #12)
     copy = tmp_path / "copy"
     shutil.copytree(tiny_model_dir, copy)
-    err = refused(model_dir=copy)
-    assert "model_name_or_path" in err and "model_fingerprint" not in err
-    assert "backend: 'transformers' -> 'vllm'" in refused("--backend", "vllm")
+    assert main(_eval_argv(copy, out, "--limit", "2")) == 0
+    assert (out / "samples.jsonl").read_bytes() == samples
+    capsys.readouterr()
+    err = refused("--backend", "vllm", model_dir=copy)  # vLLM is not installed on CPU machines: refused up front
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        assert "backend 'vllm'" in err and "not installed" in err
+    else:
+        assert "backend: 'transformers' -> 'vllm'" in err

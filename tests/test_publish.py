@@ -271,7 +271,8 @@ def test_eval_only_updates_the_published_card_and_keeps_the_rest(lora_run, tmp_p
     assert ("thrifty/toy-world", "adaptive", "accuracy") in results  # the earlier results are kept
     assert len(after.data.eval_results) == 4
     assert results[("thrifty/toy-world", "direct", "accuracy")].metric_args == {
-        "temperature": 0.0, "top_p": 1.0, "num_samples": 1, "max_new_tokens": EVAL_KW["max_new_tokens"], "seed": 0}
+        "temperature": 0.0, "top_p": 1.0, "num_samples": 1, "max_new_tokens": EVAL_KW["max_new_tokens"], "seed": 0,
+        "extraction": "strict", "n_problems": new_stats["n_problems"]}
     assert text.count("<!-- thrifty-eval:direct-mode -->") == 1 and "## Eval: direct-mode" in text
     assert (out / "eval" / "direct-mode" / "summary.json").is_file()
     assert "(eval/direct-mode/plots/accuracy_vs_tokens.png)" in text
@@ -316,3 +317,58 @@ def test_eval_only_push_uploads_the_card_and_report_only(lora_run, tmp_path, mon
     assert "README.md" in calls["upload"] and "eval/again/summary.json" in calls["upload"]
     assert all(p == "README.md" or p.startswith("eval/again/") for p in calls["upload"]), calls["upload"]
     assert "## Eval: again" in calls["card"] and "## Usage" in calls["card"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# audit_eval #4 and #5: what the card claims, and whose eval it is
+# ---------------------------------------------------------------------------------------------------------
+def test_card_states_problems_and_extraction_and_marks_a_partial_run(lora_run, tmp_path):
+    from huggingface_hub import ModelCard
+
+    from thrifty.eval.runner import EvalConfig, run_eval
+
+    partial = tmp_path / "eval_partial"
+    run_eval(EvalConfig(model_name_or_path=str(lora_run), output_dir=str(partial), limit=3, **EVAL_KW))
+    out = tmp_path / "published"
+    assert cmd_publish([str(lora_run), "--repo-id", "someone/toy-lora", "--dry-run", str(out),
+                        "--eval-dir", str(partial)]) == 0
+    card = ModelCard.load(out / "README.md")
+    for result in card.data.eval_results:
+        assert result.metric_args["n_problems"] == 3 and result.metric_args["limit"] == 3
+        assert result.metric_args["extraction"] == "strict" and "first 3 problems only" in result.metric_name
+    text = (out / "README.md").read_text()
+    assert "Answer extraction: `auto` (strict)" in text and "**Partial run**" in text
+
+    # a full rerun replaces the partial result instead of listing both
+    from thrifty.trainers.eval_card import eval_results, merge_eval_results
+
+    full = json.loads((lora_run / "eval" / "summary.json").read_text())
+    merged = merge_eval_results(card.data.eval_results, eval_results(full))
+    assert len(merged) == 2 and all("limit" not in r.metric_args for r in merged)
+
+
+def test_publish_refuses_an_eval_of_another_model(lora_run, tiny_model_dir, tmp_path, capsys):
+    other = tmp_path / "eval_of_base"
+    _eval(tiny_model_dir, other)
+    out = tmp_path / "published"
+    rc = main(["publish", str(lora_run), "--repo-id", "someone/toy-lora", "--dry-run", str(out),
+               "--eval-dir", str(other)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "made on another model" in err and str(tiny_model_dir) in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_eval_only_default_label_is_the_eval_folder(lora_run, tmp_path):
+    from thrifty.eval.runner import EvalConfig, run_eval
+
+    out = tmp_path / "published"
+    assert cmd_publish([str(lora_run), "--repo-id", "someone/toy-lora", "--dry-run", str(out)]) == 0
+    for name, modes in (("eval_direct", ["direct"]), ("eval_long", ["long_cot"])):
+        run_eval(EvalConfig(model_name_or_path=str(lora_run), output_dir=str(tmp_path / name),
+                            **{**EVAL_KW, "modes": modes, "plots": False}))
+        assert cmd_publish(["--eval-only", str(tmp_path / name), "--repo-id", "someone/toy-lora",
+                            "--dry-run", str(out)]) == 0
+    text = (out / "README.md").read_text()  # two evals of one model: two sections, neither replaced
+    assert "## Eval: eval_direct" in text and "## Eval: eval_long" in text
+    assert (out / "eval" / "eval_direct" / "summary.json").is_file()
+    assert (out / "eval" / "eval_long" / "summary.json").is_file()

@@ -57,3 +57,24 @@ def test_report_compares_two_toy_runs(toy_eval_runs, tmp_path, capsys):
     assert set(deltas) == {"adaptive", "short_cot"}
     assert deltas["adaptive"]["accuracy"]["abs"] == pytest.approx(
         second["results"]["toy"]["adaptive"]["accuracy"] - first["results"]["toy"]["adaptive"]["accuracy"])
+
+
+def test_report_warns_when_runs_differ_in_problems_or_decoding(toy_eval_runs, tiny_model_dir, tmp_path, caplog):
+    """audit_eval #12: runs over other problems or with other decoding on one Pareto front are flagged."""
+    import logging
+
+    from thrifty.eval.report import write_comparison
+    from thrifty.eval.runner import EvalConfig, run_eval
+
+    like = write_comparison(toy_eval_runs, tmp_path / "like", plots=False).read_text()
+    assert "like for like" not in like  # same problems, same decoding: no warning
+    other = run_eval(EvalConfig(model_name_or_path=str(tiny_model_dir), output_dir=str(tmp_path / "partial"),
+                                run_name="partial", benchmarks=["toy"], modes=["adaptive"], toy_per_difficulty=2,
+                                limit=5, max_new_tokens=24, batch_size=64, chunk_size=64, plots=False))
+    caplog.set_level(logging.WARNING, logger="thrifty.eval")
+    report = write_comparison([toy_eval_runs[0], other], tmp_path / "cmp", plots=False).read_text()
+    assert "do not compare like for like" in report
+    assert "toy: `partial` was evaluated on 5 problems and `toy_base` on 18, 5 of them shared" in report
+    assert "max_new_tokens (48 vs 24)" in report
+    warnings = json.loads((tmp_path / "cmp" / "comparison.json").read_text())["warnings"]
+    assert len(warnings) == 2 and all(any(w in m for m in caplog.messages) for w in warnings)

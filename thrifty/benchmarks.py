@@ -45,7 +45,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from thrifty.decontaminate import DEFAULT_NGRAM_SIZE, NgramIndex
-from thrifty.jsonl import DataError, read_jsonl
+from thrifty.errors import UserInputError
+from thrifty.jsonl import DataError, iter_jsonl_numbered, read_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -255,13 +256,15 @@ def read_gpqa_csv(path: Path) -> list[dict]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
-def _local_rows(bench: Benchmark, data_dir: Path) -> tuple[list[dict], Path]:
+def _local_rows(bench: Benchmark, data_dir: Path) -> tuple[list[tuple[str, dict]], Path]:
+    """``[(where, row)]`` of a benchmark's local file; ``where`` is ``path:line`` (1-based, as editors count) for
+    JSONL and ``path row N`` (1-based data row) for GPQA's CSV."""
     for rel in bench.local:
         path = data_dir / rel
         if path.exists():
             if bench.name == "gpqa_diamond":
-                return read_gpqa_csv(path), path
-            return read_jsonl(path), path
+                return [(f"{path} row {i}", row) for i, row in enumerate(read_gpqa_csv(path), 1)], path
+            return [(f"{path}:{line}", row) for line, row in iter_jsonl_numbered(path)], path
     raise DataError(f"benchmark {bench.name}: none of {', '.join(str(data_dir / r) for r in bench.local)} exists")
 
 
@@ -297,10 +300,11 @@ def load_benchmark(name: str, data_dir: str | os.PathLike | None = None, seed: i
         bench = BENCHMARKS[name]
         root = resolve_data_dir(data_dir)
         if root is not None:
-            rows, source = _local_rows(bench, root)
+            located, source = _local_rows(bench, root)
         else:
-            rows, source = _hub_rows(bench), bench.hub[0] if bench.hub else name
-        problems = [bench.normalize(row, i, seed) for i, row in enumerate(rows)]
+            source = bench.hub[0] if bench.hub else name
+            located = [(f"{source} row {i}", row) for i, row in enumerate(_hub_rows(bench), 1)]
+        problems = [_normalize_row(bench, where, row, i, seed) for i, (where, row) in enumerate(located)]
         logger.info("benchmark %s: %d problems from %s", name, len(problems), source)
     elif Path(name).suffix in (".jsonl", ".json") and Path(name).exists():
         problems = load_problems_file(name)
@@ -311,12 +315,39 @@ def load_benchmark(name: str, data_dir: str | os.PathLike | None = None, seed: i
     return problems[:limit] if limit else problems
 
 
+def _normalize_row(bench: Benchmark, where: str, row: dict, index: int, seed: int) -> Problem:
+    """``bench.normalize`` on one row; its :class:`DataError` is raised again naming ``where`` (``path:line``)."""
+    try:
+        return bench.normalize(row, index, seed)
+    except DataError as err:
+        detail = str(err).split(": ", 1)[-1]
+        raise DataError(f"{where}: {detail}") from None
+
+
+def choice_answer(answer: str, options: list[str] | None, where: str) -> str:
+    """The gold letter of a multiple-choice problem: a letter of its options (any case), or the text of one of
+    its options mapped to that option's letter; anything else is a :class:`DataError` naming ``where``.
+    Without ``options`` (options written inside the question) the answer must be one letter A-J."""
+    text = answer.strip()
+    letters = LETTERS[: len(options)] if options else LETTERS
+    if len(text) == 1 and text.upper() in letters:
+        return text.upper()
+    if options:
+        for i, option in enumerate(options):
+            if text == option.strip():
+                return LETTERS[i]
+        raise DataError(f"{where}: answer {answer!r} is neither a letter {letters[0]}-{letters[-1]} of the "
+                        f"{len(options)} options nor the text of one of them")
+    raise DataError(f"{where}: answer {answer!r} of a multiple-choice problem must be one letter A-J (or give "
+                    "'options' and the answer as a letter or an option's text)")
+
+
 def load_problems_file(path: str | os.PathLike) -> list[Problem]:
     """A user benchmark: JSONL rows of ``id``, ``problem``, ``answer`` and, for multiple choice, ``options``
     (a list of option texts in letter order; ``"A) text"`` prefixes are stripped). An optional ``kind``
     (math, number, choice, auto) overrides the default: ``choice`` with options, else ``auto``."""
     problems = []
-    for i, row in enumerate(read_jsonl(path), 1):
+    for i, row in iter_jsonl_numbered(path):
         where = f"{path}:{i}"
         for key in ("id", "problem", "answer"):
             if key not in row or row[key] is None:
@@ -331,6 +362,8 @@ def load_problems_file(path: str | os.PathLike) -> list[Problem]:
             raise DataError(f"{where}: unknown kind {kind!r}; use math, number, choice or auto")
         answer = row["answer"]
         answer = integer_answer(answer) if isinstance(answer, (int, float)) else str(answer).strip()
+        if kind == "choice":
+            answer = choice_answer(answer, options, where)
         problems.append(Problem(id=str(row["id"]), problem=str(row["problem"]), answer=answer, kind=kind,
                                 options=options, meta=row.get("meta") or {}))
     return problems
@@ -417,8 +450,9 @@ def load_longbench_write(subset: str = "longbench_write", data_dir: str | os.Pat
 # ---------------------------------------------------------------------------------------------------------
 # The benchmarks' questions for decontamination (thrifty.decontaminate's n-gram index)
 # ---------------------------------------------------------------------------------------------------------
-#: Checked by default: every registered text benchmark (the toy world's problems are shorter than 8 words and
-#: disjoint from its training problems by construction).
+#: Checked by default: every registered text benchmark. The toy world is not among them: its train and test
+#: problems are disjoint by construction (split by inputs), and its questions, up to 13 words of digits and
+#: padding, share 8-grams with each other without being the same problem (see :func:`is_toy_question`).
 DEFAULT_BENCHMARKS: tuple[str, ...] = ("math500", "aime24", "aime25", "amc23", "gpqa_diamond", "gsm8k", "aqua",
                                        "csqa", "longbench_write")
 LONGBENCH_WRITE = "longbench_write"
@@ -432,23 +466,75 @@ def benchmark_questions(name: str, data_dir: str | None = None) -> list[str]:
     return [p.problem for p in load_benchmark(name, data_dir)]
 
 
-_INDEX_CACHE: dict[tuple, NgramIndex] = {}
+_TOY_QUESTION = re.compile(r"[0-9_+|](?: [0-9_+|])*")
+
+
+def is_toy_question(text: str) -> bool:
+    """True for a toy-world question: single digits, ``_`` padding and the ``+`` / ``|`` row separators only
+    (``8 6 0 _ _ _ + 5 0 1 _ _ _``). Such a synthetic question holds no text of a real benchmark, so the
+    decontamination index skips it (and need not be loaded, or fetched from the Hub, for a toy-only build)."""
+    return bool(_TOY_QUESTION.fullmatch(" ".join(text.split())))
+
+
+class BenchmarkIndex(NgramIndex):
+    """The n-gram index of the benchmarks' questions, loaded on the first question that needs it.
+
+    Toy-world questions (:func:`is_toy_question`) match nothing and never trigger the load, so building the
+    toy world's data needs neither the benchmark files nor the network. A benchmark that cannot be loaded is a
+    :class:`DataError` naming the recipe ``key`` that lists it, raised on that first real question.
+    """
+
+    def __init__(self, benchmarks: list[str] | tuple[str, ...], data_dir: str | None, ngram_size: int, key: str,
+                 short_questions: bool):
+        if ngram_size < 1:
+            raise UserInputError(f"the n-gram size (--ngram-size, decontaminate_ngram_size) must be at least 1, got {ngram_size}")
+        self.ngram_size = ngram_size
+        self.short_questions = short_questions
+        self._names = list(benchmarks)
+        self._data_dir = data_dir
+        self._key = key
+        self._loaded = False
+
+    def _load(self) -> None:
+        texts = {}
+        for name in self._names:
+            try:
+                texts[name] = benchmark_questions(name, self._data_dir)
+            except Exception as err:  # noqa: BLE001 - a Hub/network failure too: one clear line with what to do
+                raise DataError(f"decontamination against {name}: {err} (set the benchmark folder with data_dir / "
+                                f"${DATA_DIR_ENV}, or leave {name} out of {self._key})") from None
+        super().__init__(texts, self.ngram_size, self.short_questions)
+        self._loaded = True
+
+    @property
+    def benchmarks(self) -> list[str]:
+        return list(self._names)
+
+    def load(self) -> BenchmarkIndex:
+        """Load every benchmark's questions now (idempotent); returns the index."""
+        if not self._loaded:
+            self._load()
+        return self
+
+    def matches(self, text: str) -> dict[str, set[int]]:
+        if is_toy_question(text):
+            return {}
+        self.load()
+        return super().matches(text)
+
+
+_INDEX_CACHE: dict[tuple, BenchmarkIndex] = {}
 
 
 def build_index(benchmarks: list[str] | tuple[str, ...] = DEFAULT_BENCHMARKS, data_dir: str | None = None,
                 ngram_size: int = DEFAULT_NGRAM_SIZE, key: str = "decontaminate_benchmarks",
                 short_questions: bool = False) -> NgramIndex:
-    """The n-gram index of the benchmarks' questions (kept for the process: a build and its eval reuse it); a
-    benchmark that cannot be loaded is a clear error naming the recipe ``key`` that lists it."""
+    """The n-gram index of the benchmarks' questions (kept for the process: a build and its eval reuse it),
+    loaded lazily (:class:`BenchmarkIndex`: toy-world questions never need it); a benchmark that cannot be
+    loaded is a clear error naming the recipe ``key`` that lists it."""
     cache_key = (tuple(benchmarks), str(resolve_data_dir(data_dir)), ngram_size, short_questions)
-    if cache_key in _INDEX_CACHE:
-        return _INDEX_CACHE[cache_key]
-    texts = {}
-    for name in benchmarks:
-        try:
-            texts[name] = benchmark_questions(name, data_dir)
-        except Exception as err:  # noqa: BLE001 - a Hub/network failure too: one clear line with what to do
-            raise DataError(f"decontamination against {name}: {err} (set the benchmark folder with data_dir / "
-                            f"$THRIFTY_DATA_DIR, or leave {name} out of {key})") from None
-    _INDEX_CACHE[cache_key] = index = NgramIndex(texts, ngram_size, short_questions)
+    if cache_key not in _INDEX_CACHE:
+        _INDEX_CACHE[cache_key] = BenchmarkIndex(benchmarks, data_dir, ngram_size, key, short_questions)
+    index = _INDEX_CACHE[cache_key]
+    index._key = key
     return index

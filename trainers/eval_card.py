@@ -10,7 +10,9 @@ two results on the same task and dataset:
 - ``mean_output_tokens``: mean output tokens per sample, counted with the model's tokenizer;
 
 both with ``metric_config`` = the mode (``adaptive``, ``direct``, ...), so one dataset entry lists every mode,
-and ``metric_args`` = the decoding settings (temperature, top_p, samples per problem, max_new_tokens, seed).
+and ``metric_args`` = the decoding settings (temperature, top_p, samples per problem, max_new_tokens, seed), the
+answer-extraction policy (``extraction``) and the number of problems evaluated (``n_problems``, plus ``limit``
+for a partial run, whose metric name says so too).
 The dataset is the benchmark's Hub id, config and split from :data:`thrifty.benchmarks.BENCHMARKS`; the toy
 world and user JSONL files are named by the benchmark's name.
 
@@ -61,11 +63,18 @@ def eval_results(summary: dict[str, Any]) -> list:
     from huggingface_hub import EvalResult
 
     cfg = summary.get("config") or {}
-    decoding = {k: cfg[k] for k in DECODING_KEYS if cfg.get(k) is not None} or None
+    decoding = {k: cfg[k] for k in DECODING_KEYS if cfg.get(k) is not None}
+    limit = cfg.get("limit")
     out = []
     for bench, by_mode in summary.get("results", {}).items():
         dataset_type, dataset_name, config, split = _dataset(bench)
         for mode, stats in by_mode.items():
+            args = {**decoding, "extraction": extraction_used(summary, bench, mode)}
+            if stats.get("n_problems") is not None:
+                args["n_problems"] = stats["n_problems"]
+            if limit:
+                args["limit"] = limit
+            partial = f", first {stats.get('n_problems', limit)} problems only (limit {limit})" if limit else ""
             for metric, key, label in ((ACCURACY_METRIC, "accuracy", "accuracy (pass@1)"),
                                        (TOKENS_METRIC, "mean_tokens", "mean output tokens")):
                 value = stats.get(key)
@@ -74,16 +83,41 @@ def eval_results(summary: dict[str, Any]) -> list:
                 out.append(EvalResult(
                     task_type=TASK_TYPE, task_name="Reasoning (accuracy against output tokens)",
                     dataset_type=dataset_type, dataset_name=dataset_name, dataset_config=config,
-                    dataset_split=split, metric_type=metric, metric_name=f"{label}, {mode}", metric_config=mode,
-                    metric_args=decoding,
+                    dataset_split=split, metric_type=metric, metric_name=f"{label}, {mode}{partial}",
+                    metric_config=mode, metric_args=args,
                     metric_value=round(float(value), 4 if metric == ACCURACY_METRIC else 1),
                 ))
     return out
 
 
+def extraction_used(summary: dict, bench: str, mode: str) -> str:
+    """The answer-extraction policy a summary's (benchmark, mode) was scored with (``math_verify`` or
+    ``strict``; the run's policy, or ``strict`` for summaries older than extraction policies)."""
+    extraction = summary.get("extraction") or {}
+    return str((extraction.get("used") or {}).get(f"{bench}/{mode}") or extraction.get("policy") or "strict")
+
+
+def extraction_note(summary: dict) -> str:
+    """One sentence for a card: the extraction policy (DESIGN.md section 5: every report names it) and, for a
+    partial run (``limit``), how many problems the numbers cover."""
+    extraction = summary.get("extraction") or {}
+    used = sorted(set((extraction.get("used") or {}).values()))
+    text = (f"Answer extraction: `{extraction.get('policy', 'strict')}`" + (f" ({', '.join(used)})" if used else "")
+            + ("" if extraction else " (the run predates extraction policies)") + ".")
+    limit = (summary.get("config") or {}).get("limit")
+    if limit:
+        text += (f" **Partial run**: only the first {limit} problems of each benchmark were evaluated (`limit`), "
+                 "so these numbers are not comparable with full-benchmark results.")
+    return text
+
+
+#: ``metric_args`` keys that describe how much was measured, not how: a full rerun replaces a partial result.
+_COVERAGE_ARGS = ("n_problems", "limit")
+
+
 def _result_key(result) -> tuple:
-    args = json.dumps(result.metric_args or {}, sort_keys=True)
-    return (*result.unique_identifier, result.metric_type, result.metric_config, args)
+    args = {k: v for k, v in (result.metric_args or {}).items() if k not in _COVERAGE_ARGS}
+    return (*result.unique_identifier, result.metric_type, result.metric_config, json.dumps(args, sort_keys=True))
 
 
 def merge_eval_results(existing: list | None, new: list) -> list:
@@ -107,7 +141,8 @@ def eval_section(label: str, summary: dict, plot_name: str | None, report_dir: s
     start, end = _marker(label)
     lines = [start, f"## Eval: {label}", "",
              f"Added with `thrifty publish --eval-only` from the eval report in `{report_dir}/report.md` (decoding: "
-             f"{decoding}). Accuracy is pass@1; tokens are output tokens per sample.", "", results_table(summary), ""]
+             f"{decoding}). Accuracy is pass@1; tokens are output tokens per sample. {extraction_note(summary)}", "",
+             results_table(summary), ""]
     if plot_name:
         lines += [f"![Accuracy against output tokens: {label}]({plot_name})", ""]
     return "\n".join(lines + [end])
@@ -137,6 +172,14 @@ def updated_card(card_text: str, summary: dict, label: str, plot_name: str | Non
     return str(card)
 
 
+def default_label(folder: Path) -> str:
+    """The default ``--eval-label`` when the eval set no ``run_name``: the eval folder's name
+    (``runs/x/eval_math500`` -> ``eval_math500``), not the model's, so two evals of one model get two sections; a
+    folder named ``eval`` is qualified by its run (``x_eval``)."""
+    folder = Path(folder).resolve()
+    return f"{folder.parent.name}_{folder.name}" if folder.name == "eval" and folder.parent.name else folder.name
+
+
 def _safe_label(label: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in label) or "eval"
 
@@ -150,7 +193,7 @@ def publish_eval_only(eval_run: Path, repo_id: str, dry_run: Path | None, label:
     from .publish import ACCURACY_PLOT, EVAL_PLOTS, EVAL_REPORT, EVAL_SUMMARY, PublishError, find_eval_report
 
     report = find_eval_report(eval_run)
-    label = _safe_label(label or str(report.summary.get("run") or report.folder.name))
+    label = _safe_label(label or (report.summary.get("config") or {}).get("run_name") or default_label(report.folder))
     if dry_run is not None:
         card_path = Path(dry_run) / "README.md"
         if not card_path.is_file():

@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 EVAL_SUMMARY = "summary.json"
 EVAL_REPORT = "report.md"
 EVAL_PLOTS = "plots"
+EVAL_CONFIG = "eval_config.json"  # thrifty.eval.runner.CONFIG_FILE: the model fingerprint the eval was made on
 ACCURACY_PLOT = "accuracy_vs_tokens.png"
 RECIPE_COPY = "thrifty_recipe.yaml"  # written by scripts/launch.sh (thrifty.trainers.launch)
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json",
@@ -101,6 +102,32 @@ def find_eval_report(run_dir: str | Path, eval_dir: str | Path | None = None) ->
         f"`thrifty eval --config recipes/toy/eval.yaml --model_name_or_path {run_dir} --output_dir {run_dir}/eval`, "
         "or point to an existing eval folder with --eval-dir DIR"
     )
+
+
+def check_eval_is_of(report: EvalReport, run_dir: Path) -> None:
+    """Refuse an eval report made on another model than ``run_dir``: the model fingerprint recorded in the eval's
+    ``eval_config.json`` (:func:`thrifty.models.model_fingerprint`: config and weights) must be ``run_dir``'s.
+    A report without one (an older thrifty) is used with a warning."""
+    from thrifty.models import model_fingerprint
+
+    path = report.folder / EVAL_CONFIG
+    recorded = None
+    if path.is_file():
+        try:
+            recorded = json.loads(path.read_text()).get("model_fingerprint")
+        except (json.JSONDecodeError, AttributeError):
+            recorded = None
+    evaluated = (report.summary.get("config") or {}).get("model_name_or_path") or report.summary.get("model")
+    if recorded is None:
+        logger.warning("%s records no model fingerprint: cannot check that it evaluated %s (it names %s)",
+                       report.folder, run_dir, evaluated)
+        return
+    current = model_fingerprint(str(run_dir))
+    if recorded != current:
+        raise PublishError(f"the eval report {report.folder} was made on another model ({evaluated}, fingerprint "
+                           f"{recorded}) than {run_dir} (fingerprint {current}): its numbers are not this model's. "
+                           f"Evaluate {run_dir} (`thrifty eval ... --model_name_or_path {run_dir} --output_dir "
+                           f"{run_dir}/eval`) or point --eval-dir to its eval")
 
 
 def is_adapter(run_dir: Path) -> bool:
@@ -337,6 +364,8 @@ def model_card(repo_id: str, metadata: dict, report: EvalReport, recipe: dict, r
     """The README.md of the published repository (YAML metadata + Markdown); ``lora`` describes the adapter."""
     from huggingface_hub import ModelCard, ModelCardData
 
+    from .eval_card import extraction_note
+
     summary = report.summary
     load = (
         f"```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
@@ -369,7 +398,7 @@ def model_card(repo_id: str, metadata: dict, report: EvalReport, recipe: dict, r
         "## Results",
         "",
         f"From the run's eval report (`eval/report.md`; decoding: {decoding}). Accuracy is pass@1; tokens are output "
-        "tokens per sample counted with the model's tokenizer.",
+        f"tokens per sample counted with the model's tokenizer. {extraction_note(summary)}",
         "",
         results_table(summary),
         "",
@@ -457,6 +486,7 @@ def build_folder(opts: PublishOptions, out: Path) -> dict[str, Any]:
     """Write the repository's files into the empty folder ``out``; returns what the card says (for logs)."""
     run_dir = check_run_dir(opts.run_dir)
     report = find_eval_report(run_dir, opts.eval_dir)
+    check_eval_is_of(report, run_dir)
     base = opts.base_model or (adapter_base(run_dir) if is_adapter(run_dir) else None)
     if base and Path(base).exists():
         logger.warning("base model %s is a local folder: the card's base_model and the adapter's "
@@ -522,7 +552,8 @@ def publish_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-only", metavar="EVAL_RUN", default=None,
                    help="attach this `thrifty eval` report to the already published model --repo-id: its card gets "
                         "the new model-index results and a section, everything else in it is kept")
-    p.add_argument("--eval-label", default=None, help="--eval-only: the section's label (default: the run's name)")
+    p.add_argument("--eval-label", default=None, help="--eval-only: the section's label (default: the eval's run_name if it set one, else "
+                        "the eval folder's name)")
     p.add_argument("--repo-id", required=True, help="Hub repository, e.g. me/arm-qwen2.5-7b-lora")
     p.add_argument("--private", action="store_true", help="create the repository private")
     p.add_argument("--merge", action="store_true", help="merge the adapter into the base and publish full weights")
