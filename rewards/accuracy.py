@@ -63,8 +63,14 @@ class AccuracyReward:
         """:meth:`correctness` against the answer column (and ``answer_kind`` where present), with the checker's
         stats (timeouts, errors) since the last call."""
         golds = column(columns, self.answer_column, len(completions), self.__name__)
-        kinds = list(columns["answer_kind"]) if "answer_kind" in columns else None
-        return self.correctness(completions, golds, kinds), self.checker.reset_stats()
+        return self.correctness(completions, golds, self.row_kinds(columns)), self.checker.reset_stats()
+
+    def row_kinds(self, columns: dict) -> list[str] | None:
+        """Each row's ``answer_kind`` where the dataset gives one, else this reward's ``kind`` (a mixture can
+        hold sources with and without the column, so a row's kind may be None or empty)."""
+        if "answer_kind" not in columns:
+            return None
+        return [kind or self.kind for kind in columns["answer_kind"]]
 
     def __call__(self, prompts: list, completions: list, completion_ids: list | None = None, **columns: Any):
         verdicts, stats = self.verdicts(completions, columns)

@@ -190,7 +190,80 @@ def build_reward_funcs(
         if f.__name__ in seen:
             raise RewardError(f"two rewards are named '{f.__name__}': metrics would collide")
         seen.add(f.__name__)
-    return funcs
+    return [checked_reward(f) for f in funcs]
+
+
+def _checked_output(name: str, output: Any, n: int) -> list[float | None]:
+    """``output`` of the reward ``name`` for ``n`` completions, or a :class:`RewardError` saying what is wrong."""
+    import numbers
+
+    if output is None or isinstance(output, (str, bytes, dict)) or not hasattr(output, "__len__"):
+        raise RewardError(f"reward '{name}' returned {type(output).__name__ if output is not None else 'None'}; a "
+                          f"reward must return a list of {n} numbers (float, or None where it does not apply), one "
+                          "per completion")
+    values = list(output.tolist() if hasattr(output, "tolist") else output)
+    if len(values) != n:
+        raise RewardError(f"reward '{name}' returned {len(values)} values for {n} completions; it must return one "
+                          "per completion")
+    for i, value in enumerate(values):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+            raise RewardError(f"reward '{name}' returned {value!r} ({type(value).__name__}) for completion {i}; "
+                              "each value must be a number (float) or None")
+    return [None if v is None else float(v) for v in values]
+
+
+def checked_reward(func: Callable) -> Callable:
+    """``func`` with its output checked (:func:`_checked_output`) and its exceptions turned into one-line
+    :class:`RewardError` naming the reward, so a broken plug-in stops training with exit status 2 and says which
+    reward broke, instead of a traceback from inside TRL. Keeps the name, the docstring, async-ness and, through
+    ``__wrapped__``, the reward object itself; a ``torch.nn.Module`` (a reward model) is returned as it is."""
+    try:
+        import torch
+
+        if isinstance(func, torch.nn.Module):
+            return func
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    name = func.__name__
+
+    def _fail(err: Exception) -> RewardError:
+        where = ""
+        tb = err.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is not None:
+            where = f" at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
+        return RewardError(f"reward '{name}' raised {type(err).__name__}{where}: {err}")
+
+    if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(type(func).__call__):
+
+        async def checked_async(prompts, completions, completion_ids=None, **columns):
+            try:
+                output = await func(prompts=prompts, completions=completions, completion_ids=completion_ids, **columns)
+            except RewardError:
+                raise
+            except Exception as err:  # noqa: BLE001 - any failure of a user's reward is reported as the reward's
+                raise _fail(err) from err
+            return _checked_output(name, output, len(completions))
+
+        checked_async.__name__ = name
+        checked_async.__doc__ = func.__doc__
+        checked_async.__wrapped__ = func
+        return checked_async
+
+    def checked(prompts, completions, completion_ids=None, **columns):
+        try:
+            output = func(prompts=prompts, completions=completions, completion_ids=completion_ids, **columns)
+        except RewardError:
+            raise
+        except Exception as err:  # noqa: BLE001 - any failure of a user's reward is reported as the reward's
+            raise _fail(err) from err
+        return _checked_output(name, output, len(completions))
+
+    checked.__name__ = name
+    checked.__doc__ = func.__doc__
+    checked.__wrapped__ = func
+    return checked
 
 
 def describe_rewards() -> dict[str, str]:

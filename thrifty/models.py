@@ -67,6 +67,58 @@ def is_adapter_dir(path: str | Path) -> bool:
     return (Path(path) / "adapter_config.json").exists()
 
 
+def adapter_base(path: str | Path) -> str:
+    """The ``base_model_name_or_path`` of the LoRA adapter folder ``path``."""
+    import json
+
+    return str(json.loads((Path(path) / "adapter_config.json").read_text())["base_model_name_or_path"])
+
+
+def tokenizer_source(name_or_path: str) -> str:
+    """Where a model's tokenizer is: the folder itself, or an adapter folder's base when it has no tokenizer."""
+    path = Path(str(name_or_path))
+    if is_adapter_dir(path) and not (path / "tokenizer_config.json").exists():
+        return adapter_base(path)
+    return str(name_or_path)
+
+
+def load_trainable_model(model_args, training_args=None, use_peft: bool | None = None):
+    """The model a training stage starts from, and whether it already carries the LoRA adapter to train.
+
+    A model folder or Hub id loads as usual (``(model, False)``; the trainer adds a new LoRA when ``use_peft``).
+    A LoRA adapter folder (e.g. the output of a LoRA SFT) is never loaded as a plain model, which would drop the
+    adapter: its base (``base_model_name_or_path``) is loaded, then
+
+    - with ``use_peft``: the adapter itself is loaded trainable (``PeftModel.from_pretrained(...,
+      is_trainable=True)``) and training continues it (``(peft_model, True)``: pass no ``peft_config``; the
+      recipe's ``lora_*`` keys are not used, the adapter keeps its own rank and target modules). The saved output
+      is again an adapter on the same base, and TRL's DPO/GRPO reference (``beta > 0``) is a frozen copy of the
+      loaded adapter, i.e. the model the run starts from;
+    - without ``use_peft``: the adapter is merged into its base (``merge_and_unload``) and the merged model is
+      trained in full (``(model, False)``).
+    """
+    from transformers import AutoModelForCausalLM
+
+    use_peft = bool(getattr(model_args, "use_peft", False)) if use_peft is None else use_peft
+    kwargs = model_init_kwargs(model_args, training_args)
+    path = model_args.model_name_or_path
+    if not is_adapter_dir(path):
+        return AutoModelForCausalLM.from_pretrained(path, **kwargs), False
+    from peft import PeftModel
+
+    base_name = adapter_base(path)
+    kwargs.pop("revision", None)  # the recipe's revision names the adapter's, not the base's
+    base = AutoModelForCausalLM.from_pretrained(base_name, **kwargs)
+    if use_peft:
+        logger.warning("model_name_or_path %s is a LoRA adapter on %s: continuing to train that adapter (its own "
+                       "rank and target modules; the recipe's lora_* keys are not used)", path, base_name)
+        return PeftModel.from_pretrained(base, path, is_trainable=True), True
+    logger.warning("model_name_or_path %s is a LoRA adapter on %s and use_peft is false: training the merged model "
+                   "(base + adapter) in full", path, base_name)
+    merged = PeftModel.from_pretrained(base, path).merge_and_unload()
+    return merged.requires_grad_(True), False  # PEFT froze the base's weights when it loaded the adapter
+
+
 def load_tokenizer(name_or_path: str, padding_side: str = "left", **kwargs):
     """Load a tokenizer (``kwargs``: ``revision``, ``trust_remote_code``); ``padding_side`` is set explicitly
     because it is not saved (FIELD-NOTES)."""

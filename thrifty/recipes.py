@@ -44,6 +44,31 @@ _RecipeYamlLoader.yaml_implicit_resolvers = {
 _RecipeYamlLoader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A YAML mapping names the same key twice (PyYAML would silently keep the last value)."""
+
+    def __init__(self, key: Any, first_line: int, line: int):
+        super().__init__(None, None, f"duplicate key '{key}' (lines {first_line} and {line})", None)
+        self.key, self.first_line, self.line = key, first_line, line
+
+
+def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            first = seen.get(key)
+        except TypeError:  # an unhashable key: PyYAML's own constructor reports it
+            break
+        if first is not None:
+            raise DuplicateKeyError(key, first, key_node.start_mark.line + 1)
+        seen[key] = key_node.start_mark.line + 1
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_RecipeYamlLoader.construct_mapping = _mapping_without_duplicates  # type: ignore[method-assign]
+
+
 def load_yaml(text: str) -> Any:
     """Parse recipe YAML (or one command-line value) with YAML 1.2 booleans (see :class:`_RecipeYamlLoader`)."""
     return yaml.load(text, Loader=_RecipeYamlLoader)  # noqa: S506 - a SafeLoader subclass
@@ -78,6 +103,9 @@ def load_recipe_file(path: str | os.PathLike) -> dict[str, Any]:
         raise RecipeError(str(err)) from None
     try:
         config = load_yaml(path.read_text()) or {}
+    except DuplicateKeyError as err:
+        raise RecipeError(f"{path}: key '{err.key}' is set twice (lines {err.first_line} and {err.line}); keep "
+                          "one") from None
     except yaml.YAMLError as err:
         raise RecipeError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(config, dict):
@@ -199,7 +227,29 @@ def parse_recipe(dataclass_types: tuple[type, ...], argv: list[str] | None = Non
     if remaining:
         raise RecipeError(f"{where}: unexpected values {redact_text(str(remaining))}: "
                           "each option takes the form --key value")
+    _check_lora_keys(parsed, recipe_tokens, cli_keys, config_path)
     return tuple(parsed)
+
+
+def _check_lora_keys(parsed: list[Any], recipe_tokens: list[str], cli_keys: set[str], config_path: str | None) -> None:
+    """Refuse ``lora_*`` keys that would be silently ignored because ``use_peft`` is false: given on the command
+    line, or in a recipe that does not itself set ``use_peft: true``. A recipe that sets ``use_peft: true`` with
+    its ``lora_*`` keys, switched to ``--use_peft false`` on the command line, trains in full with a warning."""
+    if not any(getattr(cfg, "use_peft", None) is False for cfg in parsed):
+        return
+    recipe_keys = {t[2:] for t in recipe_tokens if t.startswith("--")}
+    i = recipe_tokens.index("--use_peft") if "--use_peft" in recipe_tokens else -1
+    recipe_says_peft = i >= 0 and recipe_tokens[i + 1] == "true"
+    from_cli = sorted(k for k in cli_keys if k.startswith("lora_"))
+    from_recipe = sorted(k for k in recipe_keys - cli_keys if k.startswith("lora_"))
+    if from_recipe and recipe_says_peft:  # the recipe's LoRA, switched off on the command line
+        logger.warning("use_peft is false (command line): the recipe's %s are not used; the whole model is trained",
+                       ", ".join(from_recipe))
+        from_recipe = []
+    offending = [f"{k} (command line)" for k in from_cli] + [f"{k} ({config_path})" for k in from_recipe]
+    if offending:
+        raise RecipeError(f"{', '.join(offending)} set but use_peft is false, so they would be ignored and the whole "
+                          "model trained: set use_peft: true for LoRA, or remove the lora_* keys")
 
 
 def recipe_dict(*configs: Any) -> dict[str, Any]:

@@ -10,6 +10,13 @@ DeepSpeed's ``latest`` names an existing folder) and that every torch file (``op
 ``rng_state*.pth``, ``*.bin``) is an intact zip archive (its central directory, written last, reads). This costs
 a few header reads, not a load of the weights. ``resume_from_checkpoint: auto`` then takes the newest complete
 checkpoint and logs every newer one it skips.
+
+An ``output_dir`` belongs to one run: :func:`train_and_save` records the run's inputs (:func:`run_spec`: model
+fingerprint, data arguments, the training keys that change what is computed, not ``max_steps``) in
+``output_dir/thrifty_train_run.json`` (:mod:`thrifty.run_record`) and refuses to resume checkpoints recorded for other
+inputs, naming the keys that differ. A rerun of a finished run trains no further step and keeps its final model;
+``resume_from_checkpoint: false`` moves the old checkpoints into ``previous_run_<time>/`` instead of leaving them
+for a later ``auto``.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import os
 import re
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from thrifty.recipes import RecipeError
 
@@ -157,21 +165,191 @@ def preflight(model_name_or_path: str | None, training_args) -> None:
         _check_explicit_checkpoint(str(resume))
 
 
-def train_and_save(trainer, training_data: dict | None = None) -> str:
+# ---------------------------------------------------------------------------------------------------------
+# Which run an output_dir belongs to (thrifty.run_record), finished runs, wandb folders
+# ---------------------------------------------------------------------------------------------------------
+#: Training keys that change what a resumed run computes: a resume with another value of any of them is refused.
+#: ``max_steps``/``num_train_epochs`` are left out on purpose (extending a finished run is a resume).
+RUN_SPEC_TRAINING_KEYS = (
+    "learning_rate", "lr_scheduler_type", "warmup_steps", "warmup_ratio", "weight_decay", "seed",
+    "per_device_train_batch_size", "gradient_accumulation_steps", "max_length", "packing", "loss_averaging",
+    "assistant_only_loss", "completion_only_loss", "variant", "reward_funcs", "reward_weights", "reward_kwargs",
+    "ada_zero_unknown", "num_generations", "max_completion_length", "temperature", "beta", "loss_type",
+    "scale_rewards",
+)
+RUN_SPEC_MODEL_KEYS = ("use_peft", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "use_rslora",
+                       "use_dora", "dtype")
+
+
+def run_spec(stage: str, data_args, training_args, model_args) -> dict[str, Any]:
+    """What a training run is made of, for :mod:`thrifty.run_record`: the stage, the model (name and
+    :func:`thrifty.models.model_fingerprint`), every data argument and the training/model keys that change what
+    the run computes (:data:`RUN_SPEC_TRAINING_KEYS`, :data:`RUN_SPEC_MODEL_KEYS`)."""
+    from dataclasses import asdict
+
+    from thrifty.models import model_fingerprint
+
+    model = model_args.model_name_or_path
+    spec: dict[str, Any] = {"stage": stage, "model_name_or_path": model, "model_fingerprint": model_fingerprint(model)}
+    spec.update({f"data.{k}": v for k, v in sorted(asdict(data_args).items())})
+    for key in RUN_SPEC_TRAINING_KEYS:
+        if hasattr(training_args, key):
+            spec[key] = getattr(training_args, key)
+    for key in RUN_SPEC_MODEL_KEYS:
+        if hasattr(model_args, key):
+            spec[key] = getattr(model_args, key)
+    return json.loads(json.dumps(spec, default=str))
+
+
+def _checkpoints(output_dir: Path) -> list[Path]:
+    if not output_dir.is_dir():
+        return []
+    return sorted((p for p in output_dir.iterdir() if p.is_dir() and _CHECKPOINT.match(p.name)),
+                  key=lambda p: int(_CHECKPOINT.match(p.name).group(1)))
+
+
+def _move_old_checkpoints_aside(output_dir: Path) -> None:
+    """``resume_from_checkpoint: false`` with checkpoints of an earlier run in ``output_dir``: move them (and that
+    run's record) into ``output_dir/previous_run_<UTC time>/`` so no later ``auto`` resumes from them and nothing
+    is deleted."""
+    import time
+
+    from thrifty.run_record import TRAIN_RECORD
+
+    old = _checkpoints(output_dir)
+    if not old:
+        return
+    aside = output_dir / time.strftime("previous_run_%Y%m%dT%H%M%SZ", time.gmtime())
+    aside.mkdir()
+    for path in [*old, output_dir / TRAIN_RECORD]:
+        if path.exists():
+            path.rename(aside / path.name)
+    logger.warning("resume_from_checkpoint is false, but %s held checkpoints of an earlier run (%s): moved them to "
+                   "%s; this run starts from step 0", output_dir, ", ".join(p.name for p in old), aside)
+
+
+def check_run_record(output_dir: str, spec: dict[str, Any], resume: str | None, is_main: bool = True) -> None:
+    """Refuse to resume ``output_dir`` for a run of other inputs, then record ``spec`` as its run.
+
+    With a checkpoint to resume (``resume``), the record of the run that wrote the checkpoints
+    (``output_dir/thrifty_train_run.json``, :func:`thrifty.run_record.reuse_finished_run`) must equal ``spec``: a
+    :class:`~thrifty.recipes.RecipeError` names every differing key. Checkpoints written before thrifty kept this
+    record are resumed with a warning. With no checkpoint to resume, leftover checkpoints (``resume_from_checkpoint:
+    false``) are moved aside (:func:`_move_old_checkpoints_aside`). The main process then writes ``spec``
+    (:func:`thrifty.run_record.record_finished_run`)."""
+    from thrifty.errors import UserInputError
+    from thrifty.run_record import TRAIN_RECORD, record_finished_run, reuse_finished_run
+
+    out = Path(output_dir)
+    if resume is not None and Path(resume).parent.resolve() == out.resolve():
+        try:
+            recorded = reuse_finished_run(out, spec, finished_file=TRAIN_RECORD, record_name=TRAIN_RECORD)
+        except UserInputError as err:
+            raise RecipeError(f"output_dir {out}: cannot resume {Path(resume).name}: it was written by another run; "
+                              f"{err}. Use a new output_dir, or resume_from_checkpoint: false to start over "
+                              "(the old checkpoints are moved aside)") from None
+        if not recorded:
+            logger.warning("%s has no %s (written before thrifty recorded runs): resuming %s without checking that "
+                           "it was trained with the same recipe and data", out, TRAIN_RECORD, resume)
+    elif resume is None and is_main:
+        _move_old_checkpoints_aside(out)
+    if is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        record_finished_run(out, spec, record_name=TRAIN_RECORD)
+
+
+def _checkpoint_finished(ckpt: str, args) -> tuple[bool, int]:
+    """Whether the checkpoint ``ckpt`` already holds the whole run ``args`` asks for, and its global step."""
+    state = json.loads((Path(ckpt) / "trainer_state.json").read_text())
+    step = int(state["global_step"])
+    if getattr(args, "max_steps", -1) and args.max_steps > 0:
+        return step >= args.max_steps, step
+    return float(state.get("epoch") or 0.0) >= float(args.num_train_epochs) - 1e-9, step
+
+
+def _has_final_model(output_dir: str) -> bool:
+    return any((Path(output_dir) / name).is_file() for name in (*_WEIGHT_FILES, *_INDEX_FILES))
+
+
+#: The wandb folders thrifty pointed at an output_dir (so the next run in this process moves them to its own).
+_WANDB_SET: dict[str, str] = {}
+WANDB_FOLDERS = {"WANDB_DIR": "", "WANDB_CACHE_DIR": "wandb/cache", "WANDB_DATA_DIR": "wandb/data"}
+
+
+def wandb_defaults(training_args) -> None:
+    """With wandb in ``report_to``: offline unless ``WANDB_MODE`` says otherwise, and its run, cache and data
+    folders under ``output_dir`` (``WANDB_DIR`` = ``output_dir``, so runs land in ``output_dir/wandb/``;
+    ``WANDB_CACHE_DIR`` and ``WANDB_DATA_DIR`` = ``output_dir/wandb/cache`` and ``.../data``) unless the user set
+    them, so nothing is written to the working directory or the home folder."""
+    report_to = training_args.report_to
+    values = [report_to] if isinstance(report_to, str) else list(report_to or [])
+    if "wandb" not in values and "all" not in values:
+        return
+    os.environ.setdefault("WANDB_MODE", "offline")
+    out = Path(training_args.output_dir).resolve()
+    for name, sub in WANDB_FOLDERS.items():
+        if name in os.environ and _WANDB_SET.get(name) != os.environ[name]:
+            continue  # the user's own setting
+        folder = str(out / sub) if sub else str(out)
+        os.environ[name] = _WANDB_SET[name] = folder
+        Path(folder).mkdir(parents=True, exist_ok=True)
+
+
+def train_and_save(trainer, training_data: dict | list[dict] | None = None,
+                   spec: dict[str, Any] | None = None) -> str:
     """Train (resuming per ``args.resume_from_checkpoint``), then save the model or adapter and the tokenizer to
-    ``args.output_dir``; returns ``output_dir``. ``training_data`` (the keyword arguments of
-    :func:`thrifty.decontaminate.write_training_record`) records the dataset, so ``thrifty eval`` can warn when
-    it overlaps a benchmark."""
+    ``args.output_dir``; returns ``output_dir``.
+
+    ``spec`` (:func:`run_spec`) is checked against and recorded as the run of ``output_dir``
+    (:func:`check_run_record`). A checkpoint that already reached ``max_steps`` (or ``num_train_epochs``) is not
+    trained further: the run is finished, and the final model is written only when it is missing (from that
+    checkpoint), so rerunning a finished command changes nothing. ``training_data`` (the keyword arguments of
+    :func:`thrifty.decontaminate.write_training_record`, or a list of them, one per dataset) records the data,
+    after the datasets recorded with the base model, so ``thrifty eval`` can warn when it overlaps a benchmark."""
     args = trainer.args
     if getattr(args, "hub_token", None):  # the Trainer pickles its args into every checkpoint: keep the token out
         os.environ["HF_TOKEN"] = args.hub_token  # huggingface_hub reads it from here for push_to_hub
         args.hub_token = None
-    trainer.train(resume_from_checkpoint=resolve_resume(args.resume_from_checkpoint, args.output_dir))
+    is_main = trainer.accelerator.is_main_process
+    resume = resolve_resume(args.resume_from_checkpoint, args.output_dir)
+    if spec is not None:
+        check_run_record(args.output_dir, spec, resume, is_main)
+    finished, step = _checkpoint_finished(resume, args) if resume else (False, 0)
+    if finished:
+        if _has_final_model(args.output_dir):
+            logger.warning("%s already finished (%s is at step %d of %s): nothing to train, and the final model in "
+                           "%s is kept as it is; raise max_steps to train further", args.output_dir,
+                           Path(resume).name, step, args.max_steps if args.max_steps > 0 else "its epochs",
+                           args.output_dir)
+            return args.output_dir
+        logger.warning("%s is at step %d, the end of the run: nothing to train; saving its model to %s", resume,
+                       step, args.output_dir)
+        trainer._load_from_checkpoint(resume)
+    else:
+        trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(args.output_dir)
-    if trainer.accelerator.is_main_process:
+    if is_main:
         trainer.processing_class.save_pretrained(args.output_dir)
-        if training_data and training_data.get("dataset"):
-            from thrifty.decontaminate import write_training_record
-
-            write_training_record(args.output_dir, **training_data)
+        entries = [training_data] if isinstance(training_data, dict) else list(training_data or [])
+        _write_training_records(args.output_dir, [e for e in entries if e.get("dataset")])
+    _finish_wandb_run()
     return args.output_dir
+
+
+def _finish_wandb_run() -> None:
+    """Close the wandb run the Trainer's callback opened, so that a next training in the same process (``thrifty
+    demo``'s stages, a notebook) starts its own run instead of logging into this finished one."""
+    import sys
+
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish()
+
+
+def _write_training_records(output_dir: str, entries: list[dict]) -> None:
+    """One :func:`~thrifty.decontaminate.write_training_record` per dataset: the first inherits the base model's
+    entries, every next one those just written (so a mixture lists each of its sources)."""
+    from thrifty.decontaminate import write_training_record
+
+    for i, entry in enumerate(entries):
+        write_training_record(output_dir, **(entry if i == 0 else {**entry, "base_model": output_dir}))

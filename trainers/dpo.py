@@ -9,6 +9,10 @@ follows the requested length and writes better (:mod:`thrifty.data_builders.pref
 ``use_peft: true`` (the default here) the policy is a LoRA adapter on the base model and the reference is
 that same base with the adapter disabled (``ref_model=None`` with a PEFT model), so no second copy of the
 weights is held in memory. With ``use_peft: false`` TRL copies the model as a frozen reference.
+``model_name_or_path`` may be a LoRA adapter folder (the usual LoRA SFT -> DPO pipeline):
+:func:`thrifty.models.load_trainable_model` loads it on its base and DPO continues that adapter, with TRL's
+frozen copy of it (``ref`` adapter) as the reference, so the reference is the SFT model, not the bare base;
+with ``use_peft: false`` the adapter is merged into its base first.
 
 Data (``dataset_name``): rows of ``prompt``, ``chosen``, ``rejected``, either conversational (``prompt`` a list of
 messages, ``chosen``/``rejected`` lists holding one assistant message; the chat template is applied) or plain
@@ -25,10 +29,9 @@ from trl import DPOConfig, DPOTrainer, ModelConfig, get_peft_config
 
 from thrifty.data import load_any, require_columns
 from thrifty.jsonl import DataError
-from thrifty.models import model_init_kwargs
 from thrifty.recipes import parse_recipe
 
-from .common import preflight, train_and_save
+from .common import preflight, run_spec, train_and_save, wandb_defaults
 
 logger = logging.getLogger(__name__)
 
@@ -73,23 +76,24 @@ def load_pairs(data_args: DPODataArguments):
 def build_dpo_trainer(data_args: DPODataArguments, training_args: ThriftyDPOConfig,
                       model_args: ModelConfig) -> DPOTrainer:
     """The trainer: model from ``model_args``; LoRA + frozen base as reference when ``use_peft``."""
-    from transformers import AutoModelForCausalLM
-
-    from thrifty.models import load_tokenizer
+    from thrifty.models import load_tokenizer, load_trainable_model, tokenizer_source
 
     preflight(model_args.model_name_or_path, training_args)
+    wandb_defaults(training_args)
     train, evaluation = load_pairs(data_args)
-    model = AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path,
-                                                 **model_init_kwargs(model_args, training_args))
-    tokenizer = load_tokenizer(model_args.model_name_or_path, padding_side="left",
+    model, has_adapter = load_trainable_model(model_args, training_args)
+    tokenizer = load_tokenizer(tokenizer_source(model_args.model_name_or_path), padding_side="left",
                                revision=model_args.model_revision,
                                trust_remote_code=training_args.trust_remote_code)
-    peft_config = get_peft_config(model_args)
-    if peft_config is None:
+    peft_config = None if has_adapter else get_peft_config(model_args)
+    if has_adapter:
+        logger.info("continuing the LoRA adapter %s: TRL keeps a frozen copy of it as the reference",
+                    model_args.model_name_or_path)
+    elif peft_config is None:
         logger.info("use_peft is false: full-parameter DPO, TRL keeps a frozen copy of the model as reference")
     return DPOTrainer(
         model=model,
-        ref_model=None,  # PEFT: the base with the adapter disabled is the reference
+        ref_model=None,  # PEFT: the base with the adapter disabled (a continued adapter: its frozen copy)
         args=training_args,
         train_dataset=train,
         eval_dataset=evaluation,
@@ -102,7 +106,7 @@ def run_dpo(data_args: DPODataArguments, training_args: ThriftyDPOConfig, model_
     """Train and save the adapter (or model) and tokenizer to ``output_dir``; returns ``output_dir``."""
     return train_and_save(build_dpo_trainer(data_args, training_args, model_args), training_data=dict(
         stage="dpo", dataset=data_args.dataset_name, split=data_args.dataset_split,
-        base_model=model_args.model_name_or_path))
+        base_model=model_args.model_name_or_path), spec=run_spec("dpo", data_args, training_args, model_args))
 
 
 def parse_dpo_args(argv: list[str]) -> tuple[DPODataArguments, ThriftyDPOConfig, ModelConfig]:

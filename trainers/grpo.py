@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -43,7 +42,7 @@ from thrifty.jsonl import DataError
 from thrifty.recipes import RecipeError, parse_recipe
 from thrifty.rewards import ada_grpo_alpha_batch, build_reward_funcs, completion_texts
 
-from .common import preflight, train_and_save
+from .common import preflight, run_spec, train_and_save, wandb_defaults
 
 logger = logging.getLogger(__name__)
 
@@ -235,6 +234,9 @@ def load_grpo_prompts(data_args: GRPODataArguments):
         import datasets
 
         parts = [_tag(_load_source(s, data_args), s) for s in data_args.dataset_mixture]
+        if any("answer_kind" in p.column_names for p in parts):  # a source without the column: the reward's kind
+            parts = [p if "answer_kind" in p.column_names else p.add_column("answer_kind", [None] * len(p))
+                     for p in parts]
         data = datasets.concatenate_datasets(parts)
     elif not data_args.dataset_name:
         data = toy_prompts(data_args)
@@ -249,24 +251,64 @@ def _tag(data, source: str):
     return data.add_column("data_source", [source] * len(data))
 
 
+def _required_text(row: dict[str, Any], column: str, source: str, idx: int) -> str:
+    """``row[column]`` as text; a :class:`DataError` naming ``source`` and the row when it is missing or empty (a
+    null gold would otherwise become the answer ``'None'``)."""
+    value = row.get(column)
+    if value is None or (isinstance(value, (str, list, dict)) and not value) or not str(value).strip():
+        raise DataError(f"{source} row {idx}: '{column}' is {'missing' if value is None else 'empty'}; "
+                        "fill it in or drop the row")
+    return str(value)
+
+
 def _load_source(source: str, data_args: GRPODataArguments):
-    """One source's prompts: ``prompt`` (chat messages) and ``answer`` (plus ``answer_kind`` when present)."""
+    """One source's prompts: ``prompt`` (chat messages) and ``answer`` (plus ``answer_kind`` when present).
+
+    Every row needs a non-empty prompt and answer, and an ``answer_kind``, where given, must be one of
+    :data:`thrifty.answer_check.KINDS` (an empty one falls back to the reward's ``kind``); otherwise a
+    :class:`DataError` names the source and the (0-based) row."""
+    from thrifty.answer_check import KINDS
+
     raw = load_any(source, data_args.dataset_split)
     require_columns(raw, [data_args.prompt_column, data_args.answer_column], source)
     pattern = re.compile(data_args.answer_pattern, re.MULTILINE) if data_args.answer_pattern else None
     keep = [c for c in raw.column_names if c == "answer_kind"]
 
     def convert(row: dict[str, Any], idx: int) -> dict[str, Any]:
-        gold = str(row[data_args.answer_column])
+        gold = _required_text(row, data_args.answer_column, source, idx)
         if pattern is not None:
             m = pattern.search(gold)
             if m is None:
                 raise DataError(f"{source} row {idx}: answer_pattern {pattern.pattern!r} does not match {gold[-80:]!r}")
             gold = m.group(1).strip()
         gold = last_boxed(gold) or gold
-        return {"prompt": _prompt(str(row[data_args.prompt_column]), data_args.system_prompt), "answer": gold}
+        if not gold.strip():
+            raise DataError(f"{source} row {idx}: the gold answer is empty after extraction from {row[data_args.answer_column]!r}")
+        kind = row.get("answer_kind")
+        if kind not in (None, "") and kind not in KINDS:
+            raise DataError(f"{source} row {idx}: answer_kind {kind!r} is not one of {', '.join(KINDS)} "
+                            "(leave it empty for the reward's own kind)")
+        question = _required_text(row, data_args.prompt_column, source, idx)
+        out = {"prompt": _prompt(question, data_args.system_prompt), "answer": gold}
+        if keep:
+            out["answer_kind"] = kind or None
+        return out
 
     return raw.map(convert, with_indices=True, remove_columns=[c for c in raw.column_names if c not in keep])
+
+
+def training_data_entries(data_args: GRPODataArguments, base_model: str | None) -> list[dict[str, Any]]:
+    """What :func:`~thrifty.trainers.common.train_and_save` records as this run's training data: each source of a
+    mixture, the dataset, or the toy world's prompts (named by their seed, count and filters)."""
+    common = dict(stage="grpo", split=data_args.dataset_split, question_field=data_args.prompt_column,
+                  base_model=base_model)
+    if data_args.dataset_mixture:
+        return [dict(common, dataset=source) for source in data_args.dataset_mixture]
+    if data_args.dataset_name:
+        return [dict(common, dataset=data_args.dataset_name)]
+    toy = (f"thrifty-toy-world:train(seed={data_args.toy_seed}, n={data_args.toy_num_problems}"
+           f", difficulty={data_args.toy_difficulty}, family={data_args.toy_family})")
+    return [dict(common, dataset=toy, question_field=None)]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -300,36 +342,45 @@ def build_grpo_trainer(
     data_args: GRPODataArguments, training_args: ThriftyGRPOConfig, model_args: ModelConfig, trainer_cls=None
 ) -> GRPOTrainer:
     """The trainer for a parsed recipe (model from ``model_args``; LoRA when ``use_peft``)."""
-    from thrifty.models import load_tokenizer, model_init_kwargs
+    from thrifty.models import (
+        is_adapter_dir,
+        load_tokenizer,
+        load_trainable_model,
+        model_init_kwargs,
+        tokenizer_source,
+    )
 
     preflight(model_args.model_name_or_path, training_args)
     check_trl_hooks()
-    if "wandb" in (training_args.report_to or []):
-        os.environ.setdefault("WANDB_MODE", "offline")
+    wandb_defaults(training_args)
     reward_funcs = build_reward_funcs(list(training_args.reward_funcs), training_args.reward_kwargs)
     train = load_grpo_prompts(data_args)
-    tokenizer = load_tokenizer(model_args.model_name_or_path, padding_side="left",
+    tokenizer = load_tokenizer(tokenizer_source(model_args.model_name_or_path), padding_side="left",
                                revision=model_args.model_revision,
                                trust_remote_code=training_args.trust_remote_code)
-    # every ModelConfig setting reaches the model, as in SFT and DPO; the recipe's model_init_kwargs win
-    training_args.model_init_kwargs = model_init_kwargs(model_args, training_args, dtype_as_name=True)
+    model, has_adapter = model_args.model_name_or_path, False
+    if is_adapter_dir(model_args.model_name_or_path):  # TRL would load the folder as a plain model: do it here
+        model, has_adapter = load_trainable_model(model_args, training_args)
+        training_args.model_init_kwargs = None
+    else:  # every ModelConfig setting reaches the model, as in SFT and DPO; the recipe's model_init_kwargs win
+        training_args.model_init_kwargs = model_init_kwargs(model_args, training_args, dtype_as_name=True)
     trainer_cls = trainer_cls or ThriftyGRPOTrainer
     return trainer_cls(
-        model=model_args.model_name_or_path,
+        model=model,
         reward_funcs=reward_funcs,
         args=training_args,
         train_dataset=train,
         processing_class=tokenizer,
-        peft_config=get_peft_config(model_args),
-        quantization_config=get_quantization_config(model_args),
+        peft_config=None if has_adapter else get_peft_config(model_args),
+        quantization_config=None if model is not model_args.model_name_or_path else get_quantization_config(model_args),
     )
 
 
 def run_grpo(data_args: GRPODataArguments, training_args: ThriftyGRPOConfig, model_args: ModelConfig) -> str:
     """Train, save the model (or adapter) and tokenizer to ``output_dir``, and return it."""
-    return train_and_save(build_grpo_trainer(data_args, training_args, model_args), training_data=dict(
-        stage="grpo", dataset=data_args.dataset_name, split=data_args.dataset_split,
-        question_field=data_args.prompt_column, base_model=model_args.model_name_or_path))
+    return train_and_save(build_grpo_trainer(data_args, training_args, model_args),
+                          training_data=training_data_entries(data_args, model_args.model_name_or_path),
+                          spec=run_spec("grpo", data_args, training_args, model_args))
 
 
 def parse_grpo_args(argv: list[str]) -> tuple[GRPODataArguments, ThriftyGRPOConfig, ModelConfig]:

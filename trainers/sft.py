@@ -7,6 +7,10 @@ Assistant-only loss on ``messages`` data (``assistant_only_loss: true``, the def
 and GGUF imports) is masked by thrifty from the template's own rendering (:mod:`thrifty.assistant_mask`): the
 data is tokenized here into ``input_ids`` + ``assistant_masks`` and TRL builds the labels from them.
 
+Starting model: a model folder, a Hub id, or a LoRA adapter folder (continued with ``use_peft: true``, merged
+into its base and trained in full otherwise: :func:`thrifty.models.load_trainable_model`). Data rows are
+checked before training (:func:`check_sft_rows`): a bad row is a ``DataError`` naming the file and row.
+
 Loss averaging: ``token`` (TRL's default) divides the summed token losses of a batch by its number of
 completion tokens, so every token weighs the same and long outputs are not under-weighted (LongWriter, Bai et
 al. 2024, section 4.2). ``sequence`` first averages each sequence's token losses, then averages sequences, so
@@ -24,9 +28,8 @@ from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
 from thrifty.assistant_mask import THRIFTY, add_assistant_masks, assistant_masking_plan
 from thrifty.data import load_any
-from thrifty.models import model_init_kwargs
 
-from .common import preflight, train_and_save
+from .common import preflight, run_spec, train_and_save, wandb_defaults
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +109,61 @@ class ThriftySFTTrainer(SFTTrainer):
         return (loss, outputs) if return_outputs else loss
 
 
+def known_formats() -> tuple[str, ...]:
+    """The ``format`` values thrifty's builders write: ARM's four formats, MinD's ``multiturn`` and LongWriter's."""
+    from thrifty.formats import ARM_FORMATS
+
+    return (*ARM_FORMATS, "multiturn", "longwriter")
+
+
+def check_formats(data_args: DataArguments, train) -> None:
+    """Refuse ``formats`` names that are not formats at all, or that match no row of the data."""
+    from thrifty.jsonl import DataError
+    from thrifty.recipes import RecipeError
+
+    present = set(train.unique("format")) if "format" in train.column_names else set()
+    valid = set(known_formats()) | {str(v) for v in present if v is not None}
+    unknown = [f for f in data_args.formats if f not in valid]
+    if unknown:
+        import difflib
+
+        hints = [f"'{u}'" + (f" (did you mean '{m[0]}'?)" if (m := difflib.get_close_matches(u, sorted(valid), 1, 0.5))
+                             else "") for u in unknown]
+        raise RecipeError(f"formats: unknown format name(s) {', '.join(hints)}; known: {', '.join(sorted(valid))}")
+    if not present & set(data_args.formats):
+        raise DataError(f"{data_args.dataset_name}: no row has a format in formats ({', '.join(data_args.formats)}); "
+                        f"its formats are {', '.join(sorted(map(str, present))) or 'none'}")
+
+
+def check_sft_rows(train, source: str) -> None:
+    """Every row must be trainable: ``messages`` a list of {role, content} messages with at least one assistant
+    message; ``prompt``/``completion`` and ``text`` not missing. Raises a :class:`~thrifty.jsonl.DataError`
+    naming ``source`` and the (0-based) row."""
+    from thrifty.jsonl import DataError
+
+    columns = train.column_names
+    for idx, row in enumerate(train):
+        if "messages" in columns:
+            messages = row["messages"]
+            if not isinstance(messages, list) or not messages:
+                raise DataError(f"{source} row {idx}: 'messages' is {'missing' if messages is None else 'empty'}; "
+                                "give a list of {role, content} messages")
+            if any(not isinstance(m, dict) or m.get("role") is None or m.get("content") is None for m in messages):
+                raise DataError(f"{source} row {idx}: every message needs a 'role' and a 'content'")
+            if not any(m["role"] == "assistant" for m in messages):
+                raise DataError(f"{source} row {idx}: no assistant message, so nothing to train on; add the "
+                                "assistant's answer or drop the row")
+        elif "text" in columns:
+            if not row["text"]:
+                raise DataError(f"{source} row {idx}: 'text' is missing or empty")
+        else:
+            for key in ("prompt", "completion"):
+                if row[key] is None or row[key] == "" or row[key] == []:
+                    raise DataError(f"{source} row {idx}: '{key}' is missing or empty")
+
+
 def load_train_data(data_args: DataArguments):
-    """Load and filter the training (and optional eval) data named by ``data_args``."""
+    """Load, check (:func:`check_sft_rows`) and filter the training (and optional eval) data of ``data_args``."""
     from thrifty.jsonl import DataError
     from thrifty.recipes import RecipeError
 
@@ -122,13 +178,18 @@ def load_train_data(data_args: DataArguments):
         if "format" not in train.column_names:
             raise DataError(f"{data_args.dataset_name}: 'formats' given but the data has no 'format' column; "
                             "drop the formats key or build the data with thrifty build")
+        check_formats(data_args, train)
         keep = set(data_args.formats)
         train = train.filter(lambda row: row["format"] in keep)
     if data_args.max_train_samples:
         train = train.select(range(min(data_args.max_train_samples, len(train))))
+    if len(train) == 0:
+        raise DataError(f"{data_args.dataset_name}: no training rows")
+    check_sft_rows(train, data_args.dataset_name)
     evaluation = None
     if data_args.eval_dataset_name:
         evaluation = load_any(data_args.eval_dataset_name, data_args.eval_split)
+        check_sft_rows(evaluation, data_args.eval_dataset_name)
     return train, evaluation
 
 
@@ -136,16 +197,15 @@ def build_sft_trainer(
     data_args: DataArguments, training_args: ThriftySFTConfig, model_args: ModelConfig
 ) -> ThriftySFTTrainer:
     """Build the trainer (model loaded from ``model_args``, LoRA when ``use_peft``)."""
-    from transformers import AutoModelForCausalLM
-
-    from thrifty.models import load_tokenizer
+    from thrifty.models import load_tokenizer, load_trainable_model, tokenizer_source
 
     preflight(model_args.model_name_or_path, training_args)
+    wandb_defaults(training_args)
     train, evaluation = load_train_data(data_args)
     if "messages" not in train.column_names and training_args.assistant_only_loss:
         logger.info("data is not conversational 'messages': assistant_only_loss off, completion-only loss applies")
         training_args.assistant_only_loss = False
-    tokenizer = load_tokenizer(model_args.model_name_or_path, padding_side="right",
+    tokenizer = load_tokenizer(tokenizer_source(model_args.model_name_or_path), padding_side="right",
                                revision=model_args.model_revision,
                                trust_remote_code=training_args.trust_remote_code)
     if training_args.assistant_only_loss and training_args.chat_template_path is None:
@@ -157,15 +217,14 @@ def build_sft_trainer(
                 evaluation = add_assistant_masks(evaluation, tokenizer, data_args.eval_dataset_name)
             # the data now carries input_ids + assistant_masks; TRL's own masking (which needs markers) stays off
             training_args.assistant_only_loss = False
-    model = AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path,
-                                                 **model_init_kwargs(model_args, training_args))
+    model, has_adapter = load_trainable_model(model_args, training_args)
     return ThriftySFTTrainer(
         model=model,
         args=training_args,
         train_dataset=train,
         eval_dataset=evaluation,
         processing_class=tokenizer,
-        peft_config=get_peft_config(model_args),
+        peft_config=None if has_adapter else get_peft_config(model_args),
     )
 
 
@@ -173,4 +232,4 @@ def run_sft(data_args: DataArguments, training_args: ThriftySFTConfig, model_arg
     """Train and save the model (or adapter) and tokenizer to ``output_dir``; returns ``output_dir``."""
     return train_and_save(build_sft_trainer(data_args, training_args, model_args), training_data=dict(
         stage="sft", dataset=data_args.dataset_name, split=data_args.dataset_split,
-        base_model=model_args.model_name_or_path))
+        base_model=model_args.model_name_or_path), spec=run_spec("sft", data_args, training_args, model_args))
