@@ -68,6 +68,8 @@ CASES: list[Case] = [
       "a recipe that is not valid YAML", "fix the line the error quotes"),
     C("recipe-bad-value", "sft --config {bad_value_recipe}", ["{bad_value_recipe}", "learning_rate"],
       "`learning_rate: fast` in a recipe", "the key takes a number"),
+    C("recipe-duplicate-key", "sft --config {dup_recipe}", ["{dup_recipe}", "max_steps"],
+      "a key set twice in a recipe", "keep one (the error names both lines)"),
     C("override-bad-float", f"{SFT} --learning_rate abc", ["learning_rate", "command line"],
       "`--learning_rate abc`", "the key takes a number"),
     C("override-bad-bool", f"{SFT} --use_peft maybe", ["use_peft"], "`--use_peft maybe`", "true or false"),
@@ -108,6 +110,10 @@ CASES: list[Case] = [
     C("resume-incomplete", f"{SFT} --resume_from_checkpoint {{partial_checkpoint}}",
       ["resume_from_checkpoint", "{partial_checkpoint}", "trainer_state.json"],
       "`resume_from_checkpoint` a checkpoint that a kill left half-written", "name a complete one, or `auto`"),
+    C("sft-format-typo", f"{SFT} --formats dirct", ["formats", "dirct", "direct"], "`--formats dirct` (a typo)",
+      "the error names the closest format"),
+    C("sft-lora-without-peft", f"{SFT} --lora_r 4", ["lora_r", "use_peft"], "`--lora_r 4` without `use_peft: true`",
+      "set `use_peft: true`, or drop the `lora_*` keys"),
     C("sft-packing-sequence", f"{SFT} --packing true --loss_averaging sequence", ["packing", "loss_averaging"],
       "`packing: true` with `loss_averaging: sequence`", "one of the two must go"),
     C("sft-loss-averaging", f"{SFT} --loss_averaging example", ["loss_averaging"],
@@ -118,6 +124,8 @@ CASES: list[Case] = [
     C("grpo-dataset-column", f"{GRPO} --dataset_name {{problems}} --prompt_column problem_text",
       ["{problems}", "problem_text"], "a GRPO `prompt_column` the data does not have", "name an existing column"),
     # rewards
+    C("grpo-empty-answer", f"{GRPO} --dataset_name {{no_answer}}", ["{no_answer}", "row 1", "answer"],
+      "a GRPO prompt file with an empty answer", "fill it in or drop the row"),
     C("reward-typo", f"{GRPO} --reward_funcs [acuracy]", ["acuracy", "accuracy"],
       "`--reward_funcs '[acuracy]'`", "the error names the closest reward"),
     C("reward-import", f"{GRPO} --reward_funcs no_such_module:fn", ["no_such_module"],
@@ -137,6 +145,8 @@ CASES: list[Case] = [
       "the error lists the benchmarks"),
     C("eval-benchmark-file", f"{EVAL} --benchmarks {{tmp}}/mine.jsonl", ["mine.jsonl"],
       "a benchmark file that does not exist", "check the path"),
+    C("eval-choice-gold", f"{EVAL} --benchmarks {{bad_choice}}", ["{bad_choice}:1", "answer"],
+      "a multiple-choice benchmark row whose answer names no option", "give the option's letter or its exact text"),
     C("eval-mode", f"{EVAL} --modes adaptive fast", ["fast"], "an unknown inference mode",
       "the error lists the modes"),
     C("eval-dtype", f"{EVAL} --dtype float8", ["dtype"], "`--dtype float8`", "auto, float32, bfloat16, float16"),
@@ -232,7 +242,8 @@ def workspace(tmp_path_factory, tiny_model_dir, toy_world) -> dict[str, str]:
     for name, text in {"typo_recipe": "output_dir: x\nlerning_rate: 0.001\n", "list_recipe": "- a\n- b\n",
                        "broken_recipe": "learning_rate: [1e-3\n", "bad_value_recipe": "learning_rate: fast\n",
                        "bad_stage_recipe": "# stage: sftt\nlearning_rate: 0.001\n",
-                       "broken_accelerate": "distributed_type: [DEEPSPEED\n"}.items():
+                       "broken_accelerate": "distributed_type: [DEEPSPEED\n",
+                       "dup_recipe": "output_dir: x\nmax_steps: 80\nmax_steps: 5\n"}.items():
         (tmp / f"{name}.yaml").write_text(text)
         w[name] = str(tmp / f"{name}.yaml")
     w["bad_jsonl"] = _jsonl(tmp / "bad.jsonl", ['{"id": "toy-1", "completion": "x"', {"id": "toy-2"}])
@@ -242,6 +253,9 @@ def workspace(tmp_path_factory, tiny_model_dir, toy_world) -> dict[str, str]:
     w["lw_bad"] = _jsonl(tmp / "lw_bad.jsonl", [{"prompt": "Write a poem.", "type": "poem"}])
     w["lw_ok"] = _jsonl(tmp / "lw_ok.jsonl", [{"prompt": "Write a poem.", "type": "poem", "length": 100}])
     w["no_rejected"] = _jsonl(tmp / "pairs.jsonl", [{"prompt": "p", "chosen": "c"}])
+    w["no_answer"] = _jsonl(tmp / "no_answer.jsonl", [{"problem": "1 2", "answer": "3"}, {"problem": "4 5", "answer": ""}])
+    w["bad_choice"] = _jsonl(tmp / "bad_choice.jsonl", [{"id": "q1", "problem": "2 + 2?", "options": ["3", "4"],
+                                                          "answer": "F"}])
     w["no_completion"] = _jsonl(tmp / "no_completion.jsonl", [{"id": "x"}])
     w["unknown_id"] = _jsonl(tmp / "unknown_id.jsonl", [{"id": "nope-1", "completion": "5"}])
     partial = tmp / "checkpoint-3"
