@@ -571,12 +571,11 @@ def rank(scores: dict[str, dict[str, float]], score: str) -> list[str]:
 
 
 def _resolve_model(path: str) -> str:
-    """A relative model folder missing from the working directory is looked up from the repository root."""
-    from thrifty.paths import REPO_ROOT
+    """The shipped toy base for its alias (``toy_base``, ``thrifty/assets/toy_base``); any other path as given, so
+    a missing relative folder is an error naming it (never a folder of the same name in the checkout)."""
+    from thrifty.paths import resolve_model_alias
 
-    if not Path(path).exists() and (REPO_ROOT / path).exists():
-        return str(REPO_ROOT / path)
-    return path
+    return resolve_model_alias(path)
 
 
 # ---------------------------------------------------------------------------------------------------------

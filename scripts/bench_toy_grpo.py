@@ -210,7 +210,8 @@ def _mix(mix: dict[str, float]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sft-model", default=str(REPO / "runs/demo/sft"))
+    parser.add_argument("--sft-model", default=None,
+                        help="SFT model to start from (default runs/demo/sft; with --smoke, the toy base when that is missing)")
     parser.add_argument("--out", default=str(REPO / "runs/bench_toy_grpo"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--samples", type=int, default=4, help="sampled completions per test problem")
@@ -227,13 +228,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("WANDB_MODE", "offline")
     logging.basicConfig(level=logging.WARNING)
     sys.path.insert(0, str(REPO))
-    sft_model, out = Path(args.sft_model), Path(args.out)
+    sft_model, out = Path(args.sft_model or REPO / "runs/demo/sft"), Path(args.out)
     if args.smoke:
         from thrifty.paths import TOY_BASE_DIR
 
         args.seeds, args.samples, args.per_difficulty, args.oracle = [0], 2, 1, True
         extra = ["--max_steps", "1", *extra]
-        if not (sft_model / "config.json").exists():
+        if args.sft_model is None and not (sft_model / "config.json").exists():  # an explicit model must exist
             sft_model = TOY_BASE_DIR
     if not (sft_model / "config.json").exists():
         parser.error(f"no model in {sft_model}: run `thrifty demo` first (it writes runs/demo/sft)")

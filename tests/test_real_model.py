@@ -67,6 +67,13 @@ def test_imported_checkpoint_equals_the_gguf_model(real_model_dir, real_model_gg
     gguf_model = AutoModelForCausalLM.from_pretrained(real_model_gguf.parent, gguf_file=real_model_gguf.name,
                                                       dtype=torch.float32)
     assert type(imported).__name__ == "LlamaForCausalLM" and imported.config.tie_word_embeddings
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    weights = real_model_dir / "model.safetensors"
+    assert stat.S_IMODE(weights.stat().st_mode) == 0o666 & ~mask  # readable per umask (transformers writes 0600)
     assert sum(p.numel() for p in imported.parameters()) == sum(p.numel() for p in gguf_model.parameters())
     text = gguf_tok.apply_chat_template(MIND_TWO_TURNS, tokenize=False)
     assert tokenizer.apply_chat_template(MIND_TWO_TURNS, tokenize=False) == text

@@ -157,13 +157,9 @@ def cmd_toy_pretrain(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_models_import_gguf(args: argparse.Namespace) -> int:
-    from thrifty.gguf_import import GGUFImportError, import_gguf
+    from thrifty.gguf_import import import_gguf
 
-    try:
-        out = import_gguf(args.file, args.out_dir, dtype=args.dtype, overwrite=args.overwrite)
-    except GGUFImportError as err:
-        logger.error("%s", err)
-        return 2
+    out = import_gguf(args.file, args.out_dir, dtype=args.dtype, overwrite=args.overwrite)  # GGUFImportError: exit 2
     print(out)
     return 0
 
@@ -261,7 +257,8 @@ def build_parser(sft_recipe_help: bool = False) -> argparse.ArgumentParser:
     gguf = models_sub.add_parser("import-gguf", help="convert a GGUF file (llama.cpp) into a transformers model folder")
     gguf.add_argument("file", help="the .gguf file")
     gguf.add_argument("out_dir", help="the model folder to write (safetensors + tokenizer + chat template)")
-    gguf.add_argument("--dtype", default="float32", help="float32 (default), bfloat16 or float16")
+    gguf.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16", "auto"),
+                      help="dtype of the saved weights (default float32; auto: bf16 on a GPU that has it, else fp32)")
     gguf.add_argument("--overwrite", action="store_true", help="replace an existing OUT_DIR")
 
     recipes = sub.add_parser("recipes", help="the shipped recipes: thrifty recipes list | cp NAME DEST")
@@ -283,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     verbose = "-v" in argv or "--verbose" in argv
     argv = [a for a in argv if a not in ("-v", "--verbose")]
     _setup_logging(verbose)
+    argv = _resolve_model_aliases(argv)
     saved = argparse.ArgumentParser.error
     argparse.ArgumentParser.error = _raise_usage_error  # type: ignore[method-assign]
     try:
@@ -295,6 +293,20 @@ def main(argv: list[str] | None = None) -> int:
         return report_user_error(err)
     finally:
         argparse.ArgumentParser.error = saved  # type: ignore[method-assign]
+
+
+def _resolve_model_aliases(argv: list[str]) -> list[str]:
+    """``--model_name_or_path toy_base`` (or ``thrifty/assets/toy_base``) -> the shipped toy base's folder, from
+    any working directory (:func:`thrifty.paths.resolve_model_alias`); other arguments unchanged."""
+    from thrifty.paths import resolve_model_alias
+
+    out = list(argv)
+    for i, token in enumerate(out):
+        if token == "--model_name_or_path" and i + 1 < len(out):
+            out[i + 1] = resolve_model_alias(out[i + 1])
+        elif token.startswith("--model_name_or_path="):
+            out[i] = "--model_name_or_path=" + resolve_model_alias(token.partition("=")[2])
+    return out
 
 
 def _raise_usage_error(parser: argparse.ArgumentParser, message: str):
@@ -340,6 +352,9 @@ def _dispatch(argv: list[str]) -> int:
     _offline_defaults()
     if args.command == "demo":
         return _run(cmd_demo, args, extra)
+    if extra and args.command in ("toy", "models", "recipes") and not (args.command == "toy"
+                                                                        and args.toy_command == "pretrain"):
+        parser.error(f"unrecognised arguments: {' '.join(extra)}")  # toy build, models import-gguf, recipes
     if args.command == "build":
         parser.parse_args(["build", "--help"])
     if args.command == "toy":

@@ -23,10 +23,16 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from thrifty.errors import UserInputError
+from thrifty.paths import share_files
+
 logger = logging.getLogger(__name__)
 
 
-class GGUFImportError(ValueError):
+DTYPES = ("float32", "bfloat16", "float16", "auto")
+
+
+class GGUFImportError(UserInputError):
     """The GGUF file cannot be imported; the message says why and what to do."""
 
 
@@ -36,6 +42,8 @@ def import_gguf(gguf_file: str | Path, out_dir: str | Path, dtype: str = "float3
     ``dtype`` is the dtype the weights are saved in (``float32``, ``bfloat16`` or ``float16``). An existing
     ``out_dir`` is an error unless ``overwrite``.
     """
+    import struct
+
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -46,6 +54,10 @@ def import_gguf(gguf_file: str | Path, out_dir: str | Path, dtype: str = "float3
         raise GGUFImportError(f"{gguf_file}: no such GGUF file")
     if gguf_file.suffix.lower() != ".gguf":
         raise GGUFImportError(f"{gguf_file}: not a .gguf file (expected a llama.cpp GGUF model)")
+    if dtype not in DTYPES:
+        raise GGUFImportError(f"--dtype {dtype!r}: use one of {', '.join(DTYPES)}")
+    if gguf_file.resolve().is_relative_to(out_dir.resolve()):  # --overwrite would delete the input
+        raise GGUFImportError(f"{out_dir} holds the input {gguf_file}: choose an OUT_DIR that does not contain it")
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise GGUFImportError(f"{out_dir} already exists and is not empty; pass --overwrite or choose another folder")
     try:
@@ -58,8 +70,10 @@ def import_gguf(gguf_file: str | Path, out_dir: str | Path, dtype: str = "float3
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=name)
         loaded = AutoModelForCausalLM.from_pretrained(source, gguf_file=name, dtype=torch_dtype)
-    except (ValueError, KeyError, RuntimeError) as err:
-        raise GGUFImportError(f"{gguf_file}: transformers cannot load this GGUF file: {err}") from err
+    except (ValueError, KeyError, RuntimeError, IndexError, EOFError, OSError, struct.error) as err:
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise GGUFImportError(f"{gguf_file}: transformers cannot load this GGUF file (truncated or not a model?): "
+                              f"{detail}") from err
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
@@ -78,6 +92,7 @@ def import_gguf(gguf_file: str | Path, out_dir: str | Path, dtype: str = "float3
         tokenizer.save_pretrained(tmp)
         if out_dir.exists():
             shutil.rmtree(out_dir)
+        share_files(tmp)
         tmp.rename(out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -24,6 +24,19 @@ TOY_BASE_DIR = PACKAGE_DIR / "assets" / "toy_base"
 RECIPE_SUFFIXES = (".yaml", ".yml")
 
 
+#: Names that stand for the shipped toy base model (:data:`TOY_BASE_DIR`) as a ``model_name_or_path``.
+TOY_BASE_ALIASES = ("toy_base", "thrifty/assets/toy_base")
+
+
+def resolve_model_alias(name_or_path: str) -> str:
+    """The shipped toy base's folder for ``toy_base`` or ``thrifty/assets/toy_base`` when no such folder is in the
+    working directory (an installed thrifty, another folder); any other value unchanged."""
+    if name_or_path.rstrip("/") in TOY_BASE_ALIASES and not Path(name_or_path).exists():
+        logger.info("model %s: using the shipped toy base %s", name_or_path, TOY_BASE_DIR)
+        return str(TOY_BASE_DIR)
+    return name_or_path
+
+
 def is_checkout() -> bool:
     """Whether thrifty runs from a source checkout (its ``pyproject.toml`` beside the package), not site-packages."""
     return (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "recipes").is_dir()
@@ -71,3 +84,17 @@ def recipe_path(relative: str) -> Path:
     if path is None:
         raise FileNotFoundError(f"recipe {relative} not found under {RECIPES_DIR}; `thrifty recipes list` lists them")
     return path
+
+
+def share_files(folder: str | os.PathLike, suffixes: tuple[str, ...] = (".safetensors", ".bin")) -> None:
+    """Give the weight files (``suffixes``) directly in ``folder`` the permissions a plain ``open`` gives
+    (``0o666`` less the umask).
+
+    transformers writes ``model.safetensors`` owner-only (0600) while its other files follow the umask, so on a
+    shared cluster other users or a serving account could read the config but not the weights.
+    """
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for path in Path(folder).iterdir():
+        if path.suffix in suffixes and path.is_file() and not path.is_symlink():
+            path.chmod(0o666 & ~mask)

@@ -8,6 +8,7 @@ working directory to edit. A copy never overwrites an existing file unless asked
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -49,18 +50,19 @@ def recipe_descriptions() -> list[tuple[str, str]]:
 def copy_recipe(name: str, dest: str | Path, force: bool = False) -> list[Path]:
     """Copy the shipped recipe (or folder of recipes) ``name`` to ``dest``; returns the files written.
 
-    ``dest`` may be a file name or an existing folder (the recipe keeps its name there). An existing file is
-    an error naming it unless ``force``.
+    ``dest`` may be a file name or a folder: an existing one, or one written with a trailing ``/`` (created; the
+    recipe keeps its name there). An existing file is an error naming it unless ``force``.
     """
     source = shipped_recipe(name)
     if source is None:
         raise FileNotFoundError(f"no shipped recipe {name!r}; `thrifty recipes list` lists them")
+    as_folder = str(dest).endswith(("/", os.sep))  # Path() drops the trailing slash
     dest = Path(dest)
     if source.is_dir():
         pairs = [(p, dest / p.relative_to(source)) for p in sorted(source.rglob("*"))
                  if p.is_file() and "__pycache__" not in p.parts]
     else:
-        pairs = [(source, dest / source.name if dest.is_dir() else dest)]
+        pairs = [(source, dest / source.name if as_folder or dest.is_dir() else dest)]
     clashes = [str(target) for _, target in pairs if target.exists()]
     if clashes and not force:
         raise FileExistsError(f"{', '.join(clashes)} already exist(s); pass --force to overwrite")

@@ -330,6 +330,9 @@ def train_and_save(trainer, training_data: dict | list[dict] | None = None,
     trainer.save_model(args.output_dir)
     if is_main:
         trainer.processing_class.save_pretrained(args.output_dir)
+        from thrifty.paths import share_files
+
+        share_files(args.output_dir)  # the weights are written 0600: readable per umask, like the other files
         entries = [training_data] if isinstance(training_data, dict) else list(training_data or [])
         _write_training_records(args.output_dir, [e for e in entries if e.get("dataset")])
     _finish_wandb_run()

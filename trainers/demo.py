@@ -27,6 +27,7 @@ from pathlib import Path
 from trl import ModelConfig
 
 from thrifty.data_builders.toy_build import ARM_WEIGHTS, build_toy_dataset
+from thrifty.errors import UserInputError
 from thrifty.eval.plots import plot_format_mix_before_after, plot_pareto
 from thrifty.eval.runner import EvalConfig, load_run, run_eval
 from thrifty.eval.toy import (
@@ -46,7 +47,7 @@ from thrifty.run_record import record_finished_run, reuse_finished_run
 from thrifty.toy_world import ToyWorld
 
 from .grpo import parse_grpo_args, run_grpo
-from .launch import write_recipe_copy
+from .launch import record_recipe_copy
 from .sft import DataArguments, ThriftySFTConfig, run_sft
 from .toy import init_toy_model
 
@@ -142,10 +143,27 @@ def _demoted(markdown: str) -> str:
     return "\n".join("#" + line if line.startswith("#") else line for line in body.splitlines()) + "\n"
 
 
+#: Recipe keys the demo sets itself for its stages (the base model, its own data, ``OUT/sft`` and ``OUT/grpo``).
+DEMO_OWNED_KEYS = ("model_name_or_path", "dataset_name", "output_dir")
+
+
+def refuse_owned_overrides(overrides: list[str] | None, where: str) -> None:
+    """Raise :class:`~thrifty.errors.UserInputError` when ``overrides`` set a key in :data:`DEMO_OWNED_KEYS`
+    (``--key value`` or ``--key=value``): the demo would replace it silently."""
+    for token in overrides or []:
+        key = token[2:].partition("=")[0] if token.startswith("--") else ""
+        if key in DEMO_OWNED_KEYS:
+            raise UserInputError(f"thrifty demo: --{key} cannot be overridden ({where}): the demo trains the shipped "
+                                 "toy base (or --from-scratch) on its own data into --out; run `thrifty sft --config "
+                                 "recipes/toy/sft.yaml` with your --model_name_or_path/--dataset_name/--output_dir")
+
+
 def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_overrides: list[str] | None = None,
              grpo_overrides: list[str] | None = None, n_train: int = 4000, n_test_per_difficulty: int = 30,
              seed: int = 0, max_new_tokens: int = 384) -> Path:
     """Run the demo into ``out``; returns the path of the Markdown report."""
+    refuse_owned_overrides(sft_overrides, "SFT recipe overrides")
+    refuse_owned_overrides(grpo_overrides, "GRPO recipe overrides")
     out = Path(out)
     timings: dict[str, float] = {}
     world = ToyWorld(seed=seed)
@@ -175,8 +193,8 @@ def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_over
         argv = ["--config", str(recipe_path("toy/sft.yaml")), *(sft_overrides or []),
                 "--model_name_or_path", str(base), "--dataset_name", str(data_dir / "sft.jsonl"),
                 "--output_dir", str(sft_dir)]
-        write_recipe_copy(Path(argv[1]), argv[2:], ["thrifty", "demo", "--out", str(out)])
         run_sft(*parse_recipe((DataArguments, ThriftySFTConfig, ModelConfig), argv))
+        record_recipe_copy(Path(argv[1]), argv[2:], ["thrifty", "demo", "--out", str(out)])  # once it succeeded
         record_finished_run(sft_dir, sft_spec)
     timings["sft_s"] = time.perf_counter() - t
 
@@ -186,8 +204,8 @@ def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_over
     if not reuse_finished_run(grpo_dir, grpo_spec):
         argv = ["--config", str(recipe_path("toy/grpo_ada.yaml")), *(grpo_overrides or []),
                 "--model_name_or_path", str(sft_dir), "--output_dir", str(grpo_dir), "--toy_seed", str(seed)]
-        write_recipe_copy(Path(argv[1]), argv[2:], ["thrifty", "demo", "--out", str(out)])
         run_grpo(*parse_grpo_args(argv))
+        record_recipe_copy(Path(argv[1]), argv[2:], ["thrifty", "demo", "--out", str(out)])
         record_finished_run(grpo_dir, grpo_spec)
     timings["grpo_s"] = time.perf_counter() - t
 

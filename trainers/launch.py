@@ -19,12 +19,16 @@ lists the available names.
 
 On a machine without CUDA (or with ``--cpu``) the config is rewritten into ``.cache/accelerate/`` with
 ``use_cpu: true``, ``mixed_precision: 'no'`` (recipes are switched to fp32 on CPU, and DeepSpeed's bf16 must
-match the trainer's) and 2 processes unless ``--num-processes`` says otherwise; processes talk over gloo.
+match the trainer's) and 2 processes unless ``--num-processes`` says otherwise; processes talk over gloo. With
+``--cpu`` on a GPU machine the stage also gets ``CUDA_VISIBLE_DEVICES=""``, so it trains on CPU in fp32. On GPU,
+``--num-processes`` defaults to the visible GPUs (``torch.cuda.device_count()``) times the machines. The process
+count must split evenly over the machines, and ``--machine-rank`` must be below ``--num-machines``.
 The environment gets defaults (kept when already set): ``OMP_NUM_THREADS`` (cores / processes),
 ``TORCH_EXTENSIONS_DIR`` (``.cache/torch_extensions``: DeepSpeed compiles its ops there once) and, on CPU,
 ``DS_ACCELERATOR=cpu``. When the run's ``output_dir`` is known (recipe or override), the effective recipe
 (recipe + overrides) is written to ``OUTPUT_DIR/thrifty_recipe.yaml`` for ``thrifty publish``'s model card, secret
-values redacted (:mod:`thrifty.redact`). ``--hub_token X`` reaches the stage as ``HF_TOKEN`` in its environment,
+values redacted (:mod:`thrifty.redact`); when the folder already records a run, the copy waits in
+``thrifty_recipe.pending.yaml`` and replaces it only once the stage exits successfully (:func:`recipe_copy_target`). ``--hub_token X`` reaches the stage as ``HF_TOKEN`` in its environment,
 not on its command line (where ``ps`` would show it); ``--dry-run`` prints it as ``<redacted>``.
 """
 
@@ -35,6 +39,8 @@ import logging
 import os
 import re
 import shlex
+import signal
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +50,7 @@ import yaml
 
 from thrifty.errors import UserInputError, report_user_error
 from thrifty.jsonl import atomic_open
-from thrifty.paths import RECIPES_DIR, default_cache_dir, resolve_recipe
+from thrifty.paths import RECIPES_DIR, default_cache_dir, resolve_recipe, shipped_recipe
 from thrifty.recipes import load_yaml
 from thrifty.redact import REDACTED, redact_argv, redact_mapping
 
@@ -56,6 +62,7 @@ DEFAULT_ACCELERATE = "ddp"
 CPU_DEFAULT_PROCESSES = 2
 GRPO_ONLY_KEYS = ("variant", "reward_funcs", "num_generations")
 RECIPE_COPY = "thrifty_recipe.yaml"
+RECIPE_PENDING = "thrifty_recipe.pending.yaml"
 _DIRECTIVE = re.compile(r"^\s*#\s*(stage|accelerate)\s*:\s*(\S+)\s*$")
 
 
@@ -127,6 +134,9 @@ def resolve_accelerate_config(recipe: str | Path, explicit: str | None = None) -
         value = DEFAULT_ACCELERATE
         where = "the default"
     candidates = [Path(value)] if value.endswith((".yaml", ".yml")) or os.sep in value else []
+    shipped = shipped_recipe(value) if candidates else None  # recipes/accelerate/zero3.yaml from any folder
+    if shipped is not None and shipped.is_file():
+        candidates.append(shipped)
     candidates.append(ACCELERATE_DIR / f"{value}.yaml")
     for path in candidates:
         if path.is_file():
@@ -190,21 +200,49 @@ def overrides_dict(overrides: list[str]) -> dict[str, Any]:
     return out
 
 
+def recipe_copy_target(output_dir: str | Path) -> Path:
+    """Where the launcher writes the effective recipe of a run into ``output_dir``.
+
+    ``OUTPUT_DIR/thrifty_recipe.yaml`` when the folder holds none yet; else ``OUTPUT_DIR/thrifty_recipe.pending.yaml``,
+    which :func:`main` renames over the recorded copy only once the stage has exited successfully. So a rerun that
+    the stage refuses (other arguments than the checkpoints it would resume, a bad key) never replaces the recipe
+    of the model already in the folder, which ``thrifty publish`` puts on the model card.
+    """
+    output_dir = Path(str(output_dir))
+    return output_dir / (RECIPE_PENDING if (output_dir / RECIPE_COPY).exists() else RECIPE_COPY)
+
+
 def write_recipe_copy(recipe: Path, overrides: list[str], command: list[str]) -> Path | None:
-    """Write ``OUTPUT_DIR/thrifty_recipe.yaml`` (recipe + overrides) when ``output_dir`` is known; secret values
-    (``hub_token``, ``*_api_key``, ``hf_...``: :mod:`thrifty.redact`) are written as ``<redacted>``."""
+    """Write the effective recipe (recipe + overrides) to :func:`recipe_copy_target` when ``output_dir`` is
+    known; returns its path. Secret values (``hub_token``, ``*_api_key``, ``hf_...``: :mod:`thrifty.redact`) are
+    written as ``<redacted>``."""
     merged = {k: v for k, v in _recipe_keys(recipe).items() if k != "env"}
     merged.update(overrides_dict(overrides))
     output_dir = merged.get("output_dir")
     if not output_dir:
         return None
-    path = Path(str(output_dir)) / RECIPE_COPY
+    path = recipe_copy_target(output_dir)
     with atomic_open(path) as fh:
         fh.write(f"# effective recipe: {recipe} with command-line overrides\n"
                  f"# command: {shlex.join(redact_argv(command))}\n")
         yaml.safe_dump(redact_mapping(merged), fh, sort_keys=False)
     path.chmod(0o644)
     return path
+
+
+def record_recipe_copy(recipe: Path, overrides: list[str], command: list[str]) -> Path | None:
+    """Write the effective recipe straight to ``OUTPUT_DIR/thrifty_recipe.yaml``: for in-process stages (``thrifty
+    demo``), called once the stage has succeeded."""
+    copy = write_recipe_copy(recipe, overrides, command)
+    return promote_recipe_copy(copy) if copy is not None and copy.name == RECIPE_PENDING else copy
+
+
+def promote_recipe_copy(pending: Path) -> Path:
+    """Rename a pending recipe copy (:func:`recipe_copy_target`) over ``thrifty_recipe.yaml``; returns the latter."""
+    final = pending.with_name(RECIPE_COPY)
+    pending.replace(final)
+    logger.info("run finished: its recipe is recorded in %s", final)
+    return final
 
 
 @dataclass
@@ -217,6 +255,8 @@ class LaunchPlan:
     accelerate_config: Path | None = None
     on_cpu: bool = False
     secret_env: dict[str, str] = field(default_factory=dict)  # set for the stage, never printed
+    forced_env: dict[str, str] = field(default_factory=dict)  # set for the stage even when the caller has a value
+    pending_recipe: Path | None = None  # a recipe copy to promote once the stage succeeds (recipe_copy_target)
 
 
 #: Secret overrides that the stage can read from the environment instead of its command line (where ``ps`` shows
@@ -248,6 +288,19 @@ def _cuda_available() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def _visible_gpus() -> int:
+    """GPUs this machine's processes can use (``torch.cuda.device_count()`` honours ``CUDA_VISIBLE_DEVICES``)."""
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def default_gpu_processes(machines: int, gpus_per_machine: int) -> int | None:
+    """Total processes on GPU when ``--num-processes`` is not given: one per visible GPU on every machine (not the
+    accelerate configs' example ``num_processes: 8``); None when no GPU is counted (then the config decides)."""
+    return gpus_per_machine * machines if gpus_per_machine > 0 else None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -285,20 +338,29 @@ def plan_launch(argv: list[str]) -> tuple[LaunchPlan, list[str], Path]:
         raise LaunchError(f"unexpected argument {stray[0]!r}: overrides take the form --key value")
     stage = detect_stage(recipe, args.stage)
     config = resolve_accelerate_config(recipe, args.accelerate)
-    on_cpu = args.cpu or not _cuda_available()
+    cuda = _cuda_available()
+    on_cpu = args.cpu or not cuda
+    machines = int(args.num_machines or read_accelerate_config(config).get("num_machines") or 1)
     num_processes = args.num_processes
+    if num_processes is None and not on_cpu:
+        num_processes = default_gpu_processes(machines, _visible_gpus())
+        if num_processes is not None:
+            logger.info("--num-processes not given: %d (one per visible GPU on %d machine(s))", num_processes, machines)
     if on_cpu:
         config = cpu_accelerate_config(config, num_processes or CPU_DEFAULT_PROCESSES)
     per_node = num_processes or read_accelerate_config(config).get("num_processes") or 1
-    machines = args.num_machines or read_accelerate_config(config).get("num_machines") or 1
+    _check_topology(int(per_node), machines, args.machine_rank)
     cores = os.cpu_count() or 1
     env = {
         "OMP_NUM_THREADS": str(max(1, cores * int(machines) // max(int(per_node), 1))),
         "TORCH_EXTENSIONS_DIR": str(cache_dir() / "torch_extensions"),
         "TOKENIZERS_PARALLELISM": "false",
     }
+    forced_env = {}
     if on_cpu:
         env["DS_ACCELERATOR"] = "cpu"
+    if args.cpu and cuda:  # hide the GPUs, so the stage itself switches to use_cpu and fp32 (thrifty.recipes)
+        forced_env.update(CUDA_VISIBLE_DEVICES="", DS_ACCELERATOR="cpu")
     command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config)]
     for flag, value in (("--num_processes", num_processes), ("--num_machines", args.num_machines),
                         ("--machine_rank", args.machine_rank), ("--main_process_ip", args.main_process_ip),
@@ -308,10 +370,38 @@ def plan_launch(argv: list[str]) -> tuple[LaunchPlan, list[str], Path]:
     stage_args, secret_env = _secrets_to_env(overrides)
     command += ["-m", "thrifty.cli", stage, "--config", str(recipe), *stage_args]
     plan = LaunchPlan(command=command, env=env, stage=stage, accelerate_config=config, on_cpu=on_cpu,
-                      secret_env=secret_env)
+                      secret_env=secret_env, forced_env=forced_env)
     if not args.dry_run and not args.machine_rank:
-        write_recipe_copy(recipe, overrides, command)
+        copy = write_recipe_copy(recipe, overrides, command)
+        if copy is not None and copy.name == RECIPE_PENDING:
+            plan.pending_recipe = copy
     return plan, overrides, recipe
+
+
+def _check_topology(num_processes: int, machines: int, machine_rank: int | None) -> None:
+    """Refuse a process count that does not split evenly over the machines, or a machine rank out of range."""
+    if machines < 1:
+        raise LaunchError(f"--num-machines {machines}: must be at least 1")
+    if num_processes % machines:
+        raise LaunchError(f"--num-processes {num_processes} is not divisible by --num-machines {machines}: "
+                          "give the total over all machines (processes per machine x machines)")
+    if machine_rank is not None and not 0 <= machine_rank < machines:
+        raise LaunchError(f"--machine-rank {machine_rank}: must be in 0..{machines - 1} for {machines} machine(s)")
+
+
+def run_stage(plan: LaunchPlan, env: dict[str, str]) -> int:
+    """Run the stage as a child process (used when a pending recipe copy must wait for its success); returns its
+    exit status. Ctrl-C reaches the child through the terminal; SIGTERM (Slurm, ``kill``) is forwarded to it."""
+    child = subprocess.Popen(plan.command, env=env)
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: child.send_signal(signum))
+    try:
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:  # the child got the same SIGINT: wait for it to stop
+                continue
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -325,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     except LaunchError as err:
         return report_user_error(err, "scripts/launch.sh")
     env = {k: os.environ.get(k, v) for k, v in plan.env.items()}  # the caller's values win
+    env.update(plan.forced_env)  # except where the launch itself needs a value (--cpu on a GPU machine)
     logger.info("stage %s, accelerate config %s%s", plan.stage, plan.accelerate_config, " (CPU)" if plan.on_cpu else "")
     if dry_run:
         shown = {**env, **{k: REDACTED for k in plan.secret_env}}
@@ -336,9 +427,17 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(plan.secret_env)  # an explicit --hub_token wins over an inherited HF_TOKEN
     sys.stdout.flush()
     sys.stderr.flush()
+    if plan.pending_recipe is not None:  # the folder already records a run: replace its recipe only on success
+        rc = run_stage(plan, dict(os.environ))
+        if rc == 0:
+            promote_recipe_copy(plan.pending_recipe)
+        else:
+            plan.pending_recipe.unlink(missing_ok=True)
+            logger.error("the stage failed (exit status %d): %s still records the earlier run", rc,
+                         plan.pending_recipe.with_name(RECIPE_COPY))
+        return rc
     os.execvp(plan.command[0], plan.command)
     return 0  # pragma: no cover - execvp does not return
-
 
 if __name__ == "__main__":
     sys.exit(main())

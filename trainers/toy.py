@@ -11,6 +11,7 @@ from trl import ModelConfig
 from thrifty.data_builders.toy_build import DEFAULT_WEIGHTS, build_toy_dataset
 from thrifty.errors import UserInputError
 from thrifty.recipes import parse_recipe
+from thrifty.run_record import claim_build_folder
 from thrifty.tiny import TinyModelConfig, build_tiny_model, train_tokenizer
 from thrifty.toy_world import PRETRAIN_LEVELS, TieredTask, ToyWorld
 
@@ -18,6 +19,8 @@ from .sft import DataArguments, ThriftySFTConfig, run_sft
 
 logger = logging.getLogger(__name__)
 
+#: ``OUT/toy_pretrain.json``: the inputs ``OUT/data`` and ``OUT/init`` were made from.
+PRETRAIN_RECORD = "toy_pretrain.json"
 FINAL_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
                "tokenizer_config.json", "chat_template.jinja")
 
@@ -48,22 +51,31 @@ def pretrain_toy_base(out_dir: str | Path, recipe: str | Path, overrides: list[s
     The model is a fresh one (a tokenizer trained on the toy world, a tiny Qwen2 from a config), or with
     ``init_from`` an existing toy model (its tokenizer too): continued pretraining. The final model is copied
     to ``out_dir/final``.
+
+    The recipe and its overrides are parsed before anything is written. ``out_dir`` records what its data and
+    initial model were made from (:data:`PRETRAIN_RECORD`: ``n_train``, ``seed``, the family weights, ``init_from``);
+    a rerun into the same folder with other values is refused with an error naming them, instead of silently
+    training on the old data (:func:`thrifty.run_record.claim_build_folder`).
     """
     out_dir = Path(out_dir)
     if init_from and not (Path(init_from) / "model.safetensors").exists():  # before anything is written
         raise UserInputError(f"--init-from {init_from}: no model.safetensors there (a toy model folder, or "
                              "'base' for the shipped toy base)")
-    world = pretraining_world(seed)
     data_dir = out_dir / "data"
-    if not (data_dir / "sft.jsonl").exists():
-        build_toy_dataset(data_dir, n_train=n_train, world=world, family_weights=PRETRAIN_FAMILY_WEIGHTS)
     init_dir = Path(init_from) if init_from else out_dir / "init"
-    if not (init_dir / "model.safetensors").exists():
-        init_toy_model(init_dir, world)
     argv = ["--config", str(recipe), *(overrides or []),
             "--model_name_or_path", str(init_dir), "--dataset_name", str(data_dir / "sft.jsonl"),
             "--output_dir", str(out_dir / "checkpoints")]
     data_args, training_args, model_args = parse_recipe((DataArguments, ThriftySFTConfig, ModelConfig), argv)
+    spec = {"n_train": n_train, "seed": seed, "family_weights": PRETRAIN_FAMILY_WEIGHTS,
+            "init_from": str(Path(init_from).resolve()) if init_from else None}
+    started = data_dir.exists() or (out_dir / "init").exists() or (out_dir / "checkpoints").exists()
+    claim_build_folder(out_dir, spec, started, record=PRETRAIN_RECORD)
+    world = pretraining_world(seed)
+    if not (data_dir / "sft.jsonl").exists():
+        build_toy_dataset(data_dir, n_train=n_train, world=world, family_weights=PRETRAIN_FAMILY_WEIGHTS)
+    if not (init_dir / "model.safetensors").exists():
+        init_toy_model(init_dir, world)
     run_sft(data_args, training_args, model_args)
     final = out_dir / "final"
     final.mkdir(parents=True, exist_ok=True)
