@@ -291,3 +291,18 @@ def test_decontaminate_keeps_unreadable_rows_out_of_the_clean_file(shared_data, 
     result = json.loads(capsys.readouterr().out)
     assert result["contaminated"] == 1 and result["no_question"] == 1 and result["no_question_ids"] == ["b"]
     assert [r["id"] for r in read_jsonl(clean)] == ["c"] and result["clean_rows"] == 1  # b was written as clean
+
+
+def test_registered_choice_benchmarks_check_their_gold_letters():
+    """AQuA and CSQA rows go through the same gold check as user files: a letter beyond the options, or no letter,
+    is refused naming the row (it would otherwise score 0 on every completion)."""
+    from thrifty.benchmarks import _aqua, _csqa
+
+    assert _aqua({"question": "q", "options": ["A)1", "B)2"], "correct": "b"}, 0, 0).answer == "B"
+    with pytest.raises(DataError, match="aqua row 3: answer 'F'"):
+        _aqua({"question": "q", "options": ["A)1", "B)2"], "correct": "F"}, 3, 0)
+    hub = {"question": "q", "choices": {"label": ["A", "B"], "text": ["x", "y"]}, "answerKey": "C"}
+    with pytest.raises(DataError, match="csqa row 4"):
+        _csqa(hub, 4, 0)
+    with pytest.raises(DataError, match="csqa row 5: answer 'maybe'"):
+        _csqa({"question": "q (A) x (B) y", "answer": "maybe"}, 5, 0)

@@ -105,6 +105,10 @@ def test_toy_base_alias_from_another_folder_and_shared_weights(tmp_path, monkeyp
     assert resolve_model_alias("thrifty/assets/toy_base") == str(TOY_BASE_DIR)
     assert resolve_model_alias("toy_base/") == str(TOY_BASE_DIR)
     assert resolve_model_alias("runs/sft") == "runs/sft"
+    from thrifty.trainers.grpo import parse_grpo_args
+
+    (tmp_path / "r.yaml").write_text("model_name_or_path: toy_base\n")  # the alias inside a recipe too
+    assert parse_grpo_args(["--config", "r.yaml"])[2].model_name_or_path == str(TOY_BASE_DIR)
     data = build_toy_dataset(tmp_path / "data", n_train=16, n_test_per_difficulty=1, world=ToyWorld(seed=0))
     old_mask = os.umask(0o022)
     try:

@@ -161,7 +161,8 @@ def _aqua(row: dict, index: int, seed: int) -> Problem:
     where = f"aqua row {index}"
     options = [_OPTION_PREFIX.sub("", str(o), count=1) for o in _field(row, ("options",), where)]
     return Problem(id=_row_id(row, index), problem=str(_field(row, ("question",), where)),
-                   answer=str(_field(row, ("correct",), where)).strip().upper(), kind="choice", options=options)
+                   answer=choice_answer(str(_field(row, ("correct",), where)), options, where), kind="choice",
+                   options=options)
 
 
 def _csqa(row: dict, index: int, seed: int) -> Problem:
@@ -174,8 +175,8 @@ def _csqa(row: dict, index: int, seed: int) -> Problem:
     else:  # ARM's csqa jsonl: options inlined in the question as "(A)... (B)..."
         options = None
         answer = str(_field(row, ("answer",), where))
-    return Problem(id=_row_id(row, index), problem=question, answer=answer.strip().upper(), kind="choice",
-                   options=options)
+    return Problem(id=_row_id(row, index), problem=question, answer=choice_answer(answer, options, where),
+                   kind="choice", options=options)
 
 
 def shuffle_options(correct: str, incorrect: list[str], key: str, seed: int) -> tuple[list[str], str]:
