@@ -466,7 +466,7 @@ def select_style(args: StyleSelectArguments, target: TargetModel | None = None) 
     if target is None:
         from thrifty.models import check_model_source
 
-        model = _resolve_model(args.model_name_or_path)
+        model = args.model_name_or_path  # toy_base already resolved by parse_recipe; never a checkout fallback
         check_model_source(model)
         try:  # loaded before anything is written, so a model that cannot load leaves no candidates/ behind
             target = TargetModel.from_pretrained(model, args.dtype, args.batch_size, args.max_length)
@@ -568,14 +568,6 @@ def rank(scores: dict[str, dict[str, float]], score: str) -> list[str]:
         return (math.isnan(value), 0.0 if math.isnan(value) else sign * value, name)  # NaN last
 
     return sorted(scores, key=key)
-
-
-def _resolve_model(path: str) -> str:
-    """The shipped toy base for its alias (``toy_base``, ``thrifty/assets/toy_base``); any other path as given, so
-    a missing relative folder is an error naming it (never a folder of the same name in the checkout)."""
-    from thrifty.paths import resolve_model_alias
-
-    return resolve_model_alias(path)
 
 
 # ---------------------------------------------------------------------------------------------------------

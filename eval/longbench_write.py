@@ -107,7 +107,7 @@ def check_resume(cfg: LongBenchWriteConfig, items: list[dict], out_dir: Path) ->
     from thrifty.models import model_fingerprint
     from thrifty.recipes import RecipeError
 
-    from .runner import _same_setting
+    from .runner import changed_settings
 
     current = {k: getattr(cfg, k) for k in OUTPUT_DEFINING if k != "model_fingerprint"}
     current["model_fingerprint"] = model_fingerprint(str(cfg.model_name_or_path))
@@ -123,10 +123,9 @@ def check_resume(cfg: LongBenchWriteConfig, items: list[dict], out_dir: Path) ->
     except json.JSONDecodeError:
         raise RecipeError(f"{path} is not valid JSON, so {outputs} cannot be resumed safely; use another "
                           "output_dir or delete it") from None
-    changed = [k for k in OUTPUT_DEFINING if k in previous and not _same_setting(k, previous, current)]
+    changed = changed_settings(OUTPUT_DEFINING, previous, current)
     if changed:
-        details = "; ".join(f"{k}: {previous[k]!r} -> {current[k]!r}" for k in changed)
-        raise RecipeError(f"{out_dir} holds outputs made with other settings ({details}); use another "
+        raise RecipeError(f"{out_dir} holds outputs made with other settings ({changed}); use another "
                           "output_dir, or delete it to start over")
     old_prompts = previous.get("prompts") or {}
     moved = sorted(i for i, fp in current["prompts"].items() if i in old_prompts and old_prompts[i] != fp)

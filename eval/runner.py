@@ -179,11 +179,10 @@ def _check_resume(cfg: EvalConfig, out: Path) -> dict:
         except json.JSONDecodeError:
             raise RecipeError(f"{path} is not valid JSON, so {out / SAMPLES_FILE} cannot be resumed safely; "
                               "use another output_dir or delete it") from None
-        changed = [k for k in SAMPLE_DEFINING if k in previous and not _same_setting(k, previous, current)]
+        changed = changed_settings(SAMPLE_DEFINING, previous, current)
         if changed:
-            details = "; ".join(f"{k}: {previous[k]!r} -> {current[k]!r}" for k in changed)
             what = " (the model's config or weights changed)" if "model_fingerprint" in changed else ""
-            raise RecipeError(f"{out} holds samples made with other settings ({details}){what}; "
+            raise RecipeError(f"{out} holds samples made with other settings ({changed}){what}; "
                               "use another output_dir, or delete it to start over")
     return current
 
@@ -195,6 +194,13 @@ def _same_path(a, b) -> bool:
     if not isinstance(a, str) or not isinstance(b, str):
         return False
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
+def changed_settings(keys, previous: dict, current: dict) -> str:
+    """``"key: old -> new; ..."`` for the ``keys`` recorded in ``previous`` that differ in ``current``
+    (:func:`_same_setting`); empty when none does. How a resumed run (eval, eval-longwrite) names what changed."""
+    changed = [k for k in keys if k in previous and not _same_setting(k, previous, current)]
+    return "; ".join(f"{k}: {previous[k]!r} -> {current[k]!r}" for k in changed)
 
 
 def _same_setting(key: str, previous: dict, current: dict) -> bool:

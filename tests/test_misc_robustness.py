@@ -126,11 +126,11 @@ def test_toy_base_alias_from_another_folder_and_shared_weights(tmp_path, monkeyp
 # 5. select-style never swaps in a folder of the checkout for a missing relative path
 # -------------------------------------------------------------------------------------------------------------
 def test_select_style_refuses_a_missing_relative_model(tmp_path, monkeypatch, capsys):
-    from thrifty.data_builders.style_select import _resolve_model
+    from thrifty.paths import resolve_model_alias
 
     monkeypatch.chdir(tmp_path)
     assert (REPO / "recipes/toy").is_dir()
-    assert _resolve_model("recipes/toy") == "recipes/toy"
+    assert resolve_model_alias("recipes/toy") == "recipes/toy"
     assert main(["select-style", "--config", "recipes/toy/select_style.yaml", "--model_name_or_path", "recipes/toy",
                  "--output_dir", "ss"]) == 2
     err = capsys.readouterr().err

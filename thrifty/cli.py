@@ -280,7 +280,6 @@ def main(argv: list[str] | None = None) -> int:
     verbose = "-v" in argv or "--verbose" in argv
     argv = [a for a in argv if a not in ("-v", "--verbose")]
     _setup_logging(verbose)
-    argv = _resolve_model_aliases(argv)
     saved = argparse.ArgumentParser.error
     argparse.ArgumentParser.error = _raise_usage_error  # type: ignore[method-assign]
     try:
@@ -293,20 +292,6 @@ def main(argv: list[str] | None = None) -> int:
         return report_user_error(err)
     finally:
         argparse.ArgumentParser.error = saved  # type: ignore[method-assign]
-
-
-def _resolve_model_aliases(argv: list[str]) -> list[str]:
-    """``--model_name_or_path toy_base`` (or ``thrifty/assets/toy_base``) -> the shipped toy base's folder, from
-    any working directory (:func:`thrifty.paths.resolve_model_alias`); other arguments unchanged."""
-    from thrifty.paths import resolve_model_alias
-
-    out = list(argv)
-    for i, token in enumerate(out):
-        if token == "--model_name_or_path" and i + 1 < len(out):
-            out[i + 1] = resolve_model_alias(out[i + 1])
-        elif token.startswith("--model_name_or_path="):
-            out[i] = "--model_name_or_path=" + resolve_model_alias(token.partition("=")[2])
-    return out
 
 
 def _raise_usage_error(parser: argparse.ArgumentParser, message: str):

@@ -93,8 +93,15 @@ def share_files(folder: str | os.PathLike, suffixes: tuple[str, ...] = (".safete
     transformers writes ``model.safetensors`` owner-only (0600) while its other files follow the umask, so on a
     shared cluster other users or a serving account could read the config but not the weights.
     """
-    mask = os.umask(0o022)
-    os.umask(mask)
+    mode = default_file_mode()
     for path in Path(folder).iterdir():
         if path.suffix in suffixes and path.is_file() and not path.is_symlink():
-            path.chmod(0o666 & ~mask)
+            path.chmod(mode)
+
+
+def default_file_mode() -> int:
+    """The mode a plain ``open`` gives a new file: ``0o666`` less the process umask (read by setting it and
+    putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask

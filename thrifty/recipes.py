@@ -230,7 +230,7 @@ def parse_recipe(dataclass_types: tuple[type, ...], argv: list[str] | None = Non
     _check_lora_keys(parsed, recipe_tokens, cli_keys, config_path)
     from thrifty.paths import resolve_model_alias
 
-    for cfg in parsed:  # `model_name_or_path: toy_base` in a recipe, as on the command line (thrifty.cli)
+    for cfg in parsed:  # `toy_base` names the shipped toy base, in a recipe or on the command line
         if isinstance(getattr(cfg, "model_name_or_path", None), str):
             cfg.model_name_or_path = resolve_model_alias(cfg.model_name_or_path)
     return tuple(parsed)

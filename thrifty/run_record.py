@@ -42,14 +42,7 @@ def reuse_finished_run(out: Path, spec: Mapping[str, Any], finished_file: str = 
     out = Path(out)
     if not (out / finished_file).exists():
         return False
-    record = out / record_name
-    if not record.is_file():
-        raise UserInputError(f"{out} holds a finished run but no {record_name}, so what it was made from is unknown: "
-                             "pass another --out or delete the folder")
-    try:
-        done = json.loads(record.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise UserInputError(f"{record}: not valid JSON ({err}): delete the folder to rerun it") from err
+    done = _read_record(out / record_name, f"{out} holds a finished run", "pass another --out or delete the folder")
     wanted = _normalised(spec)
     if done != wanted:
         differ = {key: {"recorded": done.get(key), "now": wanted.get(key)}
@@ -78,16 +71,21 @@ def claim_build_folder(out: Path, spec: Mapping[str, Any], started: bool, record
     if not started:
         write_json(path, wanted)
         return
-    if not path.is_file():
-        raise UserInputError(f"{out} holds a build but no {record}, so what it was made from is unknown: "
-                             "pass another output_dir or delete the folder")
-    try:
-        done = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise UserInputError(f"{path}: not valid JSON ({err}): delete the folder to rebuild") from err
+    done = _read_record(path, f"{out} holds a build", "pass another output_dir or delete the folder")
     if done != wanted:
         raise UserInputError(f"{out} holds a build of other inputs or recipe values ({json.dumps(_differ(done, wanted))}"
                              "): pass another output_dir, or delete the folder to rebuild")
+
+
+def _read_record(path: Path, holds: str, fix: str) -> Any:
+    """The JSON record at ``path``; a :class:`~thrifty.errors.UserInputError` (``holds``, what to do: ``fix``) when
+    it is missing or unreadable, since then what the folder was made from is unknown."""
+    if not path.is_file():
+        raise UserInputError(f"{holds} but no {path.name}, so what it was made from is unknown: {fix}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise UserInputError(f"{path}: not valid JSON ({err}): {fix}") from err
 
 
 def _differ(done: Any, wanted: Any, prefix: str = "") -> dict[str, Any]:
