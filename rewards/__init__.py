@@ -7,7 +7,7 @@ Import as ``from thrifty.rewards import ...``. This package never imports ``thri
 from __future__ import annotations
 
 from .accuracy import AccuracyReward
-from .ada import ada_grpo_alpha, ada_grpo_alpha_batch
+from .ada import ada_grpo_alpha, ada_grpo_alpha_batch, arm2_length_alpha
 from .arm import ARM_INVALID_TAGS, ArmAccuracyReward, KimiLengthReward, arm_answer, arm_format_valid
 from .common import completion_text, completion_texts
 from .format_rewards import arm_format_reward, is_valid_mind, mind_format_reward, think_format_reward
@@ -67,6 +67,7 @@ __all__ = [
     "UnitCompactnessReward",
     "ada_grpo_alpha",
     "ada_grpo_alpha_batch",
+    "arm2_length_alpha",
     "arm_answer",
     "arm_format_reward",
     "arm_format_valid",

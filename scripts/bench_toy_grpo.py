@@ -28,12 +28,19 @@ pre-filled format tag is not counted, so the floor is, if anything, optimistic).
 
 After the bars, a table of plain GRPO's greedy tokens per tier and the share of the easy and medium tiers' tokens
 that a model must save to reach 0.6x of them with the hard tier's tokens unchanged (above 100%: out of reach for
-any model that keeps long CoT where it is needed), then the easy tier's sampled format shares and their entropy.
+any model that keeps long CoT where it is needed), then the easy tier's sampled format shares and their entropy,
+then the sampled direct and long-CoT shares per tier and the total variation distance between the easy and hard
+tiers' sampled format mixes (does the policy condition its format on the tier?).
+
+``--variants ... arm2`` adds ARM2's length-aware Ada-GRPO (``recipes/toy/grpo_arm2.yaml``, ``ada_length_penalty:
+true``; Xie et al. 2025, TEAM-ARM/arm2), and ``ada_length`` Ada-GRPO plus Kimi k1.5's length reward: opt-in
+extensions beyond ARM, given the same four bars in their own rows but not counted in ``pass``, which judges
+Ada-GRPO proper.
 
 Prints a per-seed Markdown table and, as its last line, a JSON object with every number, the bars per seed and
-``pass`` (every bar in every seed). ``--smoke``: seed 0, 1 GRPO step, 1 test problem per difficulty and 2 samples,
-from the shipped toy base when ``runs/demo/sft`` is absent (seconds, same code path); ``"smoke": true,
-"pass": null``.
+``pass`` (every bar in every seed). ``--smoke``: seed 0, plain, ada and arm2, 1 GRPO step each, 1 test problem
+per difficulty and 2 samples, from the shipped toy base when ``runs/demo/sft`` is absent (seconds, same code
+path); ``"smoke": true, "pass": null``.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ import sys
 from pathlib import Path
 
 from thrifty.formats import ARM_FORMATS
+from thrifty.toy_world import TIERS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -160,6 +168,9 @@ def summarize_oracle(rows: list[dict], tier_of: dict[int, str]) -> dict:
             "formats": {tier: {fmt: cell(rs) for fmt, rs in fmts.items()} for tier, fmts in per_format.items()}}
 
 
+TIER_NAMES = tuple(TIERS)  # easy, medium, hard
+
+
 def _share(cell: dict | None, fmt: str) -> float:
     return (cell or {}).get("format_mix", {}).get(fmt, 0.0)
 
@@ -178,6 +189,15 @@ def format_entropy(cell: dict | None) -> float | None:
     if not total:
         return None
     return -sum(x / total * math.log(x / total) for x in shares if x > 0) / math.log(len(shares))
+
+
+def total_variation(a: dict | None, b: dict | None) -> float | None:
+    """Total variation distance between two cells' format mixes, ``0.5 * sum_f |a(f) - b(f)|``: 0 when the policy
+    picks formats alike on both (its format choice ignores what tells the cells apart), 1 when they share none."""
+    mix_a, mix_b = (a or {}).get("format_mix"), (b or {}).get("format_mix")
+    if not mix_a or not mix_b:
+        return None
+    return 0.5 * sum(abs(mix_a.get(f, 0.0) - mix_b.get(f, 0.0)) for f in set(mix_a) | set(mix_b))
 
 
 def saving_needed(tiers: dict[str, dict], ratio: float = 0.6, kept: str = "hard") -> float | None:
@@ -216,9 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--samples", type=int, default=4, help="sampled completions per test problem")
     parser.add_argument("--per-difficulty", type=int, default=30, help="test problems per difficulty")
-    parser.add_argument("--variants", nargs="+", default=["plain", "ada"], choices=["plain", "ada", "ada_length"],
-                        help="recipes/toy/grpo_<variant>.yaml to train (default plain ada; ada_length: thrifty's "
-                             "length-aware extension, reported beside Ada-GRPO, not judged)")
+    parser.add_argument("--variants", nargs="+", default=["plain", "ada"], choices=["plain", "ada", "ada_length", "arm2"],
+                        help="recipes/toy/grpo_<variant>.yaml to train (default plain ada; extensions reported "
+                             "beside Ada-GRPO, not judged: arm2, ARM2's length-aware Ada-GRPO; ada_length, Kimi k1.5's "
+                             "length reward added to Ada-GRPO)")
     parser.add_argument("--oracle", action="store_true",
                         help="also evaluate each trained Ada-GRPO model in the four instruction-guided formats and "
                              "report the format oracle (the cheapest right format per problem) against plain GRPO's "
@@ -233,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         from thrifty.paths import TOY_BASE_DIR
 
         args.seeds, args.samples, args.per_difficulty, args.oracle = [0], 2, 1, True
+        args.variants = ["plain", "ada", "arm2"]  # every judged or reported estimator, one step each
         extra = ["--max_steps", "1", *extra]
         if args.sft_model is None and not (sft_model / "config.json").exists():  # an explicit model must exist
             sft_model = TOY_BASE_DIR
@@ -262,8 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         (r["variant"], r["seed"], r["train_formats_last"], r["eval"]) for r in results["runs"]]
     for name, seed, train_mix, ev in rows:
         g, s = ev["greedy"], ev["sampled"]
-        tiers = " / ".join(_mix(g["tiers"].get(t, {}).get("format_mix", {})) or "-" for t in ("easy", "medium", "hard"))
-        tops = " / ".join(str(_top_format(s["tiers"].get(t))) for t in ("easy", "medium", "hard"))
+        tiers = " / ".join(_mix(g["tiers"].get(t, {}).get("format_mix", {})) or "-" for t in TIER_NAMES)
+        tops = " / ".join(str(_top_format(s["tiers"].get(t))) for t in TIER_NAMES)
         majority = f"{s['all'][maj]:.3f}" if maj in s["all"] else "-"
         lines.append(f"| {name} | {seed} | {g['all']['accuracy']:.3f} | {g['all']['mean_tokens']:.1f} | {tiers} | "
                      f"{s['all']['accuracy']:.3f} | {majority} | {s['all']['mean_tokens']:.1f} | {tops} | "
@@ -276,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     results["bars"] = bars
     results["bar"] = ("in every seed: plain GRPO's greedy long-CoT share on easy+medium >= SFT's + 0.2; Ada-GRPO's "
                       "sampled top format is direct on easy and long_cot on hard; Ada greedy accuracy >= plain's - "
-                      "0.01; Ada greedy mean tokens <= 0.6x plain's (ada_length, an extension, is reported, not judged)")
+                      "0.01; Ada greedy mean tokens <= 0.6x plain's (the extensions arm2 and ada_length are reported, not judged)")
     judged = bars.get("ada")
     results["pass"] = None if args.smoke or not judged else all(all(b.values()) for b in judged.values())
     by_seed = {f"{variant} {seed}": b for variant, per in bars.items() for seed, b in per.items()}
@@ -293,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         for r, plain in oracle_rows:
             o = r["oracle"]["oracle"]
             tiers = " / ".join(f"{o[t]['accuracy']:.2f} at {o[t]['mean_tokens']:.1f}" if t in o else "-"
-                               for t in ("easy", "medium", "hard"))
+                               for t in TIER_NAMES)
             plain_tokens = plain["eval"]["greedy"]["all"]["mean_tokens"] if plain else None
             ratio = f"{o['all']['mean_tokens'] / plain_tokens:.2f}" if plain_tokens else "-"
             lines.append(f"| {r['variant']} {r['seed']} | {o['all']['accuracy']:.3f} | {o['all']['mean_tokens']:.1f} "
@@ -307,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             need = saving_needed(g["tiers"])
             r["eval"]["greedy"]["saving_needed_for_0.6x"] = None if need is None else round(need, 3)
             per_tier = " / ".join(f"{g['tiers'][t]['mean_tokens']:.1f}" if t in g["tiers"] else "-"
-                                  for t in ("easy", "medium", "hard"))
+                                  for t in TIER_NAMES)
             lines.append(f"| {r['seed']} | {g['all']['mean_tokens']:.1f} | {per_tier} | "
                          f"{'-' if need is None else f'{need:.0%}'} |")
     lines += ["", "| model | seed | sampled format shares on the easy tier (direct / short CoT / code / long CoT) | "
@@ -318,6 +340,17 @@ def main(argv: list[str] | None = None) -> int:
         entropy = format_entropy(easy)
         ev["sampled"]["easy_format_entropy"] = None if entropy is None else round(entropy, 3)
         lines.append(f"| {name} | {seed} | {shares} | {'-' if entropy is None else f'{entropy:.3f}'} |")
+    lines += ["", "| model | seed | sampled direct share easy / medium / hard | sampled long-CoT share easy / medium / "
+                  "hard | easy vs hard format mix, total variation |", "|---|---|---|---|---|"]
+    for name, seed, _, ev in rows:  # does the policy condition a format on the tier? (docs/methods/arm.md, "Why")
+        tiers = ev["sampled"]["tiers"]
+        by_tier = {f: [round(_share(tiers.get(t), f), 3) for t in TIER_NAMES] for f in ("direct", "long_cot")}
+        ev["sampled"]["share_by_tier"] = by_tier
+        distance = total_variation(tiers.get("easy"), tiers.get("hard"))
+        ev["sampled"]["easy_hard_total_variation"] = None if distance is None else round(distance, 3)
+        lines.append(f"| {name} | {seed} | " + " | ".join(" / ".join(f"{x:.2f}" for x in by_tier[f])
+                                                         for f in ("direct", "long_cot"))
+                     + f" | {'-' if distance is None else f'{distance:.2f}'} |")
     if args.smoke:
         results["smoke"] = True
     print("\n".join(lines))

@@ -93,6 +93,13 @@ def test_ada_alpha_matches_pure_function(tiny_model_dir, tmp_path):
     out = trainer._calculate_rewards([{"answer": "1"}] * 4, ["p"] * 4, completions, ids)
     assert float(out[1, 0]) == pytest.approx((1 - 6 / 64) * 2.5)
 
+    # ARM2's length-aware variant (opt-in): the same groups, each multiplier from the formats AND token counts
+    trainer.args.ada_zero_unknown, trainer.args.ada_length_penalty = True, True
+    out = trainer._calculate_rewards([{"answer": "1"}] * 4, ["p"] * 4, completions, ids)
+    expected = ada_grpo_alpha_batch(["direct", "unknown", "short_cot", "direct"], 4, 2, 4, lengths=[2, 6, 4, 3])
+    assert expected[0] > expected[3]  # two direct answers: the shorter keeps more of its boost
+    assert torch.allclose(out, raw * torch.tensor(expected).unsqueeze(1))
+
 
 def test_variant_default_rewards(tmp_path):
     """A recipe that names no reward gets its variant's: ARM's gated reward, MinD's paper rewards, accuracy."""
@@ -198,3 +205,41 @@ def test_arm_recipe_trains_on_the_papers_data_mix(shared_data, tmp_path):
     reward = get_reward("arm_accuracy", num_workers=1)
     completions = [f"<ANSWER>\n{g}\n</ANSWER>" for g in golds]
     assert reward(None, completions, None, answer=golds) == [1.0, 1.0, 1.0]
+
+
+def test_run_spec_names_the_length_penalty_only_when_it_is_on(tiny_model_dir, tmp_path):
+    """ARM2's keys change what a GRPO run computes, so a resume with another value is refused; runs recorded before
+    they existed (at their defaults) still resume, since the spec leaves them out at those defaults."""
+    from thrifty.trainers.common import run_spec
+
+    base = ["--config", str(REPO / "recipes/toy/grpo_ada.yaml"), "--model_name_or_path", str(tiny_model_dir),
+            "--output_dir", str(tmp_path)]
+    assert "ada_length_penalty" not in run_spec("grpo", *parse_grpo_args(base))
+    arm2 = ["--config", str(REPO / "recipes/toy/grpo_arm2.yaml"), *base[2:]]
+    assert run_spec("grpo", *parse_grpo_args(arm2))["ada_length_penalty"] is True
+    assert run_spec("grpo", *parse_grpo_args([*arm2, "--ada_length_lambda", "0.3"]))["ada_length_lambda"] == 0.3
+
+
+def test_toy_levels_train_on_those_levels_only(tmp_path):
+    """``toy_levels`` picks levels of the tiered world (here the easy and hard tiers), never a test problem; bad
+    values name the key."""
+    from thrifty.toy_world import TIERED_LEVELS, ToyWorld
+    from thrifty.trainers.grpo import toy_prompts
+
+    base = ["--config", str(REPO / "recipes/toy/grpo_arm2.yaml"), "--output_dir", str(tmp_path)]
+    data_args, _, _ = parse_grpo_args([*base, "--toy_levels", "1", "2", "7", "8", "9", "--toy_num_problems", "200"])
+    rows = toy_prompts(data_args)
+    world = ToyWorld()
+    kinds = set()
+    for row in rows:
+        question = row["prompt"][-1]["content"]
+        kinds.add(("pair_sum" if "+" in question else "running_sum", len(question.split("+")[0].replace("_", "").split())))
+    assert kinds == {("running_sum", 1), ("running_sum", 2), ("pair_sum", 2), ("pair_sum", 3), ("pair_sum", 4)}
+    assert {TIERED_LEVELS[d - 1] for d in (1, 2, 7, 8, 9)} == kinds
+    test_questions = {p.question for p in world.test_set(30)}
+    assert not test_questions & {row["prompt"][-1]["content"] for row in rows}
+    for bad, message in ((["0", "3"], r"toy_levels: \[0\]"), (["10"], r"toy_levels: \[10\]")):
+        with pytest.raises(RecipeError, match=message):
+            toy_prompts(parse_grpo_args([*base, "--toy_levels", *bad])[0])
+    with pytest.raises(RecipeError, match="toy_levels cannot be combined"):
+        toy_prompts(parse_grpo_args([*base, "--toy_levels", "1", "--toy_family", "pair_sum"])[0])

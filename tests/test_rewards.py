@@ -13,6 +13,7 @@ from thrifty.rewards import (
     RewardError,
     ada_grpo_alpha,
     ada_grpo_alpha_batch,
+    arm2_length_alpha,
     arm_format_reward,
     available_rewards,
     build_reward_funcs,
@@ -57,6 +58,47 @@ def test_ada_grpo_alpha_unknown_is_a_format_and_batches_split_in_groups():
         ada_grpo_alpha_batch(["a"] * 4, 3, 0, 10)
     with pytest.raises(ValueError):
         ada_grpo_alpha(["a"], 0, 0)
+
+
+def test_arm2_length_alpha_hand_computed():
+    """ARM2's length-aware multiplier (TEAM-ARM/arm2 ``compute_ada_grpo_w_length_penalty_outcome_advantage``),
+    worked by hand: a group of 4 with two long CoTs (100 and 60 tokens), a short CoT (20) and a direct answer (4).
+    L_min = 4, L_max = 100, so beta = exp(-0.5 (L - 4) / (96 + 1e-4)); alpha = 4 / F; the product is annealed by
+    1 + cos(0.9 pi t / T)."""
+    formats, lengths = ["long_cot", "long_cot", "short_cot", "direct"], [100, 60, 20, 4]
+    for step, total in ((1, 80), (40, 80), (80, 80)):
+        c = 1 + math.cos(0.9 * math.pi * step / total)
+        expected = [1 + 0.5 * (a * math.exp(-0.5 * (n - 4) / (96 + 1e-4)) - 1) * c
+                    for a, n in zip((2, 2, 4, 4), lengths, strict=True)]
+        assert arm2_length_alpha(formats, lengths, step, total) == pytest.approx(expected, rel=1e-12)
+    at_end = arm2_length_alpha(formats, lengths, 80, 80)
+    assert at_end[3] == pytest.approx(1 + 0.5 * 3 * (1 + math.cos(0.9 * math.pi)))  # not annealed to 1: the 0.9
+    assert at_end[3] > 1.07
+    # shortest keeps its whole boost; the longest's is multiplied by exp(-lambda), as close as the epsilon allows
+    start = arm2_length_alpha(formats, lengths, 0, 80)
+    assert start[3] == pytest.approx(4.0) and start[0] == pytest.approx(2 * math.exp(-0.5), rel=1e-5)
+    # equal lengths: beta = 1, ARM's alpha with ARM2's phase
+    same = arm2_length_alpha(["direct", "direct", "code", "code"], [7, 7, 7, 7], 0, 10)
+    assert same == pytest.approx([2.0] * 4)
+    assert arm2_length_alpha(formats, lengths, 0, 80, length_lambda=0.0) == pytest.approx([2, 2, 4, 4])
+    batch = ada_grpo_alpha_batch(formats * 2, 4, 40, 80, lengths=lengths + [5, 5, 5, 5])
+    assert batch[:4] == pytest.approx(arm2_length_alpha(formats, lengths, 40, 80))
+    assert batch[4:] == pytest.approx(arm2_length_alpha(formats, [5] * 4, 40, 80))
+    with pytest.raises(ValueError, match="lengths"):
+        arm2_length_alpha(formats, lengths[:3], 0, 80)
+
+
+def test_arm2_length_penalty_prefers_the_shorter_right_format_where_arm_does_not():
+    """Where every completion is right, ARM's alpha gives a direct answer and a short CoT held by as many
+    completions the same advantage; ARM2's length factor gives the shorter one the larger advantage (the point of
+    the extension), at every step of the run."""
+    formats = ["long_cot"] * 4 + ["short_cot"] * 2 + ["direct"] * 2
+    lengths = [160, 150, 170, 165, 16, 18, 4, 5]
+    for step in (1, 40, 79):
+        arm = _group_advantages(ada_grpo_alpha(formats, step, 80))
+        arm2 = _group_advantages(arm2_length_alpha(formats, lengths, step, 80))
+        assert arm[4] == pytest.approx(arm[6])
+        assert arm2[6] > arm2[4] > 0 > arm2[0]
 
 
 def _group_advantages(rewards: list[float]) -> list[float]:

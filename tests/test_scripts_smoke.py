@@ -23,10 +23,13 @@ SMOKE = {
     "bench_eval": ([], lambda r: r["identical_outputs"] == r["prompts"] == 8),
     "bench_toy_learning": (["--out"], lambda r: set(r["tiers"]) == {"easy", "medium", "hard"} and len(r["checks"]) == 5),
     "bench_grpo": ([], lambda r: r["steps_each"] == 1 and r["median_step_s"]["trl"] > 0),
-    "bench_toy_grpo": (["--out"], lambda r: {x["variant"] for x in r["runs"]} == {"plain", "ada"} and set(
-        r["bars"]["ada"]["0"]) == {"plain_collapses", "ada_keeps_formats", "ada_accuracy", "ada_tokens"}
+    "bench_toy_grpo": (["--out"], lambda r: {x["variant"] for x in r["runs"]} == {"plain", "ada", "arm2"} and set(
+        r["bars"]["ada"]["0"]) == set(r["bars"]["arm2"]["0"]) == {"plain_collapses", "ada_keeps_formats",
+                                                                  "ada_accuracy", "ada_tokens"}
         and r["runs"][1]["oracle"]["oracle"]["all"]["n"] == 9 and 0 <= r["runs"][1]["eval"]["sampled"]["all"]["maj@2"] <= 1
-        and "easy_format_entropy" in r["sft"]["sampled"]),
+        and "easy_format_entropy" in r["sft"]["sampled"]
+        and all(len(r["sft"]["sampled"]["share_by_tier"][f]) == 3 for f in ("direct", "long_cot"))
+        and 0 <= r["sft"]["sampled"]["easy_hard_total_variation"] <= 1),
     "bench_toy_mind": (["--out"], lambda r: {x["rewards"] for x in r["runs"]} == {
         "accuracy only", "MinD (paper)", "MinD + fewer_turns (extension)"} and set(r["bars"]["0"]) == {
         "accuracy_within_0.01", "tokens_at_most_0.45x", "token_ratio"}),
@@ -81,6 +84,17 @@ def test_saving_needed_keeps_the_hard_tier_and_says_when_0_6x_is_out_of_reach():
                "hard": {"n": 10, "mean_tokens": 150.0}}
     assert module.saving_needed(adapted) == pytest.approx(3.4)
     assert module.saving_needed({"hard": {"n": 3, "mean_tokens": 9.0}}) is None
+
+
+def test_total_variation_of_format_mixes():
+    spec = importlib.util.spec_from_file_location("bench_toy_grpo_tv", SCRIPTS / "bench_toy_grpo.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    easy = {"format_mix": {"direct": 0.5, "short_cot": 0.5}}
+    assert module.total_variation(easy, easy) == 0.0
+    assert module.total_variation(easy, {"format_mix": {"long_cot": 1.0}}) == 1.0
+    assert module.total_variation(easy, {"format_mix": {"direct": 0.25, "long_cot": 0.75}}) == pytest.approx(0.75)
+    assert module.total_variation(easy, None) is None
 
 
 def test_bench_toy_grpo_refuses_a_finished_run_of_another_sft_model(tmp_path):

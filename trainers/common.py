@@ -175,8 +175,11 @@ RUN_SPEC_TRAINING_KEYS = (
     "per_device_train_batch_size", "gradient_accumulation_steps", "max_length", "packing", "loss_averaging",
     "assistant_only_loss", "completion_only_loss", "variant", "reward_funcs", "reward_weights", "reward_kwargs",
     "ada_zero_unknown", "num_generations", "max_completion_length", "temperature", "beta", "loss_type",
-    "scale_rewards",
+    "scale_rewards", "ada_length_penalty", "ada_length_lambda",
 )
+#: Keys added to :data:`RUN_SPEC_TRAINING_KEYS` after runs were recorded without them: left out of the spec while
+#: at these defaults, so that such runs still resume.
+RUN_SPEC_LATER_DEFAULTS: dict[str, Any] = {"ada_length_penalty": False, "ada_length_lambda": 0.5}
 RUN_SPEC_MODEL_KEYS = ("use_peft", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "use_rslora",
                        "use_dora", "dtype")
 
@@ -193,7 +196,8 @@ def run_spec(stage: str, data_args, training_args, model_args) -> dict[str, Any]
     spec: dict[str, Any] = {"stage": stage, "model_name_or_path": model, "model_fingerprint": model_fingerprint(model)}
     spec.update({f"data.{k}": v for k, v in sorted(asdict(data_args).items())})
     for key in RUN_SPEC_TRAINING_KEYS:
-        if hasattr(training_args, key):
+        if hasattr(training_args, key) and not (
+                key in RUN_SPEC_LATER_DEFAULTS and getattr(training_args, key) == RUN_SPEC_LATER_DEFAULTS[key]):
             spec[key] = getattr(training_args, key)
     for key in RUN_SPEC_MODEL_KEYS:
         if hasattr(model_args, key):

@@ -81,6 +81,8 @@ class GRPODataArguments:
     toy_difficulty: int | None = field(default=None, metadata={"help": "toy world: fixed difficulty level"})
     toy_family: str | None = field(default=None, metadata={
         "help": "toy world: only this family's levels (running_sum or pair_sum; default: every tier)"})
+    toy_levels: list[int] | None = field(default=None, metadata={
+        "help": "toy world: only these levels of the tiered world (1-9; e.g. 1 2 7 8 9 for the easy and hard tiers)"})
 
 
 @dataclass
@@ -97,6 +99,15 @@ class ThriftyGRPOConfig(GRPOConfig):
     ada_zero_unknown: bool = field(
         default=True,
         metadata={"help": "ada: rewards of completions that open with no format tag are 0 (ARM asserts this)"},
+    )
+    ada_length_penalty: bool = field(
+        default=False,
+        metadata={"help": "ada: ARM2's length-aware Ada-GRPO (opt-in extension): alpha_i times "
+                          "exp(-lambda (L_i - L_min) / (L_max - L_min)) within each group, annealed together with "
+                          "cos(0.9 pi t / T) (TEAM-ARM/arm2 ada_grpo_w_length_penalty)"},
+    )
+    ada_length_lambda: float = field(
+        default=0.5, metadata={"help": "ada_length_penalty's lambda (ARM2: 0.5)"},
     )
     reward_kwargs: dict | str | None = field(
         default=None, metadata={"help": "per-reward keyword arguments: {reward_name: {arg: value}} (JSON on the CLI)"}
@@ -152,7 +163,10 @@ class ThriftyGRPOTrainer(GRPOTrainer):
                 rewards_per_func = torch.where(unknown.unsqueeze(1) & ~rewards_per_func.isnan(), 0.0, rewards_per_func)
             for i, name in enumerate(self.reward_func_names):  # unscaled, beside TRL's alpha-scaled rewards/<name>
                 self._metrics[mode][f"raw_rewards/{name}/mean"].append(torch.nanmean(rewards_per_func[:, i]).item())
-            alpha = ada_grpo_alpha_batch(arm_formats, group, int(self.state.global_step) + 1, total)
+            alpha = ada_grpo_alpha_batch(
+                arm_formats, group, int(self.state.global_step) + 1, total,
+                lengths=lengths if getattr(self.args, "ada_length_penalty", False) else None,
+                length_lambda=float(getattr(self.args, "ada_length_lambda", 0.5)))
             # the completions table takes this process's values (TRL gathers them: rank 0's rows first)
             start = self.accelerator.process_index * len(local_formats)
             self._log_completion_extra("ada_alpha", alpha[start : start + len(local_formats)])
@@ -213,6 +227,15 @@ def toy_prompts(data_args: GRPODataArguments):
         if not levels:
             raise RecipeError(f"toy_family: {data_args.toy_family!r} is not a family of the toy world "
                               f"({', '.join(sorted(tiered.families))})")
+        world = ToyWorld(task=TieredTask(levels=levels, families=tiered.families), seed=data_args.toy_seed)
+    if data_args.toy_levels:
+        if data_args.toy_family or data_args.toy_difficulty:
+            raise RecipeError("toy_levels cannot be combined with toy_family or toy_difficulty")
+        tiered = world.task
+        wrong = [d for d in data_args.toy_levels if not 1 <= d <= len(tiered.levels)]
+        if wrong:
+            raise RecipeError(f"toy_levels: {wrong} are not levels of the toy world (1..{len(tiered.levels)})")
+        levels = [tiered.levels[d - 1] for d in sorted(set(data_args.toy_levels))]
         world = ToyWorld(task=TieredTask(levels=levels, families=tiered.families), seed=data_args.toy_seed)
     problems = world.problems("train", data_args.toy_num_problems, difficulty=data_args.toy_difficulty)
     rows = [
@@ -307,7 +330,8 @@ def training_data_entries(data_args: GRPODataArguments, base_model: str | None) 
     if data_args.dataset_name:
         return [dict(common, dataset=data_args.dataset_name)]
     toy = (f"thrifty-toy-world:train(seed={data_args.toy_seed}, n={data_args.toy_num_problems}"
-           f", difficulty={data_args.toy_difficulty}, family={data_args.toy_family})")
+           f", difficulty={data_args.toy_difficulty}, family={data_args.toy_family}"
+           + (f", levels={sorted(set(data_args.toy_levels))}" if data_args.toy_levels else "") + ")")
     return [dict(common, dataset=toy, question_field=None)]
 
 
