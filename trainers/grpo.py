@@ -117,6 +117,11 @@ class ThriftyGRPOConfig(GRPOConfig):
     def __post_init__(self):
         if self.variant not in VARIANTS:
             raise RecipeError(f"variant must be one of {', '.join(VARIANTS)}, not {self.variant!r}")
+        if self.ada_length_penalty and self.variant != "ada":
+            raise RecipeError(f"ada_length_penalty is ARM2's length-aware Ada-GRPO: it needs variant: ada, not "
+                              f"{self.variant!r}")
+        if self.ada_length_lambda < 0:
+            raise RecipeError(f"ada_length_lambda must be >= 0, not {self.ada_length_lambda}")
         if not self.reward_funcs:
             self.reward_funcs = list(DEFAULT_REWARDS[self.variant])
         if isinstance(self.reward_kwargs, str):
