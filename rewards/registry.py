@@ -22,6 +22,7 @@ and carries a ``__name__``: the registered name, or the attribute name for an im
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import importlib
@@ -235,34 +236,31 @@ def checked_reward(func: Callable) -> Callable:
             where = f" at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
         return RewardError(f"reward '{name}' raised {type(err).__name__}{where}: {err}")
 
-    if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(type(func).__call__):
-
-        async def checked_async(prompts, completions, completion_ids=None, **columns):
-            try:
-                output = await func(prompts=prompts, completions=completions, completion_ids=completion_ids, **columns)
-            except RewardError:
-                raise
-            except Exception as err:  # noqa: BLE001 - any failure of a user's reward is reported as the reward's
-                raise _fail(err) from err
-            return _checked_output(name, output, len(completions))
-
-        checked_async.__name__ = name
-        checked_async.__doc__ = func.__doc__
-        checked_async.__wrapped__ = func
-        return checked_async
-
-    def checked(prompts, completions, completion_ids=None, **columns):
+    @contextlib.contextmanager
+    def reported_as_the_rewards():
         try:
-            output = func(prompts=prompts, completions=completions, completion_ids=completion_ids, **columns)
+            yield
         except RewardError:
             raise
         except Exception as err:  # noqa: BLE001 - any failure of a user's reward is reported as the reward's
             raise _fail(err) from err
+
+    if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(type(func).__call__):  # TRL awaits these
+
+        @functools.wraps(func)
+        async def checked_async(prompts, completions, completion_ids=None, **columns):
+            with reported_as_the_rewards():
+                output = await func(prompts=prompts, completions=completions, completion_ids=completion_ids, **columns)
+            return _checked_output(name, output, len(completions))
+
+        return checked_async
+
+    @functools.wraps(func)
+    def checked(prompts, completions, completion_ids=None, **columns):
+        with reported_as_the_rewards():
+            output = func(prompts=prompts, completions=completions, completion_ids=completion_ids, **columns)
         return _checked_output(name, output, len(completions))
 
-    checked.__name__ = name
-    checked.__doc__ = func.__doc__
-    checked.__wrapped__ = func
     return checked
 
 

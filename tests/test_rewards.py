@@ -357,3 +357,29 @@ def test_kimi_length_reward_pays_shorter_correct_completions_within_a_prompt():
     assert scores[2] == 0.0 and scores[3] == 0.0  # wrong (an untagged answer is wrong for ARM): min(0, lambda)
     assert scores[4:] == [0.0, 0.0]  # equal lengths
     assert scores[1] > 0 > scores[0]
+
+
+def test_checked_reward_wraps_async_rewards_as_coroutines():
+    """TRL awaits async reward functions: the checked wrapper of one stays a coroutine function, keeps the
+    reward's name, checks its output and reports its errors as the reward's, as for a plain function."""
+    import asyncio
+    import inspect
+
+    from thrifty.rewards.registry import checked_reward
+
+    async def halves(prompts, completions, completion_ids=None, **columns):
+        return [0.5] * len(completions)
+
+    async def broken(prompts, completions, completion_ids=None, **columns):
+        raise KeyError("answer")
+
+    async def wrong_count(prompts, completions, completion_ids=None, **columns):
+        return [1.0]
+
+    wrapped = checked_reward(halves)
+    assert inspect.iscoroutinefunction(wrapped) and wrapped.__name__ == "halves" and wrapped.__wrapped__ is halves
+    assert asyncio.run(wrapped(prompts=["p", "q"], completions=["a", "b"])) == [0.5, 0.5]
+    with pytest.raises(RewardError, match=r"reward 'broken' raised KeyError at .*test_rewards.py:\d+: 'answer'"):
+        asyncio.run(checked_reward(broken)(prompts=["p"], completions=["a"]))
+    with pytest.raises(RewardError, match="reward 'wrong_count' returned 1 values for 2 completions"):
+        asyncio.run(checked_reward(wrong_count)(prompts=["p", "q"], completions=["a", "b"]))

@@ -226,21 +226,20 @@ def toy_prompts(data_args: GRPODataArguments):
     from thrifty.toy_world import TieredTask, ToyWorld
 
     world = ToyWorld(seed=data_args.toy_seed)
+    tiered, levels = world.task, None
+    if data_args.toy_levels and (data_args.toy_family or data_args.toy_difficulty):
+        raise RecipeError("toy_levels cannot be combined with toy_family or toy_difficulty")
     if data_args.toy_family:
-        tiered = world.task
         levels = [level for level in tiered.levels if level[0] == data_args.toy_family]
         if not levels:
             raise RecipeError(f"toy_family: {data_args.toy_family!r} is not a family of the toy world "
                               f"({', '.join(sorted(tiered.families))})")
-        world = ToyWorld(task=TieredTask(levels=levels, families=tiered.families), seed=data_args.toy_seed)
     if data_args.toy_levels:
-        if data_args.toy_family or data_args.toy_difficulty:
-            raise RecipeError("toy_levels cannot be combined with toy_family or toy_difficulty")
-        tiered = world.task
         wrong = [d for d in data_args.toy_levels if not 1 <= d <= len(tiered.levels)]
         if wrong:
             raise RecipeError(f"toy_levels: {wrong} are not levels of the toy world (1..{len(tiered.levels)})")
         levels = [tiered.levels[d - 1] for d in sorted(set(data_args.toy_levels))]
+    if levels is not None:  # a part of the tiered world; each problem keeps its family's train/test split
         world = ToyWorld(task=TieredTask(levels=levels, families=tiered.families), seed=data_args.toy_seed)
     problems = world.problems("train", data_args.toy_num_problems, difficulty=data_args.toy_difficulty)
     rows = [
