@@ -273,3 +273,22 @@ def test_bench_smoke_with_a_missing_sft_model_is_an_error(tmp_path):
                           env=subprocess_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, failure_output(proc)
     assert "nonexistent" in proc.stderr
+
+
+# -------------------------------------------------------------------------------------------------------------
+# a mistyped local path shaped like a Hub id (`runs/sft` beside a `runs/` folder) is refused at once, online too
+# -------------------------------------------------------------------------------------------------------------
+def test_a_missing_path_under_a_local_folder_is_not_taken_for_a_hub_id(tmp_path, monkeypatch, capsys):
+    from thrifty.errors import UserInputError
+    from thrifty.models import check_model_source
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # the check must not rely on offline mode
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(UserInputError, match=r"runs/sfft: no such folder \(the folder runs/ is here"):
+        check_model_source("runs/sfft")
+    check_model_source("Qwen/Qwen2.5-0.5B-Instruct")  # no local Qwen/ folder: still a Hub id, nothing fetched here
+    assert main(["eval", "--config", str(REPO / "recipes/toy/eval.yaml"), "--model_name_or_path", "runs/sfft",
+                 "--output_dir", "ev"]) == 2
+    err = capsys.readouterr().err
+    assert "model_name_or_path runs/sfft: no such folder" in err and not (tmp_path / "ev").exists()

@@ -128,6 +128,29 @@ def test_ada_grpo_decay_cancels_on_groups_where_every_completion_is_right():
     assert _group_advantages(mixed[1]) == pytest.approx(plain, abs=0.01)
 
 
+def test_ada_grpo_pushes_an_all_right_group_towards_equal_format_shares():
+    """docs/methods/arm.md, "Why", point 6: on a group where every completion is right, format f's summed advantage
+    n_f (G/n_f - K) / std = (G - K n_f) / std (K formats present) is positive below 1/K of the group, negative above
+    it and 0 at equal shares, whatever the format: ARM's alpha makes equal shares the fixed point, so a leading
+    direct answer is pushed down like any leading format, and ARM2's length factor is what favours the shorter."""
+    def summed(formats: list[str], alphas: list[float]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for fmt, adv in zip(formats, _group_advantages(alphas), strict=True):
+            out[fmt] = out.get(fmt, 0.0) + adv
+        return out
+
+    leading_direct = ["direct"] * 4 + ["short_cot"] * 2 + ["long_cot"] * 2
+    for t in (1, 40, 79):
+        push = summed(leading_direct, ada_grpo_alpha(leading_direct, t, 80))
+        assert push["direct"] < 0 < push["short_cot"] == pytest.approx(push["long_cot"])
+    equal = ["direct", "short_cot", "code", "long_cot"] * 2
+    assert all(v == pytest.approx(0.0, abs=1e-9) for v in summed(equal, ada_grpo_alpha(equal, 1, 80)).values())
+    # ARM2's length factor breaks the tie: with equal shares the shortest format gains (direct 4 tokens, long 100)
+    lengths = {"direct": 4, "short_cot": 16, "code": 38, "long_cot": 100}
+    arm2 = summed(equal, arm2_length_alpha(equal, [lengths[f] for f in equal], 1, 80))
+    assert arm2["direct"] > arm2["short_cot"] > arm2["code"] > arm2["long_cot"]
+
+
 def test_arm_format_reward():
     completions = [
         "<ANSWER>\n5\n</ANSWER>",

@@ -203,12 +203,21 @@ def check_model_source(name_or_path: str | None, key: str = "model_name_or_path"
     if not _looks_like_hub_id(name):
         raise UserInputError(f"{key} {name}: no such folder; give a model folder, a Hub id (owner/name) or an "
                              "adapter folder")
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        from huggingface_hub import try_to_load_from_cache
+    owner = name.split("/")[0] if "/" in name else None
+    if owner and Path(owner).is_dir() and not _in_hub_cache(name):
+        # `runs/sft` with a local `runs/` folder is a mistyped path: refuse it at once rather than wait for the Hub
+        raise UserInputError(f"{key} {name}: no such folder (the folder {owner}/ is here, so this reads as a local "
+                             "path, not a Hub id); check the path, e.g. the output_dir of the run you mean")
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on") and not _in_hub_cache(name):
+        raise UserInputError(f"{key} {name}: no such folder, and not in the Hub cache while HF_HUB_OFFLINE is set; "
+                             "give a local model folder, or download it first")
 
-        if not any(isinstance(try_to_load_from_cache(name, f), str) for f in ("config.json", "adapter_config.json")):
-            raise UserInputError(f"{key} {name}: no such folder, and not in the Hub cache while HF_HUB_OFFLINE is set; "
-                                 "give a local model folder, or download it first")
+
+def _in_hub_cache(repo_id: str) -> bool:
+    """Whether the local Hub cache holds a model (``config.json``) or adapter config for ``repo_id``."""
+    from huggingface_hub import try_to_load_from_cache
+
+    return any(isinstance(try_to_load_from_cache(repo_id, f), str) for f in ("config.json", "adapter_config.json"))
 
 
 def model_fingerprint(name_or_path: str) -> str:
