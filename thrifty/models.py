@@ -165,7 +165,8 @@ def _looks_like_hub_id(name: str) -> bool:
 
 
 def check_model_source(name_or_path: str | None, key: str = "model_name_or_path") -> None:
-    """Refuse, before anything is loaded or written, a model that cannot load: a missing folder, a folder with
+    """Refuse, before anything is loaded or written, a model that cannot load: a missing folder (``runs/sft``
+    beside a local ``runs/`` folder too, unless the Hub cache holds that id: a mistyped path, not a Hub id), a folder with
     neither ``config.json`` nor ``adapter_config.json``, an adapter whose base is a missing folder, or (with
     ``HF_HUB_OFFLINE=1``) a Hub id that is not in the local cache. Raises :class:`thrifty.errors.UserInputError`
     naming ``key``."""
