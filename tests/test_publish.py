@@ -358,6 +358,31 @@ def test_publish_refuses_an_eval_of_another_model(lora_run, tiny_model_dir, tmp_
     assert not out.exists()
 
 
+def test_eval_only_refuses_an_eval_of_another_model(lora_run, tiny_model_dir, tmp_path, capsys):
+    """The card records the published model's fingerprints (as trained and as published); --eval-only refuses an
+    eval of another model and leaves the card as it was, and takes an eval of the published folder itself."""
+    from huggingface_hub import ModelCard
+
+    from thrifty.models import model_fingerprint
+
+    out = tmp_path / "published"
+    assert cmd_publish([str(lora_run), "--repo-id", "someone/toy-lora", "--dry-run", str(out)]) == 0
+    recorded = ModelCard.load(out / "README.md").data.to_dict()["thrifty_model_fingerprints"]
+    assert model_fingerprint(str(lora_run)) in recorded
+    before = (out / "README.md").read_text()
+    other = tmp_path / "eval_of_base"
+    _eval(tiny_model_dir, other)
+    rc = main(["publish", "--eval-only", str(other), "--repo-id", "someone/toy-lora", "--dry-run", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "made on another model" in err and "someone/toy-lora" in err and "Traceback" not in err
+    assert (out / "README.md").read_text() == before and not (out / "eval" / "eval_of_base").exists()
+
+    of_published = tmp_path / "eval_of_published"
+    _eval(out, of_published)
+    assert cmd_publish(["--eval-only", str(of_published), "--repo-id", "someone/toy-lora", "--dry-run", str(out)]) == 0
+    assert "## Eval: eval_of_published" in (out / "README.md").read_text()
+
+
 def test_eval_only_default_label_is_the_eval_folder(lora_run, tmp_path):
     from thrifty.eval.runner import EvalConfig, run_eval
 

@@ -216,6 +216,37 @@ def test_rerun_of_a_finished_run_trains_nothing_and_keeps_the_model(tiny_model_d
     assert json.loads((tmp_path / "thrifty_train_run.json").read_text())["learning_rate"] == 0.1
 
 
+def test_rerun_of_a_finished_run_without_checkpoints_trains_nothing(tiny_model_dir, toy_data, tmp_path, caplog):
+    """``save_strategy: no`` keeps no checkpoint, so the run's end is recorded in ``thrifty_train_done.json``: a rerun
+    trains nothing; more steps, other inputs or ``resume_from_checkpoint: false`` train again from step 0."""
+    args = [*_sft_args(tiny_model_dir, toy_data["sft"], tmp_path), "--save_strategy", "no"]
+    run_sft(*parse_recipe(SFT_TYPES, args))
+    assert not list(tmp_path.glob("checkpoint-*"))
+    done = json.loads((tmp_path / "thrifty_train_done.json").read_text())
+    assert done["global_step"] == 2 and done["spec"] == json.loads((tmp_path / "thrifty_train_run.json").read_text())
+    stamp = (tmp_path / "model.safetensors").stat().st_mtime_ns
+    with caplog.at_level(logging.WARNING):
+        run_sft(*parse_recipe(SFT_TYPES, args))
+    assert "already finished (step 2, no checkpoint kept)" in caplog.text
+    assert (tmp_path / "model.safetensors").stat().st_mtime_ns == stamp
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # more steps: nothing to continue from, so from step 0
+        run_sft(*parse_recipe(SFT_TYPES, [*args, "--max_steps", "3"]))
+    assert "kept no checkpoint to continue from" in caplog.text
+    assert json.loads((tmp_path / "thrifty_train_done.json").read_text())["global_step"] == 3
+    stamp = (tmp_path / "model.safetensors").stat().st_mtime_ns
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # other inputs: a new run replaces the model, with a warning
+        run_sft(*parse_recipe(SFT_TYPES, [*args, "--max_steps", "3", "--learning_rate", "0.1"]))
+    assert "holds the final model of a run of other inputs (learning_rate)" in caplog.text
+    assert (tmp_path / "model.safetensors").stat().st_mtime_ns != stamp
+    stamp = (tmp_path / "model.safetensors").stat().st_mtime_ns  # the same inputs, resume false: trained again
+    run_sft(*parse_recipe(SFT_TYPES, [*args, "--max_steps", "3", "--learning_rate", "0.1",
+                                      "--resume_from_checkpoint", "false"]))
+    assert (tmp_path / "model.safetensors").stat().st_mtime_ns != stamp
+
+
 # ---------------------------------------------------------------------------------------------------------
 # 3-4. GRPO rows
 # ---------------------------------------------------------------------------------------------------------

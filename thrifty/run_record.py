@@ -27,7 +27,8 @@ RUN_RECORD = "thrifty_run.json"
 TRAIN_RECORD = "thrifty_train_run.json"
 
 
-def _normalised(spec: Mapping[str, Any]) -> dict[str, Any]:
+def normalised_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``spec`` as its record file holds it, so a spec and a record compare equal."""
     return json.loads(json.dumps(dict(spec)))  # tuples -> lists, Paths refused: what the record file holds
 
 
@@ -43,7 +44,7 @@ def reuse_finished_run(out: Path, spec: Mapping[str, Any], finished_file: str = 
     if not (out / finished_file).exists():
         return False
     done = _read_record(out / record_name, f"{out} holds a finished run", "pass another --out or delete the folder")
-    wanted = _normalised(spec)
+    wanted = normalised_spec(spec)
     if done != wanted:
         differ = {key: {"recorded": done.get(key), "now": wanted.get(key)}
                   for key in sorted(set(done) | set(wanted)) if done.get(key) != wanted.get(key)}
@@ -54,7 +55,7 @@ def reuse_finished_run(out: Path, spec: Mapping[str, Any], finished_file: str = 
 
 def record_finished_run(out: Path, spec: Mapping[str, Any], record_name: str = RUN_RECORD) -> None:
     """Write ``spec`` as ``out``'s record ``record_name`` (atomically), once the run in ``out`` has finished."""
-    write_json(Path(out) / record_name, _normalised(spec))
+    write_json(Path(out) / record_name, normalised_spec(spec))
 
 
 def claim_build_folder(out: Path, spec: Mapping[str, Any], started: bool, record: str = "build_signature.json") -> None:
@@ -67,7 +68,7 @@ def claim_build_folder(out: Path, spec: Mapping[str, Any], started: bool, record
     """
     out = Path(out)
     path = out / record
-    wanted = _normalised(spec)
+    wanted = normalised_spec(spec)
     if not started:
         write_json(path, wanted)
         return

@@ -14,7 +14,8 @@ checkpoint and logs every newer one it skips.
 An ``output_dir`` belongs to one run: :func:`train_and_save` records the run's inputs (:func:`run_spec`: model
 fingerprint, data arguments, the training keys that change what is computed, not ``max_steps``) in
 ``output_dir/thrifty_train_run.json`` (:mod:`thrifty.run_record`) and refuses to resume checkpoints recorded for other
-inputs, naming the keys that differ. A rerun of a finished run trains no further step and keeps its final model;
+inputs, naming the keys that differ. A rerun of a finished run trains no further step and keeps its final model,
+also when the run kept no checkpoint (``save_strategy: no``: :data:`TRAIN_DONE` records where it ended);
 ``resume_from_checkpoint: false`` moves the old checkpoints into ``previous_run_<time>/`` instead of leaving them
 for a later ``auto``.
 """
@@ -266,13 +267,57 @@ def _checkpoint_finished(ckpt: str, args) -> tuple[bool, int]:
     """Whether the checkpoint ``ckpt`` already holds the whole run ``args`` asks for, and its global step."""
     state = json.loads((Path(ckpt) / "trainer_state.json").read_text())
     step = int(state["global_step"])
-    if getattr(args, "max_steps", -1) and args.max_steps > 0:
-        return step >= args.max_steps, step
-    return float(state.get("epoch") or 0.0) >= float(args.num_train_epochs) - 1e-9, step
+    return _ends_run(step, float(state.get("epoch") or 0.0), args), step
 
 
 def _has_final_model(output_dir: str) -> bool:
     return any((Path(output_dir) / name).is_file() for name in (*_WEIGHT_FILES, *_INDEX_FILES))
+
+
+#: Written into ``output_dir`` after its final model: the run's spec and the step and epoch it ended at, so that a
+#: rerun of a run that kept no checkpoint (``save_strategy: no``) is known to be finished too.
+TRAIN_DONE = "thrifty_train_done.json"
+
+
+def _ends_run(step: int, epoch: float, args) -> bool:
+    """Whether a run that ended at ``step`` / ``epoch`` covers what ``args`` asks for (``max_steps``, else epochs)."""
+    if getattr(args, "max_steps", -1) and args.max_steps > 0:
+        return step >= args.max_steps
+    return epoch >= float(args.num_train_epochs) - 1e-9
+
+
+def _finished_without_checkpoint(args, spec: dict[str, Any]) -> int | None:
+    """The step at which a finished run of ``spec`` ended in ``args.output_dir`` (its final model and
+    :data:`TRAIN_DONE` there, covering what ``args`` asks for), or None: train."""
+    from thrifty.run_record import normalised_spec
+
+    done_file = Path(args.output_dir) / TRAIN_DONE
+    if not done_file.is_file() or not _has_final_model(args.output_dir):
+        return None
+    try:
+        done = json.loads(done_file.read_text())
+        step, epoch, recorded = int(done["global_step"]), float(done["epoch"]), dict(done["spec"])
+    except (ValueError, KeyError, TypeError):
+        return None  # unreadable: train again, which rewrites it
+    wanted = normalised_spec(spec)
+    if recorded != wanted:
+        differ = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
+        logger.warning("%s holds the final model of a run of other inputs (%s): this run replaces it",
+                       args.output_dir, ", ".join(differ))
+        return None
+    if not _ends_run(step, epoch, args):
+        logger.warning("%s ended at step %d and kept no checkpoint to continue from: training again from step 0",
+                       args.output_dir, step)
+        return None
+    return step
+
+
+def _record_done(args, spec: dict[str, Any] | None, step: int, epoch: float) -> None:
+    from thrifty.jsonl import write_json
+    from thrifty.run_record import normalised_spec
+
+    if spec is not None:
+        write_json(Path(args.output_dir) / TRAIN_DONE, {"spec": normalised_spec(spec), "global_step": step, "epoch": epoch})
 
 
 #: The wandb folders thrifty pointed at an output_dir (so the next run in this process moves them to its own).
@@ -316,6 +361,15 @@ def train_and_save(trainer, training_data: dict | list[dict] | None = None,
         args.hub_token = None
     is_main = trainer.accelerator.is_main_process
     resume = resolve_resume(args.resume_from_checkpoint, args.output_dir)
+    if resume is None and args.resume_from_checkpoint in (True, "true", "auto") and spec is not None:
+        ended = _finished_without_checkpoint(args, spec)
+        trainer.accelerator.wait_for_everyone()  # every process has decided before the main one changes the folder
+        if ended is not None:
+            logger.warning("%s already finished (step %d, no checkpoint kept): nothing to train, and its final model "
+                           "is kept as it is; raise max_steps to train again from step 0", args.output_dir, ended)
+            return args.output_dir
+    if is_main:
+        (Path(args.output_dir) / TRAIN_DONE).unlink(missing_ok=True)  # this run is not finished until it is saved
     if spec is not None:
         check_run_record(args.output_dir, spec, resume, is_main)
     finished, step = _checkpoint_finished(resume, args) if resume else (False, 0)
@@ -329,8 +383,11 @@ def train_and_save(trainer, training_data: dict | list[dict] | None = None,
         logger.warning("%s is at step %d, the end of the run: nothing to train; saving its model to %s", resume,
                        step, args.output_dir)
         trainer._load_from_checkpoint(resume)
+        state = json.loads((Path(resume) / "trainer_state.json").read_text())
+        ended_at = (step, float(state.get("epoch") or 0.0))
     else:
         trainer.train(resume_from_checkpoint=resume)
+        ended_at = (trainer.state.global_step, float(trainer.state.epoch or 0.0))
     trainer.save_model(args.output_dir)
     if is_main:
         trainer.processing_class.save_pretrained(args.output_dir)
@@ -339,6 +396,7 @@ def train_and_save(trainer, training_data: dict | list[dict] | None = None,
         share_files(args.output_dir)  # the weights are written 0600: readable per umask, like the other files
         entries = [training_data] if isinstance(training_data, dict) else list(training_data or [])
         _write_training_records(args.output_dir, [e for e in entries if e.get("dataset")])
+        _record_done(args, spec, *ended_at)
     _finish_wandb_run()
     return args.output_dir
 

@@ -202,6 +202,7 @@ def publish_eval_only(eval_run: Path, repo_id: str, dry_run: Path | None, label:
         card_text = card_path.read_text(encoding="utf-8")
     else:
         card_text = _download_card(repo_id)
+    check_eval_is_of_card(report, card_text, repo_id)
     report_dir = f"eval/{label}"
     plot_name = f"{report_dir}/{EVAL_PLOTS}/{ACCURACY_PLOT}" if report.accuracy_plot else None
     text = updated_card(card_text, report.summary, label, plot_name, report_dir, repo_id.split("/")[-1])
@@ -229,6 +230,28 @@ def publish_eval_only(eval_run: Path, repo_id: str, dry_run: Path | None, label:
         url = push_folder(stage, repo_id, private=False, commit_message=commit_message)  # upload adds, never deletes
         logger.info("attached eval report %s to %s: %s", report.folder, repo_id, url)
         return url
+
+
+def check_eval_is_of_card(report, card_text: str, repo_id: str) -> None:
+    """Refuse an eval report made on another model than the one ``card_text`` publishes: the eval's recorded model
+    fingerprint must be one the card records (:data:`~thrifty.trainers.publish.CARD_FINGERPRINTS`: the run as trained
+    and as published), or ``hub:REPO_ID`` (an eval of the repository itself). A card or report without fingerprints
+    (published by another tool or an older thrifty) is used with a warning."""
+    from huggingface_hub import ModelCard
+
+    from .publish import CARD_FINGERPRINTS, PublishError, evaluated_model
+
+    recorded, evaluated = evaluated_model(report)
+    published = ModelCard(card_text, ignore_metadata_errors=True).data.to_dict().get(CARD_FINGERPRINTS) or []
+    if recorded is None or not published:
+        logger.warning("cannot check that the eval report %s (of %s) is of the model published as %s: %s records no "
+                       "model fingerprint", report.folder, evaluated, repo_id,
+                       "the report" if recorded is None else "the card")
+        return
+    if recorded != f"hub:{repo_id}" and recorded not in published:
+        raise PublishError(f"the eval report {report.folder} was made on another model ({evaluated}, fingerprint "
+                           f"{recorded}) than the one published as {repo_id} (fingerprints {', '.join(published)}): "
+                           f"its numbers are not that model's. Evaluate the published run or `{repo_id}` itself")
 
 
 def _download_card(repo_id: str) -> str:

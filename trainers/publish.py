@@ -42,6 +42,9 @@ logger = logging.getLogger(__name__)
 EVAL_SUMMARY = "summary.json"
 EVAL_REPORT = "report.md"
 EVAL_PLOTS = "plots"
+#: Card metadata key: the fingerprints (:func:`thrifty.models.model_fingerprint`) of the published model, as trained
+#: and as published, so that ``--eval-only`` can refuse an eval of another model.
+CARD_FINGERPRINTS = "thrifty_model_fingerprints"
 EVAL_CONFIG = "eval_config.json"  # thrifty.eval.runner.CONFIG_FILE: the model fingerprint the eval was made on
 ACCURACY_PLOT = "accuracy_vs_tokens.png"
 RECIPE_COPY = "thrifty_recipe.yaml"  # written by scripts/launch.sh (thrifty.trainers.launch)
@@ -104,12 +107,9 @@ def find_eval_report(run_dir: str | Path, eval_dir: str | Path | None = None) ->
     )
 
 
-def check_eval_is_of(report: EvalReport, run_dir: Path) -> None:
-    """Refuse an eval report made on another model than ``run_dir``: the model fingerprint recorded in the eval's
-    ``eval_config.json`` (:func:`thrifty.models.model_fingerprint`: config and weights) must be ``run_dir``'s.
-    A report without one (an older thrifty) is used with a warning."""
-    from thrifty.models import model_fingerprint
-
+def evaluated_model(report: EvalReport) -> tuple[str | None, str | None]:
+    """The fingerprint of the model an eval report was made on (its ``eval_config.json``; None from an older
+    thrifty) and the model's name as the report gives it."""
     path = report.folder / EVAL_CONFIG
     recorded = None
     if path.is_file():
@@ -117,7 +117,16 @@ def check_eval_is_of(report: EvalReport, run_dir: Path) -> None:
             recorded = json.loads(path.read_text()).get("model_fingerprint")
         except (json.JSONDecodeError, AttributeError):
             recorded = None
-    evaluated = (report.summary.get("config") or {}).get("model_name_or_path") or report.summary.get("model")
+    return recorded, (report.summary.get("config") or {}).get("model_name_or_path") or report.summary.get("model")
+
+
+def check_eval_is_of(report: EvalReport, run_dir: Path) -> None:
+    """Refuse an eval report made on another model than ``run_dir``: the model fingerprint recorded in the eval's
+    ``eval_config.json`` (:func:`thrifty.models.model_fingerprint`: config and weights) must be ``run_dir``'s.
+    A report without one (an older thrifty) is used with a warning."""
+    from thrifty.models import model_fingerprint
+
+    recorded, evaluated = evaluated_model(report)
     if recorded is None:
         logger.warning("%s records no model fingerprint: cannot check that it evaluated %s (it names %s)",
                        report.folder, run_dir, evaluated)
@@ -516,6 +525,10 @@ def build_folder(opts: PublishOptions, out: Path) -> dict[str, Any]:
     base_for_card = base or (str(recipe["model_name_or_path"]) if recipe.get("model_name_or_path") else None)
     weights = "merged" if opts.merge else ("adapter" if is_adapter(run_dir) else "full")
     metadata = card_metadata(base_for_card, recipe, stage, opts.license, list(opts.tags), weights)
+    from thrifty.models import model_fingerprint
+
+    # what `thrifty publish --eval-only` checks a later eval against: the run's model and the published folder's
+    metadata[CARD_FINGERPRINTS] = list(dict.fromkeys([model_fingerprint(str(run_dir)), model_fingerprint(str(out))]))
     write_text(out / "README.md", model_card(opts.repo_id, metadata, report, recipe, recipe_source, plot_name,
                                              weights, base_for_card, lora_summary(run_dir)))
     return {"eval_report": str(report.folder), "base_model": base_for_card, "recipe": recipe_source}
