@@ -30,7 +30,10 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .publish import EvalReport
 
 logger = logging.getLogger(__name__)
 
@@ -232,7 +235,7 @@ def publish_eval_only(eval_run: Path, repo_id: str, dry_run: Path | None, label:
         return url
 
 
-def check_eval_is_of_card(report, card_text: str, repo_id: str) -> None:
+def check_eval_is_of_card(report: EvalReport, card_text: str, repo_id: str) -> None:
     """Refuse an eval report made on another model than the one ``card_text`` publishes: the eval's recorded model
     fingerprint must be one the card records (:data:`~thrifty.trainers.publish.CARD_FINGERPRINTS`: the run as trained
     and as published), or ``hub:REPO_ID`` (an eval of the repository itself). A card or report without fingerprints
