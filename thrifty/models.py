@@ -205,11 +205,12 @@ def check_model_source(name_or_path: str | None, key: str = "model_name_or_path"
         raise UserInputError(f"{key} {name}: no such folder; give a model folder, a Hub id (owner/name) or an "
                              "adapter folder")
     owner = name.split("/")[0] if "/" in name else None
-    if owner and Path(owner).is_dir() and not _in_hub_cache(name):
-        # `runs/sft` with a local `runs/` folder is a mistyped path: refuse it at once rather than wait for the Hub
-        raise UserInputError(f"{key} {name}: no such folder (the folder {owner}/ is here, so this reads as a local "
-                             "path, not a Hub id); check the path, e.g. the output_dir of the run you mean")
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on") and not _in_hub_cache(name):
+    local_owner = bool(owner) and Path(owner).is_dir()  # `runs/sft` beside a `runs/` folder: a mistyped path
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    if (local_owner or offline) and not _in_hub_cache(name):
+        if local_owner:  # refused at once rather than waiting for the Hub
+            raise UserInputError(f"{key} {name}: no such folder (the folder {owner}/ is here, so this reads as a "
+                                 "local path, not a Hub id); check the path, e.g. the output_dir of the run you mean")
         raise UserInputError(f"{key} {name}: no such folder, and not in the Hub cache while HF_HUB_OFFLINE is set; "
                              "give a local model folder, or download it first")
 

@@ -53,6 +53,11 @@ def reuse_finished_run(out: Path, spec: Mapping[str, Any], finished_file: str = 
     return True
 
 
+def spec_differences(recorded: Any, spec: Mapping[str, Any]) -> list[str]:
+    """The leaf keys (``a.b``) where a run record and ``spec`` differ; empty when they are the same run."""
+    return list(_differ(recorded, normalised_spec(spec)))
+
+
 def record_finished_run(out: Path, spec: Mapping[str, Any], record_name: str = RUN_RECORD) -> None:
     """Write ``spec`` as ``out``'s record ``record_name`` (atomically), once the run in ``out`` has finished."""
     write_json(Path(out) / record_name, normalised_spec(spec))

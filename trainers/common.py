@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from thrifty.recipes import RecipeError
+from thrifty.rewards.ada import ARM2_LENGTH_LAMBDA
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +181,7 @@ RUN_SPEC_TRAINING_KEYS = (
 )
 #: Keys added to :data:`RUN_SPEC_TRAINING_KEYS` after runs were recorded without them: left out of the spec while
 #: at these defaults, so that such runs still resume.
-RUN_SPEC_LATER_DEFAULTS: dict[str, Any] = {"ada_length_penalty": False, "ada_length_lambda": 0.5}
+RUN_SPEC_LATER_DEFAULTS: dict[str, Any] = {"ada_length_penalty": False, "ada_length_lambda": ARM2_LENGTH_LAMBDA}
 RUN_SPEC_MODEL_KEYS = ("use_peft", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "use_rslora",
                        "use_dora", "dtype")
 
@@ -263,19 +264,19 @@ def check_run_record(output_dir: str, spec: dict[str, Any], resume: str | None, 
         record_finished_run(out, spec, record_name=TRAIN_RECORD)
 
 
-def _checkpoint_finished(ckpt: str, args) -> tuple[bool, int]:
-    """Whether the checkpoint ``ckpt`` already holds the whole run ``args`` asks for, and its global step."""
+def _checkpoint_end(ckpt: str) -> tuple[int, float]:
+    """The global step and epoch the checkpoint ``ckpt`` was saved at."""
     state = json.loads((Path(ckpt) / "trainer_state.json").read_text())
-    step = int(state["global_step"])
-    return _ends_run(step, float(state.get("epoch") or 0.0), args), step
+    return int(state["global_step"]), float(state.get("epoch") or 0.0)
 
 
 def _has_final_model(output_dir: str) -> bool:
     return any((Path(output_dir) / name).is_file() for name in (*_WEIGHT_FILES, *_INDEX_FILES))
 
 
-#: Written into ``output_dir`` after its final model: the run's spec and the step and epoch it ended at, so that a
-#: rerun of a run that kept no checkpoint (``save_strategy: no``) is known to be finished too.
+#: Written into ``output_dir`` after its final model: the step and epoch the run ended at. The run's inputs are
+#: its ``thrifty_train_run.json`` (this file is removed before a new run rewrites that), so a rerun of a run that
+#: kept no checkpoint (``save_strategy: no``) is known to be finished too.
 TRAIN_DONE = "thrifty_train_done.json"
 
 
@@ -287,21 +288,21 @@ def _ends_run(step: int, epoch: float, args) -> bool:
 
 
 def _finished_without_checkpoint(args, spec: dict[str, Any]) -> int | None:
-    """The step at which a finished run of ``spec`` ended in ``args.output_dir`` (its final model and
-    :data:`TRAIN_DONE` there, covering what ``args`` asks for), or None: train."""
-    from thrifty.run_record import normalised_spec
+    """The step at which a finished run of ``spec`` ended in ``args.output_dir`` (its final model,
+    :data:`TRAIN_DONE` and a run record equal to ``spec`` there, covering what ``args`` asks for), or None: train."""
+    from thrifty.run_record import TRAIN_RECORD, spec_differences
 
-    done_file = Path(args.output_dir) / TRAIN_DONE
-    if not done_file.is_file() or not _has_final_model(args.output_dir):
+    out = Path(args.output_dir)
+    if not (out / TRAIN_DONE).is_file() or not _has_final_model(args.output_dir):
         return None
     try:
-        done = json.loads(done_file.read_text())
-        step, epoch, recorded = int(done["global_step"]), float(done["epoch"]), dict(done["spec"])
-    except (ValueError, KeyError, TypeError):
-        return None  # unreadable: train again, which rewrites it
-    wanted = normalised_spec(spec)
-    if recorded != wanted:
-        differ = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
+        done = json.loads((out / TRAIN_DONE).read_text())
+        step, epoch = int(done["global_step"]), float(done["epoch"])
+        recorded = json.loads((out / TRAIN_RECORD).read_text())
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # unreadable or missing: train again, which rewrites both
+    differ = spec_differences(recorded, spec)
+    if differ:
         logger.warning("%s holds the final model of a run of other inputs (%s): this run replaces it",
                        args.output_dir, ", ".join(differ))
         return None
@@ -310,14 +311,6 @@ def _finished_without_checkpoint(args, spec: dict[str, Any]) -> int | None:
                        args.output_dir, step)
         return None
     return step
-
-
-def _record_done(args, spec: dict[str, Any] | None, step: int, epoch: float) -> None:
-    from thrifty.jsonl import write_json
-    from thrifty.run_record import normalised_spec
-
-    if spec is not None:
-        write_json(Path(args.output_dir) / TRAIN_DONE, {"spec": normalised_spec(spec), "global_step": step, "epoch": epoch})
 
 
 #: The wandb folders thrifty pointed at an output_dir (so the next run in this process moves them to its own).
@@ -372,8 +365,8 @@ def train_and_save(trainer, training_data: dict | list[dict] | None = None,
         (Path(args.output_dir) / TRAIN_DONE).unlink(missing_ok=True)  # this run is not finished until it is saved
     if spec is not None:
         check_run_record(args.output_dir, spec, resume, is_main)
-    finished, step = _checkpoint_finished(resume, args) if resume else (False, 0)
-    if finished:
+    step, epoch = _checkpoint_end(resume) if resume else (0, 0.0)
+    if resume and _ends_run(step, epoch, args):
         if _has_final_model(args.output_dir):
             logger.warning("%s already finished (%s is at step %d of %s): nothing to train, and the final model in "
                            "%s is kept as it is; raise max_steps to train further", args.output_dir,
@@ -383,20 +376,20 @@ def train_and_save(trainer, training_data: dict | list[dict] | None = None,
         logger.warning("%s is at step %d, the end of the run: nothing to train; saving its model to %s", resume,
                        step, args.output_dir)
         trainer._load_from_checkpoint(resume)
-        state = json.loads((Path(resume) / "trainer_state.json").read_text())
-        ended_at = (step, float(state.get("epoch") or 0.0))
     else:
         trainer.train(resume_from_checkpoint=resume)
-        ended_at = (trainer.state.global_step, float(trainer.state.epoch or 0.0))
+        step, epoch = trainer.state.global_step, float(trainer.state.epoch or 0.0)
     trainer.save_model(args.output_dir)
     if is_main:
         trainer.processing_class.save_pretrained(args.output_dir)
+        from thrifty.jsonl import write_json
         from thrifty.paths import share_files
 
         share_files(args.output_dir)  # the weights are written 0600: readable per umask, like the other files
         entries = [training_data] if isinstance(training_data, dict) else list(training_data or [])
         _write_training_records(args.output_dir, [e for e in entries if e.get("dataset")])
-        _record_done(args, spec, *ended_at)
+        if spec is not None:  # without a run record there is nothing to check a rerun against
+            write_json(Path(args.output_dir) / TRAIN_DONE, {"global_step": step, "epoch": epoch})
     _finish_wandb_run()
     return args.output_dir
 

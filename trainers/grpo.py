@@ -41,6 +41,7 @@ from thrifty.formats import UNKNOWN, detect_format, last_boxed, opening_format, 
 from thrifty.jsonl import DataError
 from thrifty.recipes import RecipeError, parse_recipe
 from thrifty.rewards import ada_grpo_alpha_batch, build_reward_funcs, completion_texts
+from thrifty.rewards.ada import ARM2_LENGTH_LAMBDA
 
 from .common import preflight, run_spec, train_and_save, wandb_defaults
 
@@ -107,7 +108,7 @@ class ThriftyGRPOConfig(GRPOConfig):
                           "cos(0.9 pi t / T) (TEAM-ARM/arm2 ada_grpo_w_length_penalty)"},
     )
     ada_length_lambda: float = field(
-        default=0.5, metadata={"help": "ada_length_penalty's lambda (ARM2: 0.5)"},
+        default=ARM2_LENGTH_LAMBDA, metadata={"help": "ada_length_penalty's lambda (ARM2: 0.5)"},
     )
     reward_kwargs: dict | str | None = field(
         default=None, metadata={"help": "per-reward keyword arguments: {reward_name: {arg: value}} (JSON on the CLI)"}
@@ -171,7 +172,7 @@ class ThriftyGRPOTrainer(GRPOTrainer):
             alpha = ada_grpo_alpha_batch(
                 arm_formats, group, int(self.state.global_step) + 1, total,
                 lengths=lengths if getattr(self.args, "ada_length_penalty", False) else None,
-                length_lambda=float(getattr(self.args, "ada_length_lambda", 0.5)))
+                length_lambda=float(getattr(self.args, "ada_length_lambda", ARM2_LENGTH_LAMBDA)))
             # the completions table takes this process's values (TRL gathers them: rank 0's rows first)
             start = self.accelerator.process_index * len(local_formats)
             self._log_completion_extra("ada_alpha", alpha[start : start + len(local_formats)])

@@ -120,23 +120,23 @@ def evaluated_model(report: EvalReport) -> tuple[str | None, str | None]:
     return recorded, (report.summary.get("config") or {}).get("model_name_or_path") or report.summary.get("model")
 
 
-def check_eval_is_of(report: EvalReport, run_dir: Path) -> None:
+def check_eval_is_of(report: EvalReport, run_dir: Path) -> str:
     """Refuse an eval report made on another model than ``run_dir``: the model fingerprint recorded in the eval's
     ``eval_config.json`` (:func:`thrifty.models.model_fingerprint`: config and weights) must be ``run_dir``'s.
-    A report without one (an older thrifty) is used with a warning."""
+    A report without one (an older thrifty) is used with a warning. Returns ``run_dir``'s fingerprint."""
     from thrifty.models import model_fingerprint
 
     recorded, evaluated = evaluated_model(report)
+    current = model_fingerprint(str(run_dir))
     if recorded is None:
         logger.warning("%s records no model fingerprint: cannot check that it evaluated %s (it names %s)",
                        report.folder, run_dir, evaluated)
-        return
-    current = model_fingerprint(str(run_dir))
-    if recorded != current:
+    elif recorded != current:
         raise PublishError(f"the eval report {report.folder} was made on another model ({evaluated}, fingerprint "
                            f"{recorded}) than {run_dir} (fingerprint {current}): its numbers are not this model's. "
                            f"Evaluate {run_dir} (`thrifty eval ... --model_name_or_path {run_dir} --output_dir "
                            f"{run_dir}/eval`) or point --eval-dir to its eval")
+    return current
 
 
 def is_adapter(run_dir: Path) -> bool:
@@ -495,7 +495,7 @@ def build_folder(opts: PublishOptions, out: Path) -> dict[str, Any]:
     """Write the repository's files into the empty folder ``out``; returns what the card says (for logs)."""
     run_dir = check_run_dir(opts.run_dir)
     report = find_eval_report(run_dir, opts.eval_dir)
-    check_eval_is_of(report, run_dir)
+    run_fingerprint = check_eval_is_of(report, run_dir)
     base = opts.base_model or (adapter_base(run_dir) if is_adapter(run_dir) else None)
     if base and Path(base).exists():
         logger.warning("base model %s is a local folder: the card's base_model and the adapter's "
@@ -528,7 +528,7 @@ def build_folder(opts: PublishOptions, out: Path) -> dict[str, Any]:
     from thrifty.models import model_fingerprint
 
     # what `thrifty publish --eval-only` checks a later eval against: the run's model and the published folder's
-    metadata[CARD_FINGERPRINTS] = list(dict.fromkeys([model_fingerprint(str(run_dir)), model_fingerprint(str(out))]))
+    metadata[CARD_FINGERPRINTS] = list(dict.fromkeys([run_fingerprint, model_fingerprint(str(out))]))
     write_text(out / "README.md", model_card(opts.repo_id, metadata, report, recipe, recipe_source, plot_name,
                                              weights, base_for_card, lora_summary(run_dir)))
     return {"eval_report": str(report.folder), "base_model": base_for_card, "recipe": recipe_source}
