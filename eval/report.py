@@ -27,6 +27,7 @@ from .plots import (
     plot_pareto,
     plot_token_histograms,
 )
+from .run_folder import REPORT_FILE, load_run
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ def write_run_report(out: str | Path, summary: dict, rows: list[dict], plots: bo
     """Write ``report.md`` (and ``plots/``) of one run into ``out``; returns the report path."""
     out = Path(out)
     files = _plots(out, [(summary["run"], summary, rows)]) if plots else []
-    path = out / "report.md"
+    path = out / REPORT_FILE
     write_text(path, run_markdown(summary, files))
     return path
 
@@ -216,7 +217,7 @@ def deltas_markdown(deltas: list[dict], bench: str, first_label: str) -> list[st
 
 #: Settings that must match for two runs' numbers to sit on one Pareto front.
 COMPARED_SETTINGS = ("temperature", "top_p", "max_new_tokens", "num_samples", "system_prompt", "prompt_template",
-                     "extraction")
+                     "chat_template_path", "extraction")
 
 
 def comparability_warnings(labelled: list[tuple[str, dict, list[dict]]]) -> list[str]:
@@ -296,8 +297,6 @@ def write_comparison(run_dirs: list[str | Path], out: str | Path, names: list[st
                      plots: bool = True) -> Path:
     """``thrifty report``: compare run folders of ``thrifty eval``; writes ``report.md``, ``comparison.json``
     and ``plots/`` into ``out`` and returns the report path."""
-    from .runner import load_run
-
     if names and len(names) != len(run_dirs):
         raise ValueError(f"{len(names)} names for {len(run_dirs)} runs")
     out = Path(out)

@@ -97,3 +97,132 @@ def test_moved_modules_keep_their_former_import_paths():
 
     assert build_index is importlib.import_module("thrifty.benchmarks").build_index and "math500" in DEFAULT_BENCHMARKS
     assert load_longbench_write is importlib.import_module("thrifty.benchmarks").load_longbench_write
+
+
+# -------------------------------------------------------------------------------------------------------------
+# No import cycles: each module's dependencies point one way
+# -------------------------------------------------------------------------------------------------------------
+def module_name(path: Path) -> str:
+    """``thrifty/formats.py`` -> ``thrifty.formats``; ``eval/runner.py`` -> ``thrifty.eval.runner``;
+    a package's ``__init__.py`` -> the package."""
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[0] != "thrifty":
+        parts.insert(0, "thrifty")
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imported_modules(source: str, name: str, is_package: bool, known: set[str]) -> set[str]:
+    """The thrifty modules (of ``known``) that module ``name`` imports anywhere (lazy ones inside functions and
+    ``TYPE_CHECKING`` blocks too): relative imports resolved, ``from pkg import sub`` read as the submodule."""
+    package = name if is_package else name.rpartition(".")[0]
+    found: set[str] = set()
+
+    def add(target: str) -> None:
+        while target and target not in known:  # ``import thrifty.eval.runner.x``: the longest known prefix
+            target = target.rpartition(".")[0]
+        if target and target != name:
+            found.add(target)
+
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                add(alias.name)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            for alias in node.names:
+                sub = f"{module}.{alias.name}"
+                add(sub if sub in known else module)
+    return found
+
+
+def import_graph(files: list[Path]) -> dict[str, set[str]]:
+    """``{module: the thrifty modules it imports}`` over ``files``."""
+    names = {module_name(f): f for f in files}
+    known = set(names)
+    return {name: imported_modules(f.read_text(encoding="utf-8"), name, f.name == "__init__.py", known)
+            for name, f in names.items()}
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other, directly or through others (the strongly connected
+    components of more than one module, Tarjan's algorithm, iterative), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        work = [(root, iter(sorted(graph[root])))]
+        while work:
+            node, children = work[-1]
+            child = next((c for c in children if c in graph), None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    groups.append(sorted(group))
+    return sorted(groups)
+
+
+def describe_cycle(graph: dict[str, set[str]], group: list[str]) -> str:
+    """Every import inside one group of :func:`import_cycles`, one ``a -> b, c`` line per module."""
+    members = set(group)
+    return "\n".join(f"  {m} -> {', '.join(sorted(graph[m] & members))}" for m in group)
+
+
+def test_no_module_imports_itself_back():
+    """No two thrifty modules import each other, directly or through others (lazy imports count: hiding an import
+    inside a function only postpones the circle)."""
+    graph = import_graph(library_files())
+    assert {"thrifty.eval.runner", "thrifty.trainers.publish", "thrifty.formats"} <= set(graph)
+    cycles = import_cycles(graph)
+    assert not cycles, "modules that import each other:\n" + "\n".join(describe_cycle(graph, c) for c in cycles)
+
+
+def test_the_cycle_check_resolves_imports_and_finds_a_cycle():
+    """Relative imports, ``from pkg import submodule`` and lazy imports become edges; a circle is reported."""
+    known = {"thrifty", "thrifty.eval", "thrifty.eval.report", "thrifty.eval.runner", "thrifty.eval.plots",
+             "thrifty.jsonl", "thrifty.trainers", "thrifty.trainers.publish"}
+    runner = "from . import plots\nfrom thrifty.jsonl import write_json\n\ndef f():\n    from .report import x\n"
+    report = "import thrifty.eval.plots\n\ndef g():\n    from .runner import load_run\n"
+    publish = "from ..eval import report\nfrom thrifty import jsonl\n"
+    graph = {"thrifty.eval.runner": imported_modules(runner, "thrifty.eval.runner", False, known),
+             "thrifty.eval.report": imported_modules(report, "thrifty.eval.report", False, known),
+             "thrifty.trainers.publish": imported_modules(publish, "thrifty.trainers.publish", False, known)}
+    assert graph == {"thrifty.eval.runner": {"thrifty.eval.plots", "thrifty.jsonl", "thrifty.eval.report"},
+                     "thrifty.eval.report": {"thrifty.eval.plots", "thrifty.eval.runner"},
+                     "thrifty.trainers.publish": {"thrifty.eval.report", "thrifty.jsonl"}}
+    assert import_cycles(graph) == [["thrifty.eval.report", "thrifty.eval.runner"]]
+    assert describe_cycle(graph, ["thrifty.eval.report", "thrifty.eval.runner"]) == (
+        "  thrifty.eval.report -> thrifty.eval.runner\n  thrifty.eval.runner -> thrifty.eval.report")
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a", "e"}, "e": {"d"}}) == [["a", "b", "c"], ["d", "e"]]

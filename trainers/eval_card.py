@@ -30,10 +30,19 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .publish import EvalReport
+from .publish_common import (
+    ACCURACY_PLOT,
+    CARD_FINGERPRINTS,
+    EVAL_PLOTS,
+    EVAL_REPORT,
+    EVAL_SUMMARY,
+    EvalReport,
+    PublishError,
+    evaluated_model,
+    find_eval_report,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +102,24 @@ def eval_results(summary: dict[str, Any]) -> list:
     return out
 
 
+def _fmt(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def results_table(summary: dict) -> str:
+    """Markdown table of an eval summary: one row per (benchmark, mode)."""
+    lines = ["| benchmark | mode | problems | samples | accuracy | mean tokens | median tokens | tokens/correct |",
+             "|---|---|---|---|---|---|---|---|"]
+    for bench, by_mode in summary["results"].items():
+        for mode, s in by_mode.items():
+            lines.append(
+                f"| {bench} | {mode} | {s.get('n_problems', '-')} | {s.get('n_samples', '-')} | "
+                f"{_fmt(s.get('accuracy'), '.3f')} | {_fmt(s.get('mean_tokens'), '.1f')} | "
+                f"{_fmt(s.get('median_tokens'), '.1f')} | {_fmt(s.get('tokens_per_correct'), '.1f')} |"
+            )
+    return "\n".join(lines)
+
+
 def extraction_used(summary: dict, bench: str, mode: str) -> str:
     """The answer-extraction policy a summary's (benchmark, mode) was scored with (``math_verify`` or
     ``strict``; the run's policy, or ``strict`` for summaries older than extraction policies)."""
@@ -136,8 +163,6 @@ def _marker(label: str) -> tuple[str, str]:
 
 def eval_section(label: str, summary: dict, plot_name: str | None, report_dir: str) -> str:
     """The Markdown section an ``--eval-only`` report adds to a card (between its markers)."""
-    from .publish import results_table
-
     cfg = summary.get("config", {})
     decoding = (f"temperature {cfg.get('temperature')}, max_new_tokens {cfg.get('max_new_tokens')}, "
                 f"{cfg.get('num_samples')} sample(s) per problem, seed {cfg.get('seed')}" if cfg else "see the report")
@@ -193,8 +218,6 @@ def publish_eval_only(eval_run: Path, repo_id: str, dry_run: Path | None, label:
     the card of ``repo_id``. With ``dry_run`` the card is ``DRY_RUN/README.md`` (a folder written by an earlier
     ``thrifty publish --dry-run``), updated in place; otherwise the card is downloaded from the Hub and the new
     ``README.md`` and ``eval/LABEL/`` are uploaded (other files of the repository are untouched)."""
-    from .publish import ACCURACY_PLOT, EVAL_PLOTS, EVAL_REPORT, EVAL_SUMMARY, PublishError, find_eval_report
-
     report = find_eval_report(eval_run)
     label = _safe_label(label or (report.summary.get("config") or {}).get("run_name") or default_label(report.folder))
     if dry_run is not None:
@@ -202,7 +225,9 @@ def publish_eval_only(eval_run: Path, repo_id: str, dry_run: Path | None, label:
         if not card_path.is_file():
             raise PublishError(f"--eval-only with --dry-run {dry_run}: {card_path} does not exist; point --dry-run "
                                "to a folder written by `thrifty publish RUN_DIR --dry-run OUT`")
-        card_text = card_path.read_text(encoding="utf-8")
+        from thrifty.jsonl import read_text
+
+        card_text = read_text(card_path)
     else:
         card_text = _download_card(repo_id)
     check_eval_is_of_card(report, card_text, repo_id)
@@ -237,12 +262,10 @@ def publish_eval_only(eval_run: Path, repo_id: str, dry_run: Path | None, label:
 
 def check_eval_is_of_card(report: EvalReport, card_text: str, repo_id: str) -> None:
     """Refuse an eval report made on another model than the one ``card_text`` publishes: the eval's recorded model
-    fingerprint must be one the card records (:data:`~thrifty.trainers.publish.CARD_FINGERPRINTS`: the run as trained
-    and as published), or ``hub:REPO_ID`` (an eval of the repository itself). A card or report without fingerprints
-    (published by another tool or an older thrifty) is used with a warning."""
+    fingerprint must be one the card records (:data:`~thrifty.trainers.publish_common.CARD_FINGERPRINTS`: the run
+    as trained and as published), or ``hub:REPO_ID`` (an eval of the repository itself). A card or report without
+    fingerprints (published by another tool or an older thrifty) is used with a warning."""
     from huggingface_hub import ModelCard
-
-    from .publish import CARD_FINGERPRINTS, PublishError, evaluated_model
 
     recorded, evaluated = evaluated_model(report)
     published = ModelCard(card_text, ignore_metadata_errors=True).data.to_dict().get(CARD_FINGERPRINTS) or []
@@ -261,8 +284,6 @@ def _download_card(repo_id: str) -> str:
     """The README.md of a published model repository (a clear error when there is none)."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
-
-    from .publish import PublishError
 
     try:
         return Path(hf_hub_download(repo_id, "README.md", repo_type="model")).read_text(encoding="utf-8")

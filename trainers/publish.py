@@ -31,22 +31,28 @@ from typing import Any
 
 import yaml
 
-from thrifty.errors import UserInputError
 from thrifty.hub import push_folder, replace_dir
-from thrifty.jsonl import atomic_open, write_text
+from thrifty.jsonl import atomic_open, read_text, write_text
 from thrifty.recipes import load_yaml
 from thrifty.redact import redact_mapping
 
+from .eval_card import eval_results, extraction_note, results_table
+from .publish_common import (  # noqa: F401 - the shared names stay importable from here, their former home
+    ACCURACY_PLOT,
+    CARD_FINGERPRINTS,
+    EVAL_CONFIG,
+    EVAL_PLOTS,
+    EVAL_REPORT,
+    EVAL_SUMMARY,
+    EvalReport,
+    PublishError,
+    evaluated_model,
+    find_eval_report,
+)
+from .publish_routes import route
+
 logger = logging.getLogger(__name__)
 
-EVAL_SUMMARY = "summary.json"
-EVAL_REPORT = "report.md"
-EVAL_PLOTS = "plots"
-#: Card metadata key: the fingerprints (:func:`thrifty.models.model_fingerprint`) of the published model, as trained
-#: and as published, so that ``--eval-only`` can refuse an eval of another model.
-CARD_FINGERPRINTS = "thrifty_model_fingerprints"
-EVAL_CONFIG = "eval_config.json"  # thrifty.eval.runner.CONFIG_FILE: the model fingerprint the eval was made on
-ACCURACY_PLOT = "accuracy_vs_tokens.png"
 RECIPE_COPY = "thrifty_recipe.yaml"  # written by scripts/launch.sh (thrifty.trainers.launch)
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json",
                    "vocab.json", "merges.txt", "added_tokens.json", "tokenizer.model", "generation_config.json")
@@ -55,71 +61,9 @@ FULL_WEIGHT_PATTERNS = ("config.json", "model*.safetensors", "model.safetensors.
 DEFAULT_TAGS = ("thrifty", "efficient-reasoning")
 
 
-class PublishError(UserInputError):
-    """A run cannot be published as asked; the message says what to do."""
-
-
 # -------------------------------------------------------------------------------------------------------------
 # Finding the pieces of a run
 # -------------------------------------------------------------------------------------------------------------
-@dataclass
-class EvalReport:
-    """A ``thrifty eval`` run folder: its summary, Markdown report and plots."""
-
-    folder: Path
-    summary: dict
-
-    @property
-    def accuracy_plot(self) -> Path | None:
-        path = self.folder / EVAL_PLOTS / ACCURACY_PLOT
-        return path if path.exists() else None
-
-
-def _eval_candidates(run_dir: Path) -> list[Path]:
-    candidates = [run_dir / "eval", run_dir]
-    if (run_dir / "eval").is_dir():
-        candidates[1:1] = sorted(p for p in (run_dir / "eval").iterdir() if p.is_dir())
-    return candidates
-
-
-def find_eval_report(run_dir: str | Path, eval_dir: str | Path | None = None) -> EvalReport:
-    """The eval report of a run: ``eval_dir`` when given, else ``RUN_DIR/eval``, ``RUN_DIR/eval/*/`` (the first
-    with a summary), ``RUN_DIR``. A :class:`PublishError` says how to make one when there is none."""
-    run_dir = Path(run_dir)
-    candidates = [Path(eval_dir)] if eval_dir else _eval_candidates(run_dir)
-    for folder in candidates:
-        path = folder / EVAL_SUMMARY
-        if not path.is_file():
-            continue
-        try:
-            summary = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise PublishError(f"{path} is not valid JSON ({err}); rerun `thrifty eval` into {folder}") from None
-        if not isinstance(summary, dict) or not isinstance(summary.get("results"), dict):
-            raise PublishError(f"{path} is not a `thrifty eval` summary (no 'results'); rerun `thrifty eval` "
-                               f"with --output_dir {folder}")
-        return EvalReport(folder, summary)
-    looked = ", ".join(str(c / EVAL_SUMMARY) for c in candidates)
-    raise PublishError(
-        f"no eval report for {run_dir} (looked for {looked}). Evaluate the run first, e.g. "
-        f"`thrifty eval --config recipes/toy/eval.yaml --model_name_or_path {run_dir} --output_dir {run_dir}/eval`, "
-        "or point to an existing eval folder with --eval-dir DIR"
-    )
-
-
-def evaluated_model(report: EvalReport) -> tuple[str | None, str | None]:
-    """The fingerprint of the model an eval report was made on (its ``eval_config.json``; None from an older
-    thrifty) and the model's name as the report gives it."""
-    path = report.folder / EVAL_CONFIG
-    recorded = None
-    if path.is_file():
-        try:
-            recorded = json.loads(path.read_text()).get("model_fingerprint")
-        except (json.JSONDecodeError, AttributeError):
-            recorded = None
-    return recorded, (report.summary.get("config") or {}).get("model_name_or_path") or report.summary.get("model")
-
-
 def check_eval_is_of(report: EvalReport, run_dir: Path) -> str:
     """Refuse an eval report made on another model than ``run_dir``: the model fingerprint recorded in the eval's
     ``eval_config.json`` (:func:`thrifty.models.model_fingerprint`: config and weights) must be ``run_dir``'s.
@@ -252,7 +196,7 @@ def load_recipe(run_dir: Path, recipe: str | Path | None = None) -> tuple[dict[s
     for path in ([Path(recipe)] if recipe else [run_dir / RECIPE_COPY]):
         if path.is_file():
             try:
-                data = load_yaml(path.read_text()) or {}
+                data = load_yaml(read_text(path)) or {}
             except yaml.YAMLError as err:
                 raise PublishError(f"{path}: not valid YAML ({str(err).splitlines()[0]}); fix it or pass "
                                    "--recipe FILE") from None
@@ -315,24 +259,6 @@ def load_training_args(path: Path) -> Any | None:
 # -------------------------------------------------------------------------------------------------------------
 # The model card
 # -------------------------------------------------------------------------------------------------------------
-def _fmt(value: Any, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def results_table(summary: dict) -> str:
-    """Markdown table of an eval summary: one row per (benchmark, mode)."""
-    lines = ["| benchmark | mode | problems | samples | accuracy | mean tokens | median tokens | tokens/correct |",
-             "|---|---|---|---|---|---|---|---|"]
-    for bench, by_mode in summary["results"].items():
-        for mode, s in by_mode.items():
-            lines.append(
-                f"| {bench} | {mode} | {s.get('n_problems', '-')} | {s.get('n_samples', '-')} | "
-                f"{_fmt(s.get('accuracy'), '.3f')} | {_fmt(s.get('mean_tokens'), '.1f')} | "
-                f"{_fmt(s.get('median_tokens'), '.1f')} | {_fmt(s.get('tokens_per_correct'), '.1f')} |"
-            )
-    return "\n".join(lines)
-
-
 def lora_summary(run_dir: Path) -> str:
     """One line on the adapter's shape (rank, alpha, target modules), or "" for full weights."""
     if not is_adapter(run_dir):
@@ -372,8 +298,6 @@ def model_card(repo_id: str, metadata: dict, report: EvalReport, recipe: dict, r
                plot_name: str | None, weights: str, base_model: str | None, lora: str = "") -> str:
     """The README.md of the published repository (YAML metadata + Markdown); ``lora`` describes the adapter."""
     from huggingface_hub import ModelCard, ModelCardData
-
-    from .eval_card import extraction_note
 
     summary = report.summary
     load = (
@@ -420,8 +344,6 @@ def model_card(repo_id: str, metadata: dict, report: EvalReport, recipe: dict, r
                   "```yaml", yaml.safe_dump(recipe, sort_keys=False).rstrip(), "```", ""]
     else:
         parts += ["Not recorded (the run was not launched with `scripts/launch.sh`).", ""]
-    from .eval_card import eval_results
-
     results = eval_results(summary)  # model-index: the Hub's eval-results widget
     data = ModelCardData(**{k: v for k, v in metadata.items() if v is not None},
                          **({"model_name": repo_id.split("/")[-1], "eval_results": results} if results else {}))
@@ -586,9 +508,7 @@ def cmd_publish(argv: list[str]) -> int:
     user error (logged as one line saying what to do)."""
     parser = publish_parser()
     args = parser.parse_args(argv)
-    from .publish_routes import route  # --eval-only EVAL_RUN, and dataset folders
-
-    routed = route(args, parser)
+    routed = route(args, parser)  # --eval-only EVAL_RUN, and dataset folders (thrifty.trainers.publish_routes)
     if routed is not None:
         return routed
     opts = PublishOptions(
