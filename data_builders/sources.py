@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from thrifty.formats import Trace, last_boxed, normalize_trace
-from thrifty.jsonl import DataError, check_encodable, iter_jsonl, iter_jsonl_numbered
+from thrifty.jsonl import DataError, check_encodable, iter_jsonl, iter_jsonl_numbered, read_text
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def iter_rows(source: str, split: str = "train") -> Iterator[tuple[str, dict]]:
             yield f"{path}:{lineno}", row
         return
     if path.is_file() and path.suffix.lower() == ".json":
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
         try:
             obj = json.loads(text)
         except json.JSONDecodeError:

@@ -29,8 +29,9 @@ multi-turn, a rewrite, another LLM's answers ...). On a seeded subset of ``subse
      when the sequence would exceed ``max_length``; with too few correct samples, any of the target's samples
      serve (the report says so).
 
-   A target sample is correct when its final answer (:func:`thrifty.formats.extract_final_answer`) verifies
-   against the row's ``answer_key`` column, or else against the candidates' own final answer.
+   A target sample is correct when its final answer (:func:`thrifty.formats.extract_final_answer`; the
+   ``<answer>`` block with ``prompt_template: r1_zero``) verifies against the row's ``answer_key`` column, or else
+   against the candidates' own final answer.
 
 3. rank the strategies by each score and choose the best by ``selection_score``: ``perplexity`` by default, the
    score that predicted post-SFT accuracy best on the toy world (Spearman +0.93 over seven strategies, against
@@ -58,8 +59,9 @@ from typing import Any
 
 from thrifty.answer_check import verify_answer
 from thrifty.console import emit
-from thrifty.formats import extract_final_answer
+from thrifty.formats import extract_answer, extract_final_answer
 from thrifty.jsonl import DataError, read_jsonl, write_json, write_jsonl, write_text
+from thrifty.prompt_templates import PromptTemplateError
 from thrifty.recipes import RecipeError
 
 logger = logging.getLogger(__name__)
@@ -120,12 +122,31 @@ class StyleSelectArguments:
         default=False, metadata={"help": "write the toy world's candidate datasets first (demo / tests)"}
     )
     toy_n: int = field(default=200, metadata={"help": "problems per toy candidate dataset"})
+    prompt_template: str | None = field(default=None, metadata={
+        "help": "how the target model is prompted (thrifty.prompt_templates): unset = its chat template; r1_zero, "
+                "plain or a text with {problem} for a base model (the candidates' user message fills {problem}; "
+                "r1_zero's samples are judged by their <answer> block)"})
+    chat_template_path: str | None = field(default=None, metadata={
+        "help": "a Jinja chat template file for a target model whose tokenizer has none"})
 
     def __post_init__(self):
+        from thrifty.prompt_templates import check_prompt_keys
+
+        check_prompt_keys(self.prompt_template, self.chat_template_path)
         if self.selection_score not in SCORES:
             raise RecipeError(f"selection_score must be one of {', '.join(SCORES)}, not {self.selection_score!r}")
         if self.num_samples < 1 or self.subset_size < 1 or self.batch_size < 1:
             raise RecipeError("num_samples, subset_size and batch_size must be at least 1")
+        if self.toy_candidates and self.candidates:
+            from thrifty.formats import ARM_FORMATS
+            from thrifty.toy_world import MULTITURN
+
+            names = (*ARM_FORMATS, MULTITURN)
+            wrong = [s for s in self.candidates if parse_candidate_spec(s)[0] not in names]
+            if wrong:
+                raise RecipeError(f"candidates: {', '.join(map(repr, wrong))} with toy_candidates: true; the toy "
+                                  f"world's strategies are {', '.join(names)} (or set toy_candidates: false to "
+                                  "score your own files)")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -233,23 +254,42 @@ def mean_perplexity(scored: list[Scored]) -> float:
 class TargetModel:
     """The target model and tokenizer: sampling (``sample``) and teacher-forced scoring (``score``)."""
 
-    def __init__(self, model, tokenizer, batch_size: int = 16, max_length: int = 1024):
+    def __init__(self, model, tokenizer, batch_size: int = 16, max_length: int = 1024, template=None):
+        from thrifty.prompt_templates import resolve_prompt_template
+
         self.model = model
         self.tokenizer = tokenizer
+        self.template = template if template is not None else resolve_prompt_template(None)
         self.batch_size = batch_size
         self.max_length = max_length
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, dtype: str | None = "auto", batch_size: int = 16,
-                        max_length: int = 1024) -> TargetModel:
-        from thrifty.models import load_model_and_tokenizer
+                        max_length: int = 1024, prompt_template: str | None = None,
+                        chat_template_path: str | None = None) -> TargetModel:
+        """Load the target; a model that cannot be prompted as the recipe says (no chat template and no plain-text
+        ``prompt_template``) is refused in one line before its weights are loaded."""
+        from thrifty.models import load_model_and_tokenizer, load_tokenizer, tokenizer_source
+        from thrifty.prompt_templates import (
+            apply_chat_template_path,
+            check_prompt_setup,
+            resolve_prompt_template,
+        )
 
+        template = resolve_prompt_template(prompt_template)
+        check_prompt_setup(apply_chat_template_path(load_tokenizer(tokenizer_source(name_or_path)), chat_template_path),
+                           template, name_or_path)
         model, tokenizer = load_model_and_tokenizer(name_or_path, dtype=dtype)
-        return cls(model, tokenizer, batch_size=batch_size, max_length=max_length)
+        apply_chat_template_path(tokenizer, chat_template_path)
+        return cls(model, tokenizer, batch_size=batch_size, max_length=max_length, template=template)
 
     # -- text <-> tokens ----------------------------------------------------------------------------------
     def prompt_text(self, messages: list[dict]) -> str:
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        """The prompt of ``messages`` as the target is prompted: its chat template, or the recipe's plain-text
+        ``prompt_template`` (:func:`thrifty.generation.render_prompt`)."""
+        from thrifty.generation import render_prompt
+
+        return render_prompt(self.tokenizer, messages, template=self.template)
 
     def encode(self, messages: list[dict], output: str) -> tuple[list[int], int, int]:
         """Token ids of prompt + output; (ids, output start, output end).
@@ -375,6 +415,9 @@ def _target_samples(target: TargetModel, args: StyleSelectArguments, ids: list[s
     path = out_dir / SAMPLES_FILE
     sig = {"model": args.model_name_or_path, "m": args.num_samples, "seed": args.seed,
            "temperature": args.temperature, "top_p": args.top_p, "max_new_tokens": args.max_new_tokens}
+    if target.template.name != "chat" or args.chat_template_path:  # other prompts, other samples
+        sig.update(prompt_template=target.template.label, chat_template_path=args.chat_template_path)
+    rule = target.template.extraction or "strict"  # R1-Zero's samples answer in <answer> tags
     # the samples belong to an id's prompt and gold answer, not to the id: another input set that reuses the
     # ids must not reuse them (nor their correctness labels)
     inputs = {k: _input_hash(prompts[k], answers.get(k)) for k in ids}
@@ -390,7 +433,7 @@ def _target_samples(target: TargetModel, args: StyleSelectArguments, ids: list[s
     samples = {}
     for k, outs in zip(ids, texts, strict=True):
         gold = answers.get(k)
-        samples[k] = [{"text": t, "correct": None if gold is None else verify_answer(extract_final_answer(t), gold)}
+        samples[k] = [{"text": t, "correct": None if gold is None else verify_answer(extract_answer(t, rule), gold)}
                       for t in outs]
     write_jsonl(path, ({"key": k, "signature": sig, "input": inputs[k], "samples": samples[k]} for k in ids))
     return samples
@@ -463,14 +506,24 @@ def select_style(args: StyleSelectArguments, target: TargetModel | None = None) 
         raise DataError("model_name_or_path (the target model) is required")
     if not args.candidates:
         raise DataError("candidates is required: one dataset per strategy, 'name=path.jsonl'")
+    missing = [str(p) for p in (parse_candidate_spec(s)[1] for s in args.candidates) if not p.is_file()]
+    if missing and not args.toy_candidates:  # the local files first, before a Hub model is fetched
+        raise DataError(f"candidate dataset {missing[0]} does not exist")
     if target is None:
         from thrifty.models import check_model_source
 
         model = args.model_name_or_path  # toy_base already resolved by parse_recipe; never a checkout fallback
         check_model_source(model)
         try:  # loaded before anything is written, so a model that cannot load leaves no candidates/ behind
-            target = TargetModel.from_pretrained(model, args.dtype, args.batch_size, args.max_length)
+            target = TargetModel.from_pretrained(model, args.dtype, args.batch_size, args.max_length,
+                                                 args.prompt_template, args.chat_template_path)
+        except PromptTemplateError:
+            raise
         except (OSError, ValueError) as err:
+            from thrifty.network import NetworkError, is_network_error, network_message
+
+            if is_network_error(err):
+                raise NetworkError(network_message(err, f"model_name_or_path {model}")) from None
             raise DataError(f"model_name_or_path {model}: cannot load the target model ({err})") from None
     out_dir = Path(args.output_dir)
     specs = list(args.candidates)

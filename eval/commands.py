@@ -18,7 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from thrifty.console import emit
-from thrifty.jsonl import DataError, iter_jsonl
+from thrifty.jsonl import DataError, iter_jsonl_numbered
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +51,11 @@ def score_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tokenizer", default=None, help="count output tokens with this tokenizer when rows lack num_tokens")
     parser.add_argument("--timeout", type=float, default=5.0, help="math-verify timeout per answer (s)")
     parser.add_argument("--out", default=None, help="also write the scored rows (JSONL) here")
-    parser.add_argument("--extraction", default="auto", choices=["auto", "math_verify", "strict"],
+    parser.add_argument("--extraction", default="auto", choices=["auto", "math_verify", "strict", "answer_tag"],
                         help="answer extraction: math_verify (math-verify over the whole completion, as lighteval and "
-                             "open-r1 score), strict (<ANSWER>, last MinD turn or \\boxed{} only); auto = strict for "
-                             "the toy benchmark, else math_verify")
+                             "open-r1 score), strict (<ANSWER>, last MinD turn or \\boxed{} only), answer_tag (the "
+                             "last <answer> block: DeepSeek-R1-Zero's template); auto = strict for the toy benchmark, "
+                             "else math_verify")
     return parser
 
 
@@ -72,22 +73,17 @@ def score_predictions(benchmark: str, predictions: str | Path, data_dir: str | N
 
     used = resolve_extraction(extraction, Path(str(benchmark)).stem if str(benchmark).endswith(".jsonl") else benchmark)
 
+    predicted = read_predictions(predictions)  # the local file first: before the benchmark comes from the Hub
     problems = {p.id: p for p in load_benchmark(benchmark, data_dir, seed=seed, toy_per_difficulty=toy_per_difficulty)}
     items, counters = [], defaultdict(int)
-    for lineno, row in enumerate(iter_jsonl(predictions), 1):
+    for lineno, row in predicted:
         where = f"{predictions}:{lineno}"
-        if "id" not in row or "completion" not in row:
-            raise DataError(f"{where}: each row needs 'id' and 'completion'")
         pid = str(row["id"])
         if pid not in problems:
             raise DataError(f"{where}: id {pid!r} is not in benchmark {benchmark} (check --benchmark/--seed)")
-        if not isinstance(row["completion"], str):
-            raise DataError(f"{where}: 'completion' must be a string")
         sample = int(row.get("sample", counters[pid]))
         counters[pid] += 1
         items.append((row, problems[pid], sample))
-    if not items:
-        raise DataError(f"{predictions}: no predictions")
     with AnswerChecker(timeout_s=timeout_s) as checker:
         scores = score_completions([r["completion"] for r, _, _ in items], [p for _, p, _ in items], checker,
                                    tokenizer=tokenizer, extraction=used)
@@ -113,9 +109,31 @@ def score_predictions(benchmark: str, predictions: str | Path, data_dir: str | N
     return summary, rows
 
 
+def read_predictions(predictions: str | Path) -> list[tuple[int, dict]]:
+    """``[(line, row)]`` of a predictions file, each row with an ``id`` and a string ``completion``; every mistake
+    is a :class:`DataError` naming ``file:line`` (a missing file, a folder, no rows)."""
+    path = Path(predictions)
+    if not path.exists():
+        raise DataError(f"--predictions {predictions}: no such file")
+    rows = list(iter_jsonl_numbered(path))
+    for lineno, row in rows:
+        where = f"{predictions}:{lineno}"
+        if "id" not in row or "completion" not in row:
+            raise DataError(f"{where}: each row needs 'id' and 'completion'")
+        if not isinstance(row["completion"], str):
+            raise DataError(f"{where}: 'completion' must be a string")
+    if not rows:
+        raise DataError(f"{predictions}: no predictions")
+    return rows
+
+
 def cmd_eval_score(argv: list[str]) -> int:
     """``thrifty eval score --benchmark B --predictions FILE ...``: prints a JSON object with ``accuracy`` and ``n``."""
     args = score_parser().parse_args(argv)
+    read_predictions(args.predictions)  # local inputs before anything is fetched from the Hub (tokenizer, benchmark)
+    benchmark_file = Path(args.benchmark)
+    if benchmark_file.suffix in (".jsonl", ".json") and not benchmark_file.is_file():
+        raise DataError(f"--benchmark {args.benchmark}: no such file")
     tokenizer = None
     if args.tokenizer:
         from thrifty.models import check_model_source, load_tokenizer
@@ -132,8 +150,7 @@ def cmd_eval_score(argv: list[str]) -> int:
     return 0
 
 
-def cmd_report(argv: list[str]) -> int:
-    """``thrifty report RUN_DIR [RUN_DIR ...] [--out DIR] [--names ...] [--no-plots]``."""
+def report_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="thrifty report", description="Put several `thrifty eval` runs side by side: "
                                      "per benchmark a table, an accuracy-against-tokens plot with the Pareto front "
                                      "marked, and the deltas against the first run.")
@@ -141,7 +158,12 @@ def cmd_report(argv: list[str]) -> int:
     parser.add_argument("--out", default="runs/report", help="output folder (default runs/report)")
     parser.add_argument("--names", nargs="+", default=None, help="labels for the runs, in order")
     parser.add_argument("--no-plots", action="store_true")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def cmd_report(argv: list[str]) -> int:
+    """``thrifty report RUN_DIR [RUN_DIR ...] [--out DIR] [--names ...] [--no-plots]``."""
+    args = report_parser().parse_args(argv)
     from .report import write_comparison
 
     try:

@@ -79,7 +79,7 @@ def _recipe_record(model: str) -> list[dict]:
 
     try:
         recipe = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError:
+    except (yaml.YAMLError, UnicodeDecodeError):
         return []
     if not isinstance(recipe, dict) or not recipe.get("dataset_name"):
         return []

@@ -83,6 +83,7 @@ class VLLMGenerator:
         sampling = VLLMSamplingParams(
             n=params.n, temperature=0.0 if greedy else params.temperature, top_p=1.0 if greedy else params.top_p,
             max_tokens=params.max_new_tokens, seed=params.seed, skip_special_tokens=True,
+            **({"stop": list(params.stop), "include_stop_str_in_output": True} if params.stop else {}),
         )
         logger.info("%s: %d prompts x %d samples with vLLM", desc, len(prompts), params.n)
         outputs = self.llm.generate(vllm_prompts(self.tokenizer, prompts), sampling, use_tqdm=True,

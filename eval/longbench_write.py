@@ -327,6 +327,14 @@ def run_longbench_write(cfg: LongBenchWriteConfig, judge_args: JudgeArguments) -
             raise RecipeError(f"backend {cfg.backend!r}: use one of {', '.join(BACKENDS)}")
         check_backend_installed(cfg.backend)
         defining = check_resume(cfg, items, out_dir)
+        if cfg.model_name_or_path:  # LongBench-Write prompts through the chat template: a base model has none
+            from thrifty.models import load_tokenizer, tokenizer_source
+            from thrifty.prompt_templates import PromptTemplateError, has_chat_template
+
+            if not has_chat_template(load_tokenizer(tokenizer_source(cfg.model_name_or_path))):
+                raise PromptTemplateError(f"{cfg.model_name_or_path}: the tokenizer has no chat template, and "
+                                          "LongBench-Write prompts a chat model with the instruction as the user "
+                                          "message; evaluate a chat (or SFT'd) model, or give predictions: FILE")
         out_dir.mkdir(parents=True, exist_ok=True)
         write_json(out_dir / CONFIG_FILE, defining)
         outputs = generate_outputs(cfg, items, out_dir)

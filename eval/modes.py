@@ -22,8 +22,9 @@ import logging
 from collections.abc import Sequence
 
 from thrifty.answer_check import AnswerChecker
-from thrifty.benchmarks import Problem, user_message
+from thrifty.benchmarks import Problem, problem_text
 from thrifty.formats import ARM_FORMATS, CODE, DIRECT, LONG_COT, OPENING_TAGS, SHORT_COT, THINK_OPEN
+from thrifty.prompt_templates import PromptTemplate, resolve_prompt_template
 
 from .generation import Generation, SamplingParams, render_prompt
 from .scoring import MULTITURN, final_prediction
@@ -54,8 +55,14 @@ def validate_modes(modes: Sequence[str]) -> None:
         raise ValueError(f"unknown inference mode(s) {', '.join(unknown)}; expected some of {', '.join(MODES)}")
 
 
-def _prompts(generator, problems: Sequence[Problem], prefill: str, template: str, system: str | None) -> list[str]:
-    return [render_prompt(generator.tokenizer, [{"role": "user", "content": user_message(p, template)}], prefill, system)
+def _prompts(generator, problems: Sequence[Problem], prefill: str, template: PromptTemplate | str | None,
+             system: str | None) -> list[str]:
+    """Each problem's prompt: :func:`thrifty.benchmarks.problem_text` through the prompt template
+    (:mod:`thrifty.prompt_templates`; a string is resolved as the ``prompt_template`` recipe key is)."""
+    if not isinstance(template, PromptTemplate):
+        template = resolve_prompt_template(template)
+    return [render_prompt(generator.tokenizer, [{"role": "user", "content": problem_text(p)}], prefill, system,
+                          template=template)
             for p in problems]
 
 
@@ -64,7 +71,7 @@ def _sample(g: Generation, prefill: str) -> dict:
 
 
 def generate_mode(generator, problems: Sequence[Problem], mode: str, params: SamplingParams,
-                  template: str = "{problem}", system: str | None = None,
+                  template: PromptTemplate | str | None = None, system: str | None = None,
                   checker: AnswerChecker | None = None) -> list[list[dict]]:
     """``params.n`` samples per problem in ``mode`` (see the module docstring); consensus needs ``checker``."""
     if mode == CONSENSUS:
@@ -84,7 +91,7 @@ def sample_seed(seed: int, sample: int) -> int:
     return seed if sample == 0 else (seed * 1_000_003 + sample) % 2**31
 
 
-def _consensus(generator, problems: Sequence[Problem], params: SamplingParams, template: str,
+def _consensus(generator, problems: Sequence[Problem], params: SamplingParams, template: PromptTemplate | str | None,
                system: str | None, checker: AnswerChecker) -> list[list[dict]]:
     prompts, prefills = [], []
     for fmt in CONSENSUS_FORMATS:
@@ -124,7 +131,7 @@ def _consensus(generator, problems: Sequence[Problem], params: SamplingParams, t
     for s, keys in sorted(groups.items()):
         fb_prompts = _prompts(generator, [problems[i] for i, _ in keys], prefill, template, system)
         one = SamplingParams(max_new_tokens=params.max_new_tokens, temperature=params.temperature,
-                             top_p=params.top_p, n=1, seed=sample_seed(params.seed, s))
+                             top_p=params.top_p, n=1, seed=sample_seed(params.seed, s), stop=params.stop)
         out = generator.generate(fb_prompts, one, [prefill] * len(keys), desc="consensus fallback")
         long_gens.update({key: gens_[0] for key, gens_ in zip(keys, out, strict=True)})
     logger.info("consensus: %d/%d samples fell back to long CoT", len(fallback), len(jobs))

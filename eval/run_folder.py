@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from thrifty.jsonl import DataError, iter_jsonl
+from thrifty.jsonl import DataError, iter_jsonl, read_text
 
 SAMPLES_FILE = "samples.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -40,7 +40,10 @@ def load_run(run_dir: str | Path) -> tuple[dict, list[dict]]:
     path = run_dir / SUMMARY_FILE
     if not path.exists():
         raise DataError(f"{run_dir}: no {SUMMARY_FILE}; is it a `thrifty eval` output folder?")
-    summary = json.loads(path.read_text())
+    try:
+        summary = json.loads(read_text(path))
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}); is the run finished?") from None
     samples = run_dir / SAMPLES_FILE
     rows = [light_row({k: v for k, v in r.items() if k not in HEAVY_FIELDS}) for r in iter_jsonl(samples)] \
         if samples.exists() else []

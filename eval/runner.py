@@ -30,32 +30,41 @@ from tqdm.auto import tqdm
 
 from thrifty.answer_check import AnswerChecker
 from thrifty.benchmarks import BENCHMARK_NAMES, Problem, load_benchmark
-from thrifty.jsonl import DataError, ResumableJsonlWriter, iter_jsonl, write_json
+from thrifty.jsonl import ResumableJsonlWriter, write_json
+from thrifty.prompt_templates import (
+    CHAT,
+    PromptTemplate,
+    apply_chat_template_path,
+    check_prompt_keys,
+    check_prompt_setup,
+    resolve_prompt_template,
+)
 from thrifty.recipes import RecipeError, recipe_dict
 
 from .contamination import warn_if_trained_on
 from .generation import BACKENDS, SamplingParams, make_generator
 from .modes import generate_mode, validate_modes
+from .run_folder import (  # noqa: F401 - the run folder's names stay importable from here, their former home
+    CONFIG_FILE,
+    HEAVY_FIELDS,
+    PROBLEMS_FILE,
+    REPORT_FILE,
+    SAMPLES_FILE,
+    SUMMARY_FILE,
+    light_row,
+    load_run,
+)
 from .scoring import EXTRACTIONS, resolve_extraction, score_completions
 from .stats import summarize
 
 logger = logging.getLogger(__name__)
 
-SAMPLES_FILE = "samples.jsonl"
-SUMMARY_FILE = "summary.json"
-REPORT_FILE = "report.md"
-CONFIG_FILE = "eval_config.json"
-#: ``{benchmark: {problem id: fingerprint}}`` of a run, so a resume refuses a problem that changed under the same
-#: id (a new toy world, an edited problems file), while a rerun with another ``limit`` extends or narrows the run
-#: in place (only the ids both runs share are compared).
-PROBLEMS_FILE = "problems.json"
 #: Settings that change what a sample is; a resumed run must use the same values (``model_fingerprint``: the
 #: model's config and weights, :func:`thrifty.models.model_fingerprint`, so a retrained model in the same folder
 #: is not mixed with the old one).
 SAMPLE_DEFINING = ("model_name_or_path", "model_fingerprint", "backend", "dtype", "temperature", "top_p",
-                   "max_new_tokens", "seed", "system_prompt", "prompt_template", "data_dir", "extraction")
-#: Fields of a sample row that the summary and report never read: left on disk, not loaded back.
-HEAVY_FIELDS = ("completion",)
+                   "max_new_tokens", "seed", "system_prompt", "prompt_template", "chat_template_path", "data_dir",
+                   "extraction")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
@@ -86,13 +95,20 @@ class EvalConfig:
     max_new_tokens: int = 1024
     seed: int = field(default=0, metadata={"help": "sampling seed; also GPQA's option shuffle and the toy world"})
     system_prompt: str | None = None
-    prompt_template: str = field(default="{problem}", metadata={"help": "user message; {problem} is replaced"})
+    prompt_template: str | None = field(default=None, metadata={
+        "help": "how a problem becomes the prompt (thrifty.prompt_templates): unset = the model's chat template with "
+                "the problem as the user message; r1_zero (DeepSeek-R1-Zero's plain-text prompt, answers read from "
+                "<answer> tags) or plain (the problem as it is) for base models; or a text (or file) with {problem}: "
+                "the user message of a chat template, the whole prompt on a model without one"})
+    chat_template_path: str | None = field(default=None, metadata={
+        "help": "a Jinja chat template file for a model whose tokenizer has none"})
     chunk_size: int = field(default=256, metadata={"help": "problems per generate-score-write step (resume unit)"})
     verify_timeout_s: float = field(default=5.0, metadata={"help": "math-verify timeout per answer"})
     extraction: str = field(default="auto", metadata={
         "help": "answer extraction: math_verify (math-verify over the whole completion, as lighteval/open-r1 score), "
-                "strict (<ANSWER>, last MinD turn or \\boxed{} only), auto (strict for toy and ARM format modes, "
-                "else math_verify)"})
+                "strict (<ANSWER>, last MinD turn or \\boxed{} only), answer_tag (the last <answer> block, R1-Zero's "
+                "rule), auto (the prompt template's rule (answer_tag for r1_zero), else strict for toy and ARM format "
+                "modes, else math_verify)"})
     max_turns: int = field(default=16, metadata={"help": "multi-turn outputs: score 'after turn k' up to this k"})
     plots: bool = True
     tensor_parallel_size: int = field(default=1, metadata={"help": "vllm backend"})
@@ -142,9 +158,13 @@ class EvalConfig:
             logger.warning("num_samples=%d with greedy decoding: every sample is the same", self.num_samples)
         if self.extraction not in EXTRACTIONS:
             raise RecipeError(f"extraction {self.extraction!r}: use one of {', '.join(EXTRACTIONS)}")
-        if "{problem}" not in self.prompt_template:
-            raise RecipeError(f"prompt_template {self.prompt_template!r} has no {{problem}} placeholder")
+        check_prompt_keys(self.prompt_template, self.chat_template_path, self.system_prompt)
         check_model_source(self.model_name_or_path)
+
+    @property
+    def template(self) -> PromptTemplate:
+        """The resolved ``prompt_template`` (:func:`thrifty.prompt_templates.resolve_prompt_template`)."""
+        return resolve_prompt_template(self.prompt_template)
 
     @property
     def label(self) -> str:
@@ -172,6 +192,8 @@ def _check_resume(cfg: EvalConfig, out: Path) -> dict:
 
     path = out / CONFIG_FILE
     current = {k: getattr(cfg, k) for k in SAMPLE_DEFINING if k != "model_fingerprint"}
+    if cfg.template.name == CHAT:  # the chat template with the bare problem: recorded as runs before the key had names
+        current["prompt_template"] = "{problem}"
     current["model_fingerprint"] = model_fingerprint(str(cfg.model_name_or_path))
     if path.exists() and (out / SAMPLES_FILE).exists() and (out / SAMPLES_FILE).stat().st_size:
         try:
@@ -291,7 +313,7 @@ def _done_problem_ids(path: Path) -> dict[str, set[str]]:
     """``{benchmark: ids of the problems with at least one sample row}`` of a samples file (read-only; a torn
     last line is ignored here and dropped by the writer)."""
     done: dict[str, set[str]] = {}
-    with path.open(encoding="utf-8") as fh:
+    with path.open(encoding="utf-8", errors="replace") as fh:  # a damaged line: the writer's recovery names it
         for line in fh:
             try:
                 row = json.loads(line)
@@ -303,9 +325,10 @@ def _done_problem_ids(path: Path) -> dict[str, set[str]]:
 
 
 def _rows_for_chunk(benchmark: str, mode: str, chunk: list[Problem], samples: list[list[dict]], checker,
-                    tokenizer, max_turns: int, extraction: str = "auto") -> list[dict]:
+                    tokenizer, max_turns: int, extraction: str = "auto",
+                    template_extraction: str | None = None) -> list[dict]:
     flat = [(p, s, sample) for p, per in zip(chunk, samples, strict=True) for s, sample in enumerate(per)]
-    extraction = resolve_extraction(extraction, benchmark, mode)
+    extraction = resolve_extraction(extraction, benchmark, mode, template_extraction)
     scores = score_completions([x["completion"] for *_, x in flat], [p for p, *_ in flat], checker,
                                tokenizer=tokenizer, prefills=[x["prefill"] for *_, x in flat], max_turns=max_turns,
                                extraction=extraction)
@@ -323,13 +346,19 @@ def _rows_for_chunk(benchmark: str, mode: str, chunk: list[Problem], samples: li
     return rows
 
 
-def _light(row: dict) -> dict:
-    """A sample row without the completion texts of its consensus parts (the summary reads their predictions)."""
-    parts = (row.get("consensus") or {}).get("parts")
-    if parts:
-        for part in parts.values():
-            part.pop("completion", None)
-    return row
+def check_prompting(cfg: EvalConfig) -> None:
+    """Refuse, before anything is written or the model loaded, a model that cannot be prompted as ``cfg`` says: a
+    tokenizer with no chat template and no plain-text ``prompt_template`` (one line naming ``prompt_template`` and
+    ``chat_template_path``), or a ``system_prompt`` with a plain-text template
+    (:func:`thrifty.prompt_templates.check_prompt_setup`)."""
+    from thrifty.models import load_tokenizer, tokenizer_source
+
+    template = cfg.template
+    if template.completion and not cfg.system_prompt:
+        return  # a named plain-text template: no chat template involved
+    tokenizer = apply_chat_template_path(load_tokenizer(tokenizer_source(str(cfg.model_name_or_path))),
+                                         cfg.chat_template_path)
+    check_prompt_setup(tokenizer, template, cfg.model_name_or_path, cfg.system_prompt)
 
 
 def run_eval(cfg: EvalConfig) -> Path:
@@ -338,6 +367,7 @@ def run_eval(cfg: EvalConfig) -> Path:
     out = Path(cfg.output_dir)
     defining = _check_resume(cfg, out)
     benchmarks = load_all_benchmarks(cfg)  # every refusal happens before the first file is written
+    check_prompting(cfg)
     known = _known_problems(out)
     done = _done_problem_ids(out / SAMPLES_FILE) if _has_samples(out) else {}
     fingerprints = {name: _check_problems(out, name, problems, done.get(name, set()), known)
@@ -347,7 +377,7 @@ def run_eval(cfg: EvalConfig) -> Path:
     if fingerprints != {k: known.get(k) for k in fingerprints}:
         write_json(out / PROBLEMS_FILE, {**known, **fingerprints})
     params = SamplingParams(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
-                            n=cfg.num_samples, seed=cfg.seed)
+                            n=cfg.num_samples, seed=cfg.seed, stop=cfg.template.stop)
     generator = None
     started = time.perf_counter()
     wanted: set[tuple[str, str, str]] = set()
@@ -379,16 +409,17 @@ def run_eval(cfg: EvalConfig) -> Path:
                             **({"tensor_parallel_size": cfg.tensor_parallel_size,
                                 "gpu_memory_utilization": cfg.gpu_memory_utilization,
                                 "max_model_len": cfg.max_model_len} if cfg.backend == "vllm" else {}))
-                    samples = generate_mode(generator, chunk, mode, params, cfg.prompt_template, cfg.system_prompt,
+                        apply_chat_template_path(generator.tokenizer, cfg.chat_template_path)
+                    samples = generate_mode(generator, chunk, mode, params, cfg.template, cfg.system_prompt,
                                             checker)
                     for row in _rows_for_chunk(bench_name, mode, chunk, samples, checker, generator.tokenizer,
-                                               cfg.max_turns, cfg.extraction):
+                                               cfg.max_turns, cfg.extraction, cfg.template.extraction):
                         if not writer.done(row["id"]):
                             writer.append(row)
                     bar.update(len(chunk))
                 bar.close()
         # streamed back from disk without the completions: memory holds one chunk's completions at most
-        rows = [_light(r) for r in writer.iter_rows(drop=HEAVY_FIELDS)
+        rows = [light_row(r) for r in writer.iter_rows(drop=HEAVY_FIELDS)
                 if (r["benchmark"], r["mode"], r["problem_id"]) in wanted and r["sample"] < cfg.num_samples]
         checker_stats = dict(checker.stats)
     summary = {
@@ -397,7 +428,8 @@ def run_eval(cfg: EvalConfig) -> Path:
         "config": recipe_dict(cfg),
         "results": summarize(rows),
         "extraction": {"policy": cfg.extraction, "used": {
-            f"{b}/{m}": resolve_extraction(cfg.extraction, b, m) for b, m in dict.fromkeys((b, m) for b, m, _ in wanted)}},
+            f"{b}/{m}": resolve_extraction(cfg.extraction, b, m, cfg.template.extraction)
+            for b, m in dict.fromkeys((b, m) for b, m, _ in wanted)}},
         "answer_check": checker_stats,
         "seconds": round(time.perf_counter() - started, 2),
         "training_data_overlap": contamination,
@@ -413,15 +445,3 @@ def run_eval(cfg: EvalConfig) -> Path:
     logger.info("eval written to %s", out)
     return out
 
-
-def load_run(run_dir: str | Path) -> tuple[dict, list[dict]]:
-    """The summary and sample rows (without completions) of a finished run folder (clear error when it is not one)."""
-    run_dir = Path(run_dir)
-    path = run_dir / SUMMARY_FILE
-    if not path.exists():
-        raise DataError(f"{run_dir}: no {SUMMARY_FILE}; is it a `thrifty eval` output folder?")
-    summary = json.loads(path.read_text())
-    samples = run_dir / SAMPLES_FILE
-    rows = [_light({k: v for k, v in r.items() if k not in HEAVY_FIELDS}) for r in iter_jsonl(samples)] \
-        if samples.exists() else []
-    return summary, rows

@@ -11,8 +11,13 @@ r"""Scoring completions against a benchmark, and the estimators pass@k and maj@k
     answer, else the last ``\boxed{}``); a number merely mentioned is not an answer. For multiple choice, an
     answer that repeats an option's text exactly is read as that option's letter. This is the rule of ARM's
     format-gated rewards, so it is what the ARM format modes and the toy world use.
-  * ``auto`` (the recipe default): ``strict`` for the toy benchmark and the ARM format modes (``direct``,
-    ``short_cot``, ``code``, ``long_cot``, ``consensus``), ``math_verify`` otherwise (:func:`resolve_extraction`).
+  * ``answer_tag``: the last ``<answer>...</answer>`` block (a ``\boxed{}`` inside it preferred;
+    :func:`thrifty.formats.extract_answer_tag`), the rule of DeepSeek-R1-Zero's template (``prompt_template:
+    r1_zero``, :mod:`thrifty.prompt_templates`) as Dr. GRPO and Open-Reasoner-Zero score it; the ``accuracy``
+    reward reads the same answer when GRPO trains with that template.
+  * ``auto`` (the recipe default): the prompt template's own rule where it has one (``answer_tag`` for
+    ``r1_zero``); else ``strict`` for the toy benchmark and the ARM format modes (``direct``, ``short_cot``,
+    ``code``, ``long_cot``, ``consensus``), ``math_verify`` otherwise (:func:`resolve_extraction`).
 
   "Answer after turn k" of MinD output is always read with the strict rule (turns are a structure of the format).
 - Verdicts come from :class:`thrifty.answer_check.AnswerChecker` (math-verify with timeouts), the one answer
@@ -35,24 +40,38 @@ import numpy as np
 
 from thrifty.answer_check import AnswerChecker, normalize_choice, strip_math_delimiters
 from thrifty.benchmarks import LETTERS, Problem
-from thrifty.formats import answer_after_turn, count_turns, detect_format, extract_final_answer
+from thrifty.formats import (
+    R1_ANSWER_CLOSE,
+    R1_ANSWER_OPEN,
+    answer_after_turn,
+    count_turns,
+    detect_format,
+    extract_answer,
+    extract_final_answer,
+)
 
 logger = logging.getLogger(__name__)
 
 MULTITURN = "multiturn"
 THINK_OPEN = "<think>"
-MATH_VERIFY, STRICT, AUTO = "math_verify", "strict", "auto"
-EXTRACTIONS: tuple[str, ...] = (AUTO, MATH_VERIFY, STRICT)
+MATH_VERIFY, STRICT, AUTO, ANSWER_TAG = "math_verify", "strict", "auto", "answer_tag"
+EXTRACTIONS: tuple[str, ...] = (AUTO, MATH_VERIFY, STRICT, ANSWER_TAG)
+#: The format a completion in R1-Zero's ``<think> </think> <answer> </answer>`` layout is reported under.
+R1_ZERO_FORMAT = "r1_zero"
 #: Modes whose output format is ARM's: scored with the strict rule under ``auto``.
 STRICT_MODES: tuple[str, ...] = ("direct", "short_cot", "code", "long_cot", "consensus")
 
 
-def resolve_extraction(policy: str, benchmark: str | None = None, mode: str | None = None) -> str:
-    """The extraction policy ``policy`` stands for on ``benchmark`` / ``mode`` (``auto``: module docstring)."""
+def resolve_extraction(policy: str, benchmark: str | None = None, mode: str | None = None,
+                       template_extraction: str | None = None) -> str:
+    """The extraction policy ``policy`` stands for on ``benchmark`` / ``mode`` with a prompt template whose own rule
+    is ``template_extraction`` (``auto``: module docstring)."""
     if policy not in EXTRACTIONS:
         raise ValueError(f"unknown extraction {policy!r}; use one of {', '.join(EXTRACTIONS)}")
     if policy != AUTO:
         return policy
+    if template_extraction:
+        return template_extraction
     if benchmark == "toy" or mode in STRICT_MODES:
         return STRICT
     return MATH_VERIFY
@@ -104,14 +123,19 @@ def choice_from_option_text(prediction: str | None, problem: Problem) -> str | N
     return prediction
 
 
-def final_prediction(completion: str, problem: Problem) -> str | None:
-    """The answer a completion gives for ``problem`` (see the module docstring)."""
-    return choice_from_option_text(extract_final_answer(completion), problem)
+def final_prediction(completion: str, problem: Problem, rule: str = STRICT) -> str | None:
+    """The answer a completion gives for ``problem`` under the extraction ``rule`` (``strict`` or
+    ``answer_tag``; see the module docstring)."""
+    answer = extract_final_answer(completion) if rule == STRICT else extract_answer(completion, rule)
+    return choice_from_option_text(answer, problem)
 
 
 def completion_format(completion: str) -> str:
-    """ARM format of a completion, or ``multiturn`` for MinD-style ``<think>`` turns."""
+    """ARM format of a completion, ``r1_zero`` for R1-Zero's ``<think>`` + ``<answer>`` layout, or ``multiturn``
+    for MinD-style ``<think>`` turns."""
     fmt = detect_format(completion)
+    if fmt == "unknown" and R1_ANSWER_OPEN in completion and R1_ANSWER_CLOSE in completion:
+        return R1_ZERO_FORMAT
     if fmt == "unknown" and completion.lstrip().startswith(THINK_OPEN):
         return MULTITURN
     return fmt
@@ -145,12 +169,12 @@ def score_completions(completions: list[str], problems: list[Problem], checker: 
         letters = [LETTERS[:len(p.options)] if p.options else None for p in problems]
         checked = checker.check_completions(completions, golds, kinds, letters)
         verdicts, predictions = [v for v, _ in checked], [a for _, a in checked]
-    elif extraction == STRICT:
-        predictions = [final_prediction(c, p) for c, p in zip(completions, problems, strict=True)]
+    elif extraction in (STRICT, ANSWER_TAG):
+        predictions = [final_prediction(c, p, extraction) for c, p in zip(completions, problems, strict=True)]
         verdicts = checker.check(predictions, golds, kinds)
     else:
-        raise ValueError(f"extraction must be {MATH_VERIFY!r} or {STRICT!r} here (resolve 'auto' first), "
-                         f"got {extraction!r}")
+        raise ValueError(f"extraction must be {MATH_VERIFY!r}, {STRICT!r} or {ANSWER_TAG!r} here (resolve 'auto' "
+                         f"first), got {extraction!r}")
     out = []
     turn_jobs: list[tuple[int, int, str | None, str, str]] = []  # (row, k, answer, gold, kind)
     for i, (text, problem) in enumerate(zip(completions, problems, strict=True)):

@@ -10,7 +10,13 @@ from .accuracy import AccuracyReward
 from .ada import ada_grpo_alpha, ada_grpo_alpha_batch, arm2_length_alpha
 from .arm import ARM_INVALID_TAGS, ArmAccuracyReward, KimiLengthReward, arm_answer, arm_format_valid
 from .common import completion_text, completion_texts
-from .format_rewards import arm_format_reward, is_valid_mind, mind_format_reward, think_format_reward
+from .format_rewards import (
+    arm_format_reward,
+    is_valid_mind,
+    mind_format_reward,
+    r1_zero_format_reward,
+    think_format_reward,
+)
 from .length import short_length_reward
 from .mind import EXPLORATION_MARKERS, FewerTurnsReward, UnitCompactnessReward, turn_counts
 from .registry import (
@@ -31,6 +37,8 @@ register_reward(
 register_reward("arm_format", arm_format_reward, doc="1 for a valid ARM format with an answer; unknown/mixed tags 0")
 register_reward("mind_format", mind_format_reward, doc="1 for well-formed MinD turns, each with a boxed answer")
 register_reward("think_format", think_format_reward, doc="1 for one leading <think> block and an answer")
+register_reward("r1_zero_format", r1_zero_format_reward,
+                doc="1 for R1-Zero's <think> </think> <answer> </answer> layout (open_r1_newlines: open-r1's regex)")
 register_reward("fewer_turns", FewerTurnsReward, factory=True, doc="extension (not MinD's): correct * w * (1 - (turns-1)/(max_turns-1))")
 register_reward("unit_compactness", UnitCompactnessReward, factory=True, doc="MinD R_unit: penalty for turns that open several explorations")
 register_reward("short_length", short_length_reward, doc="1 - min(tokens, max_len)/max_len")
@@ -79,6 +87,7 @@ __all__ = [
     "get_reward",
     "is_valid_mind",
     "mind_format_reward",
+    "r1_zero_format_reward",
     "register_reward",
     "short_length_reward",
     "think_format_reward",

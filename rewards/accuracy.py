@@ -2,7 +2,9 @@
 
 The final answer is extracted with :func:`thrifty.formats.extract_final_answer` (last ``<ANSWER>`` block, else
 the last MinD turn's ``\\boxed{}``, else the last ``\\boxed{}``: the strict rule, as ARM's format-gated reward
-needs) and verified by the process-wide :func:`thrifty.answer_check.shared_checker` (math-verify in worker
+needs), or with ``extraction: answer_tag`` from the last ``<answer>...</answer>`` block
+(:func:`thrifty.formats.extract_answer_tag`: DeepSeek-R1-Zero's template, which ``thrifty grpo`` selects by itself
+when the recipe says ``prompt_template: r1_zero``, so the reward reads the answer eval scores), and verified by the process-wide :func:`thrifty.answer_check.shared_checker` (math-verify in worker
 processes with timeouts that work off the main thread, gold parsed once, verdicts exactly math-verify's,
 multiple-choice letters). Every reward that needs correctness (this one, MinD's ``fewer_turns``) uses that one
 checker, so one pool of workers serves them and a completion is verified once per step: the second reward's
@@ -16,7 +18,7 @@ import logging
 from typing import Any
 
 from thrifty.answer_check import shared_checker
-from thrifty.formats import TurnDelimiters, extract_final_answer
+from thrifty.formats import EXTRACTORS, TurnDelimiters, extract_answer
 
 from .common import column, completion_texts
 
@@ -33,6 +35,7 @@ class AccuracyReward:
         timeout_s, num_workers: select the process-wide checker (:func:`~thrifty.answer_check.shared_checker`).
         correct, wrong: reward values.
         think_open, think_close: MinD turn delimiters used to find the last turn's answer.
+        extraction: ``strict`` (the default) or ``answer_tag`` (module docstring).
     """
 
     __name__ = "accuracy"
@@ -47,7 +50,14 @@ class AccuracyReward:
         wrong: float = 0.0,
         think_open: str = "<think>",
         think_close: str = "</think>",
+        extraction: str = "strict",
     ):
+        if extraction not in EXTRACTORS:
+            from .registry import RewardError
+
+            raise RewardError(f"reward_kwargs of 'accuracy': extraction {extraction!r} is not one of "
+                              f"{', '.join(EXTRACTORS)}")
+        self.extraction = extraction
         self.answer_column = answer_column
         self.kind = kind
         self.correct, self.wrong = float(correct), float(wrong)
@@ -56,7 +66,7 @@ class AccuracyReward:
 
     def correctness(self, completions: list, golds: list, kinds: list[str] | None = None) -> list[bool]:
         """Whether each completion's final answer is right."""
-        predictions = [extract_final_answer(t, self.delimiters) for t in completion_texts(completions)]
+        predictions = [extract_answer(t, self.extraction, self.delimiters) for t in completion_texts(completions)]
         return self.checker.check(predictions, [str(g) for g in golds], kinds or [self.kind] * len(golds))
 
     def verdicts(self, completions: list, columns: dict) -> tuple[list[bool], dict]:

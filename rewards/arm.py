@@ -113,7 +113,7 @@ def gathered_kimi_lambdas(prompts: list, lengths: list[int]) -> list[float]:
     """This process's Kimi lambdas, computed over the completions of ALL processes.
 
     TRL calls a reward on each process's slice of the batch, and with several processes one prompt's group of
-    ``num_generations`` completions can span processes (2 of 4 per rank in the README's 2-process case), so
+    ``num_generations`` completions can span processes (2 of 4 per rank in tests/test_launch_ada.py), so
     min/max length must come from the whole group: every process gathers (prompt, length) from all processes
     (``accelerate.utils.gather_object``; every process calls the reward at the same step, as TRL does), groups by
     prompt (a prompt's completions share its messages), and keeps the lambdas of its own rows. On one process

@@ -8,13 +8,19 @@
   every thinking block closed and non-empty, every turn's answer text holding a ``\\boxed{}``; else 0.0.
 - ``think_format``: 1.0 for exactly one ``<think>...</think>`` block at the start followed by a non-empty
   answer, else 0.0 (TRL's ``think_format_reward`` only accepts conversational completions; this takes both).
+- ``r1_zero_format`` (the format reward of DeepSeek-R1-Zero's template, ``prompt_template: r1_zero``): 1.0 when the
+  completion is exactly one ``<think> ... </think>`` block then one non-empty ``<answer> ... </answer>`` block,
+  whitespace around the tags free (the template ends with ``Assistant:``, so completions start `` <think>``), else
+  0.0 (:func:`thrifty.formats.is_r1_format`). ``open_r1_newlines: true`` applies open-r1's own ``format_reward``
+  regex instead, verbatim: ``^<think>\n.*?\n</think>\n<answer>\n.*?\n</answer>$`` (huggingface/open-r1,
+  ``src/open_r1/rewards.py``), which wants a newline around every tag and nothing before ``<think>``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from thrifty.formats import UNKNOWN, TurnDelimiters, parse_arm, split_turns
+from thrifty.formats import UNKNOWN, TurnDelimiters, is_r1_format, parse_arm, split_turns
 
 from .common import completion_texts
 
@@ -73,3 +79,9 @@ def think_format_reward(
         )
         out.append(1.0 if ok else 0.0)
     return out
+
+
+def r1_zero_format_reward(prompts: list, completions: list, completion_ids: list | None = None,
+                          open_r1_newlines: bool = False, **columns: Any) -> list[float]:
+    """1.0 for R1-Zero's ``<think> ... </think> <answer> ... </answer>`` layout, else 0.0 (module docstring)."""
+    return [1.0 if is_r1_format(t, open_r1_newlines) else 0.0 for t in completion_texts(completions)]

@@ -1,4 +1,4 @@
-"""Time the README's "Real checkpoints" commands on SmolLM2-135M-Instruct, exactly as a user types them.
+"""Time the commands of docs/guides/real-checkpoints.md on SmolLM2-135M-Instruct, exactly as a user types them.
 
     python scripts/bench_real_model.py [--work runs/bench_real_model] [--data ../shared/data]
     python scripts/bench_real_model.py --smoke [--model IMPORTED_DIR]   # every command at tiny sizes

@@ -3,8 +3,8 @@
 Every case must: exit with status 2; print exactly ONE line on stderr, ``thrifty: error: ...``, that names the
 file, row or key at fault (the case's ``names``); print no traceback; and leave nothing behind (the files under
 the case's working folder are the same before and after). Two cases also run as real subprocesses to prove the
-process exit status. The README's "Troubleshooting" table is rendered from :data:`CASES` and checked against it
-(``python tests/test_bad_inputs.py`` rewrites it).
+process exit status. The "Troubleshooting" table of docs/reference/troubleshooting.md is rendered from :data:`CASES`
+and checked against it (``python tests/test_bad_inputs.py`` rewrites it).
 """
 
 from __future__ import annotations
@@ -22,20 +22,21 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 R = REPO / "recipes"
-README = REPO / "README.md"
+README = REPO / "docs" / "reference" / "troubleshooting.md"  # the Troubleshooting table's page
 START, END = "<!-- bad-inputs:start -->", "<!-- bad-inputs:end -->"
 
 
 @dataclass(frozen=True)
 class Case:
     """One bad input: the argv (``{key}`` placeholders filled from the workspace), what the error line must name,
-    and the README row (what the user did, what to do)."""
+    and the Troubleshooting row (what the user did, what to do)."""
 
     id: str
     argv: tuple[str, ...]
     names: tuple[str, ...]
     did: str
     fix: str
+    unset: tuple[str, ...] = ()  # environment variables the case runs without (THRIFTY_DATA_DIR: the Hub's data)
 
     @property
     def command(self) -> str:
@@ -46,8 +47,8 @@ class Case:
         return words[0]
 
 
-def C(id, argv, names, did, fix) -> Case:  # noqa: N802 - table constructor
-    return Case(id, tuple(argv.split()), tuple(names), did, fix)
+def C(id, argv, names, did, fix, unset=()) -> Case:  # noqa: N802 - table constructor
+    return Case(id, tuple(argv.split()), tuple(names), did, fix, tuple(unset))
 
 
 SFT = f"sft --config {R}/toy/sft.yaml --model_name_or_path {{model}} --dataset_name {{sft_data}} --output_dir {{out}}"
@@ -81,6 +82,40 @@ CASES: list[Case] = [
     C("override-stray-word", f"{SFT} stray", ["stray"], "a word that is not `--key value`",
       "every override is `--key value`"),
     C("config-without-path", "sft --config", ["--config"], "`--config` with no path", "give the recipe path"),
+    C("recipe-not-utf8", "sft --config {bad_utf8_recipe}", ["{bad_utf8_recipe}:2", "UTF-8"],
+      "a recipe with bytes that are not UTF-8 (saved in Latin-1)", "the error gives file:line; save it as UTF-8"),
+    C("recipe-is-folder", "sft --config {empty_dir}", ["{empty_dir}", "folder"], "`--config` a folder",
+      "give the recipe file"),
+    # numeric values out of range (every numeric key is checked before anything starts: thrifty/recipe_ranges.py)
+    C("grpo-num-generations-zero", f"{GRPO} --num_generations 0", ["num_generations = 0", ">= 2"],
+      "`--num_generations 0`", "the error gives the valid range of the key (here >= 2)"),
+    C("grpo-num-generations-divide", f"{GRPO} --num_generations 3", ["num_generations (3)", "generation_batch_size"],
+      "`num_generations` that does not divide the generation batch", "choose one that divides it (the error "
+      "shows how the batch is made)"),
+    C("grpo-batch-size-zero", f"{GRPO} --per_device_train_batch_size 0", ["per_device_train_batch_size = 0",
+      ">= 1"], "`--per_device_train_batch_size 0`", ">= 1"),
+    C("grpo-max-completion-zero", f"{GRPO} --max_completion_length 0", ["max_completion_length = 0"],
+      "`--max_completion_length 0`", ">= 1"),
+    C("grpo-temperature-zero", f"{GRPO} --temperature 0", ["temperature = 0", "> 0"], "GRPO with `--temperature 0`",
+      "> 0: GRPO samples (greedy is for eval)"),
+    C("grpo-top-p-zero", f"{GRPO} --top_p 0", ["top_p = 0", "(0, 1]"], "GRPO with `--top_p 0`", "in (0, 1]"),
+    C("sft-learning-rate-negative", f"{SFT} --learning_rate -1", ["learning_rate = -1", ">= 0"],
+      "`--learning_rate -1`", ">= 0"),
+    C("sft-learning-rate-nan", f"{SFT} --learning_rate nan", ["learning_rate = nan", "finite"],
+      "`--learning_rate nan` (or inf)", "a finite number"),
+    C("sft-epochs-negative", f"{SFT} --num_train_epochs -1", ["num_train_epochs = -1", "> 0"],
+      "`--num_train_epochs -1`", "> 0 (or set max_steps)"),
+    C("sft-grad-accumulation-zero", f"{SFT} --gradient_accumulation_steps 0", ["gradient_accumulation_steps = 0"],
+      "`--gradient_accumulation_steps 0`", ">= 1"),
+    C("sft-lora-r-zero", f"{SFT} --use_peft true --lora_r 0", ["lora_r = 0", ">= 1"], "`--lora_r 0`", ">= 1"),
+    C("sft-lora-dropout", f"{SFT} --use_peft true --lora_dropout 1.5", ["lora_dropout = 1.5", "[0, 1)"],
+      "`--lora_dropout 1.5`", "in [0, 1)"),
+    C("sft-max-train-samples-zero", f"{SFT} --max_train_samples 0", ["max_train_samples = 0"],
+      "`--max_train_samples 0`", ">= 1 (leave it out for all rows)"),
+    C("dpo-beta-negative", f"dpo --config {R}/longwriter/dpo_toy.yaml --model_name_or_path {{model}} --dataset_name "
+      "{no_rejected} --output_dir {out} --beta -1", ["beta = -1", "> 0"], "DPO with `--beta -1`", "> 0"),
+    C("build-max-turns-zero", f"build multiturn --config {R}/mind/toy.yaml --source {{problems}} --max_turns 0 "
+      "--output_dir {out}", ["max_turns = 0", ">= 1"], "`build multiturn --max_turns 0`", ">= 1"),
     # model folders, Hub ids, adapters
     C("model-missing-folder", SFT.replace("{model}", "{tmp}/no_such_model"), ["model_name_or_path", "no_such_model"],
       "`--model_name_or_path` a folder that does not exist", "give a model folder, a Hub id or an adapter folder"),
@@ -100,6 +135,12 @@ CASES: list[Case] = [
       "a `dataset_name` Hub id that cannot be loaded (offline, or no such dataset)", "give a local file or folder"),
     C("sft-dataset-bad-line", SFT.replace("{sft_data}", "{bad_jsonl}"), ["{bad_jsonl}:1"],
       "a JSONL data file with a broken line", "the error gives file:line"),
+    C("sft-dataset-not-utf8", SFT.replace("{sft_data}", "{bad_utf8_sft}"), ["{bad_utf8_sft}:2", "UTF-8"],
+      "a JSONL data file with bytes that are not UTF-8", "the error gives file:line and the byte; save it as UTF-8"),
+    C("sft-csv-not-utf8", SFT.replace("{sft_data}", "{bad_utf8_csv}"), ["{bad_utf8_csv}:2", "UTF-8"],
+      "a CSV data file with bytes that are not UTF-8", "the error gives file:line; save it as UTF-8"),
+    C("grpo-prompts-not-utf8", f"{GRPO} --dataset_name {{bad_utf8_problems}}", ["{bad_utf8_problems}:2", "UTF-8"],
+      "a GRPO prompt file with bytes that are not UTF-8", "the error gives file:line; save it as UTF-8"),
     C("sft-dataset-no-columns", SFT.replace("{sft_data}", "{no_messages}"), ["{no_messages}", "messages"],
       "SFT data with neither `messages` nor `prompt`/`completion`", "the error lists the columns it has"),
     C("sft-dataset-required", f"sft --config {R}/toy/sft.yaml --model_name_or_path {{model}} --output_dir {{out}}",
@@ -145,12 +186,23 @@ CASES: list[Case] = [
       "the error lists the benchmarks"),
     C("eval-benchmark-file", f"{EVAL} --benchmarks {{tmp}}/mine.jsonl", ["mine.jsonl"],
       "a benchmark file that does not exist", "check the path"),
+    C("eval-benchmark-not-utf8", f"{EVAL} --benchmarks {{bad_utf8_bench}}", ["{bad_utf8_bench}:1", "UTF-8"],
+      "a benchmark file with bytes that are not UTF-8", "the error gives file:line; save it as UTF-8"),
+    C("eval-benchmark-empty", f"{EVAL} --benchmarks {{empty_jsonl}}", ["{empty_jsonl}", "no problems"],
+      "an empty benchmark file", "rows of id, problem, answer"),
+    C("eval-benchmark-offline", f"{EVAL} --benchmarks math500", ["math500", "HuggingFaceH4/MATH-500", "--data_dir",
+      "THRIFTY_DATA_DIR", "HF_HUB_OFFLINE"], "a Hub benchmark with no local copy, offline (or the Hub unreachable)",
+      "point `--data_dir` / `THRIFTY_DATA_DIR` at local benchmark files", unset=["THRIFTY_DATA_DIR"]),
     C("eval-choice-gold", f"{EVAL} --benchmarks {{bad_choice}}", ["{bad_choice}:1", "answer"],
       "a multiple-choice benchmark row whose answer names no option", "give the option's letter or its exact text"),
     C("eval-mode", f"{EVAL} --modes adaptive fast", ["fast"], "an unknown inference mode",
       "the error lists the modes"),
     C("eval-dtype", f"{EVAL} --dtype float8", ["dtype"], "`--dtype float8`", "auto, float32, bfloat16, float16"),
     C("eval-backend", f"{EVAL} --backend tgi", ["backend"], "`--backend tgi`", "transformers or vllm"),
+    C("eval-no-chat-template", EVAL.replace("{model}", "{no_template_model}"),
+      ["{no_template_model}", "prompt_template", "chat_template_path"],
+      "a base model whose tokenizer has no chat template, and no `prompt_template`",
+      "set `prompt_template: r1_zero` (or `plain`, or your own text with {problem}), or `chat_template_path: FILE.jinja`"),
     C("eval-resume-changed", EVAL.replace("{out}", "{eval_run}") + " --dtype float32",
       ["{eval_run}", "dtype", "'auto' -> 'float32'"], "resuming an eval with another dtype, backend or model",
       "use another output_dir, or delete it"),
@@ -164,10 +216,30 @@ CASES: list[Case] = [
     C("score-tokenizer", f"{SCORE} {{unknown_id}} --tokenizer nobody/not-cached-tokenizer",
       ["nobody/not-cached-tokenizer"], "a `--tokenizer` Hub id that is not cached while offline",
       "give a local model folder"),
+    C("score-not-utf8", f"{SCORE} {{bad_utf8_pred}}", ["{bad_utf8_pred}:1", "UTF-8"],
+      "a predictions file with bytes that are not UTF-8", "the error gives file:line; save it as UTF-8"),
+    C("score-predictions-folder", f"{SCORE} {{empty_dir}}", ["{empty_dir}", "folder"], "`--predictions` a folder",
+      "give the JSONL file"),
+    C("score-predictions-before-hub", "eval score --benchmark math500 --predictions {tmp}/missing.jsonl",
+      ["--predictions", "missing.jsonl"], "a missing predictions file for a Hub benchmark",
+      "checked before anything is fetched: check the path", unset=["THRIFTY_DATA_DIR"]),
+    C("score-benchmark-offline", "eval score --benchmark math500 --predictions {unknown_id}",
+      ["math500", "HuggingFaceH4/MATH-500", "--data_dir", "HF_HUB_OFFLINE"],
+      "`eval score` on a Hub benchmark with no local copy, offline (or the Hub unreachable)",
+      "give `--data_dir` (or `THRIFTY_DATA_DIR`)", unset=["THRIFTY_DATA_DIR"]),
     C("score-missing-flag", "eval score --benchmark toy", ["--predictions"], "`thrifty eval score` without "
       "`--predictions`", "the error names the missing flag"),
     C("build-bad-trace-line", f"build multiturn --config {R}/mind/toy.yaml --source {{bad_jsonl}} --output_dir {{out}}",
       ["{bad_jsonl}:1"], "a traces file with a broken line", "the error gives file:line"),
+    C("build-trace-not-utf8", f"build multiturn --config {R}/mind/toy.yaml --source {{bad_utf8_traces}} "
+      "--output_dir {out}", ["{bad_utf8_traces}:2", "UTF-8"], "a traces file with bytes that are not UTF-8",
+      "the error gives file:line; save it as UTF-8"),
+    C("build-decontaminate-offline", f"build multiturn --config {R}/mind/math_r1_rule.yaml --source {{real_traces}} "
+      "--id_field id --question_field question --answer_field answer --trace_field trace "
+      "--decontaminate_benchmarks math500 --output_dir {out}", ["decontamination against math500",
+      "decontaminate_data_dir", "decontaminate_benchmarks"], "decontamination against a Hub benchmark with no local "
+      "copy, offline (or the Hub unreachable)", "set `decontaminate_data_dir` / `THRIFTY_DATA_DIR`",
+      unset=["THRIFTY_DATA_DIR"]),
     C("build-field-missing", f"build multiformat --config {R}/arm/toy.yaml --source {{problems}} "
       "--trace_field reasoning --output_dir {out}", ["reasoning", "trace_field", "{problems}"],
       "a mapped field that the source does not have", "fix the recipe's *_field key"),
@@ -175,12 +247,22 @@ CASES: list[Case] = [
       "--output_dir {out}", ["none.jsonl"], "a builder source that does not exist", "check the path"),
     C("report-not-a-run", "report {empty_dir} --out {out}", ["{empty_dir}", "summary.json"],
       "`thrifty report` on a folder that is not an eval run", "give `thrifty eval` output folders"),
+    C("report-broken-summary", "report {broken_run} --out {out}", ["{broken_run}", "summary.json", "not valid JSON"],
+      "`thrifty report` on a run whose summary.json is cut short", "rerun its eval (it resumes)"),
+    C("decontaminate-not-utf8", "decontaminate {bad_utf8_problems}", ["{bad_utf8_problems}:2", "UTF-8"],
+      "`thrifty decontaminate` on a file with bytes that are not UTF-8", "the error gives file:line"),
+    C("select-style-toy-candidate", f"select-style --config {R}/toy/select_style.yaml --model_name_or_path {{model}} "
+      "--candidates dirct --output_dir {out}", ["candidates", "dirct", "direct"],
+      "a toy strategy name that does not exist (`toy_candidates: true`)", "the error lists the toy strategies"),
     C("select-style-model", f"select-style --config {R}/toy/select_style.yaml --model_name_or_path {{tmp}}/no_model "
       "--output_dir {out}", ["model_name_or_path", "no_model"], "style selection with a missing target model",
       "give the model folder"),
     C("longwrite-bad-row", f"eval-longwrite --config {R}/longwriter/eval_longbench_write.yaml --dataset {{lw_bad}} "
       "--model_name_or_path {model} --output_dir {out}", ["{lw_bad} row 1", "length"],
       "a LongBench-Write prompt row without `length`", "rows need prompt, type, length"),
+    C("longwrite-not-utf8", f"eval-longwrite --config {R}/longwriter/eval_longbench_write.yaml --dataset "
+      "{bad_utf8_lw} --model_name_or_path {model} --output_dir {out}", ["{bad_utf8_lw}:1", "UTF-8"],
+      "LongBench-Write prompts with bytes that are not UTF-8", "the error gives file:line"),
     C("longwrite-model", f"eval-longwrite --config {R}/longwriter/eval_longbench_write.yaml --dataset {{lw_ok}} "
       "--model_name_or_path {tmp}/no_model --output_dir {out}", ["model_name_or_path", "no_model"],
       "LongBench-Write generation with a missing model", "give the model folder, or predictions: FILE"),
@@ -204,6 +286,8 @@ CASES: list[Case] = [
     # launcher and accelerate configs
     C("launch-recipe-missing", "launch {tmp}/none.yaml --dry-run", ["none.yaml"], "launching a recipe that "
       "does not exist", "check the path"),
+    C("launch-recipe-not-utf8", "launch {bad_utf8_recipe} --dry-run", ["{bad_utf8_recipe}:2", "UTF-8"],
+      "launching a recipe with bytes that are not UTF-8", "save it as UTF-8"),
     C("launch-accelerate-name", f"launch {R}/toy/sft.yaml --accelerate zero9 --dry-run", ["zero9", "zero2"],
       "`--accelerate zero9`", "the error lists the shipped configs"),
     C("launch-accelerate-file", f"launch {R}/toy/sft.yaml --accelerate {{broken_accelerate}} --dry-run",
@@ -218,6 +302,12 @@ CASES: list[Case] = [
       "`thrifty toy pretrain --n-train many`", "an integer"),
     C("demo-flag", "demo --out {out} --grpo-steps many", ["--grpo-steps"], "`thrifty demo --grpo-steps many`",
       "an integer"),
+    C("toy-build-zero", "toy build --out {out} --n-train 0", ["--n-train", ">= 1"], "`thrifty toy build --n-train 0`",
+      "an integer >= 1"),
+    C("toy-pretrain-zero", "toy pretrain --out {out} --n-train -5", ["--n-train", ">= 1"],
+      "`thrifty toy pretrain --n-train -5`", "an integer >= 1"),
+    C("demo-grpo-steps-zero", "demo --out {out} --grpo-steps 0", ["--grpo-steps", ">= 1"],
+      "`thrifty demo --grpo-steps 0`", "an integer >= 1"),
 ]
 
 
@@ -247,6 +337,30 @@ def workspace(tmp_path_factory, tiny_model_dir, toy_world) -> dict[str, str]:
         (tmp / f"{name}.yaml").write_text(text)
         w[name] = str(tmp / f"{name}.yaml")
     w["bad_jsonl"] = _jsonl(tmp / "bad.jsonl", ['{"id": "toy-1", "completion": "x"', {"id": "toy-2"}])
+    latin1 = {  # files whose bytes are not UTF-8 (written in Latin-1), the first bad byte on the line named
+        "bad_utf8_sft.jsonl": Path(data["sft"]).read_bytes().split(b"\n")[0] + b"\n" + "{\"messages\": [{\"role\": "
+        "\"user\", \"content\": \"caf\u00e9\"}]}\n".encode("latin-1"),
+        "bad_utf8_problems.jsonl": b'{"problem": "1 2", "answer": "3"}\n' + '{"problem": "\u00e9", "answer": "1"}\n'
+        .encode("latin-1"),
+        "bad_utf8_pred.jsonl": '{"id": "toy-1", "completion": "\u00e9"}\n'.encode("latin-1"),
+        "bad_utf8_recipe.yaml": "output_dir: x\n# r\u00e9glages\nlearning_rate: 0.001\n".encode("latin-1"),
+        "bad_utf8_traces.jsonl": Path(data["traces"]).read_bytes().split(b"\n")[0] + b"\n" + "{\"question\": "
+        "\"\u00e9\"}\n".encode("latin-1"),
+        "bad_utf8_bench.jsonl": '{"id": "q1", "problem": "\u00e9 2 + 2?", "answer": "4"}\n'.encode("latin-1"),
+        "bad_utf8_lw.jsonl": '{"prompt": "\u00e9crire", "type": "poem", "length": 100}\n'.encode("latin-1"),
+        "bad_utf8.csv": "messages,x\n\"caf\u00e9\",1\n".encode("latin-1"),
+    }
+    for name, raw in latin1.items():
+        (tmp / name).write_bytes(raw)
+        w[name.replace(".jsonl", "").replace(".yaml", "").replace(".", "_")] = str(tmp / name)
+    w["empty_jsonl"] = _jsonl(tmp / "empty.jsonl", [])
+    (tmp / "broken_run").mkdir()
+    (tmp / "broken_run" / "summary.json").write_text('{"benchmarks": ')
+    w["broken_run"] = str(tmp / "broken_run")
+    w["real_traces"] = _jsonl(tmp / "real_traces.jsonl", [{
+        "id": "r1", "question": "What is the sum of the first ten positive integers, written as a number?",
+        "answer": "55", "trace": "<think>\nAdd them: 55.\n\nWait, let me verify: 10 * 11 / 2 = 55.\n</think>\n"
+                                 "The answer is \\boxed{55}."}])
     w["no_messages"] = _jsonl(tmp / "no_messages.jsonl", [{"question": "1 2", "solution": "3"}])
     w["no_format"] = _jsonl(tmp / "no_format.jsonl", [{"messages": [{"role": "user", "content": "1"},
                                                                   {"role": "assistant", "content": "1"}]}])
@@ -285,6 +399,13 @@ def workspace(tmp_path_factory, tiny_model_dir, toy_world) -> dict[str, str]:
     run_no_eval = tmp / "run_no_eval"
     shutil.copytree(tiny_model_dir, run_no_eval)
     w["run_no_eval"] = str(run_no_eval)
+    no_template = tmp / "no_template_model"  # a base model: the tiny model with its chat template removed
+    shutil.copytree(tiny_model_dir, no_template)
+    (no_template / "chat_template.jinja").unlink(missing_ok=True)
+    config = json.loads((no_template / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (no_template / "tokenizer_config.json").write_text(json.dumps(config))
+    w["no_template_model"] = str(no_template)
     return w
 
 
@@ -302,6 +423,8 @@ def test_bad_input_exits_2_with_one_line(case, workspace, tmp_path, monkeypatch,
 
     monkeypatch.chdir(tmp_path)  # anything written to a default relative path would show up here
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for name in case.unset:
+        monkeypatch.delenv(name, raising=False)
     w = {**workspace, "out": str(tmp_path / "out")}
     root = Path(workspace["tmp"])
     before = _snapshot(root)
@@ -352,13 +475,13 @@ def test_hub_lookup_errors_count_as_user_errors_and_other_os_errors_do_not(monke
 
 
 # -------------------------------------------------------------------------------------------------------------
-# The README's troubleshooting table is this table
+# The troubleshooting table of docs/reference/troubleshooting.md is this table
 # -------------------------------------------------------------------------------------------------------------
 def troubleshooting_table() -> str:
     rows = ["| command | what went wrong | the error line names (PATH: the file or folder at fault) / what to do |",
             "|---|---|---|"]
     for case in CASES:
-        names = ", ".join(f"`{re.sub(r'[{][a-z_]+[}]', 'PATH', n)}`" for n in case.names)
+        names = ", ".join(f"`{re.sub(r'[{][a-z0-9_]+[}]', 'PATH', n)}`" for n in case.names)
         rows.append(f"| `thrifty {case.command}` | {case.did} | {names + '; ' if names else ''}{case.fix} |")
     return "\n".join(rows)
 
@@ -369,10 +492,11 @@ def _readme_block() -> str:
 
 
 def test_readme_troubleshooting_lists_every_case():
-    assert _readme_block() == troubleshooting_table(), "README is stale: run `python tests/test_bad_inputs.py`"
+    stale = "docs/reference/troubleshooting.md is stale: run `python tests/test_bad_inputs.py`"
+    assert _readme_block() == troubleshooting_table(), stale
 
 
-if __name__ == "__main__":  # rewrite the README's table from CASES
+if __name__ == "__main__":  # rewrite the troubleshooting page's table from CASES
     text = README.read_text()
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)

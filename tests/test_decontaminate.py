@@ -111,7 +111,7 @@ def test_cli_flags_benchmark_questions_and_writes_clean_rows(shared_data, tmp_pa
                               "--benchmarks", "math500", "gsm8k"]) == 0
     loose = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert loose["contaminated"] > 2 and loose["benchmarks"] == ["math500", "gsm8k"]
-    assert cmd_decontaminate([str(data), "--benchmarks", "math500", "gsm8k", "--ngram-size", "13"]) == 0  # README
+    assert cmd_decontaminate([str(data), "--benchmarks", "math500", "gsm8k", "--ngram-size", "13"]) == 0  # docs/guides/build-data.md
     strict = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert strict["contaminated"] == 1  # MATH-500 problem 3 has 8 words: no 13-gram; problem 7 still matches
     with pytest.raises(DataError, match="decontamination against nope"):

@@ -163,7 +163,7 @@ def test_toy_overlap_check_flags_only_real_copies(tmp_path, toy_world, caplog):
 
 
 def test_toy_build_decontamination_needs_no_benchmark_files(toy_world, monkeypatch):
-    """The README's toy builds: 13-word toy questions must not load (or fetch from the Hub) any benchmark."""
+    """The docs' toy builds: 13-word toy questions must not load (or fetch from the Hub) any benchmark."""
     from thrifty.benchmarks import DEFAULT_BENCHMARKS, build_index, is_toy_question
     from thrifty.data_builders.build_common import DecontaminationArguments, decontaminate_inputs
 

@@ -151,7 +151,7 @@ def test_recipe_errors_are_clear(tmp_path):
     with pytest.raises(RecipeError, match="ada_length_penalty .* needs variant: ada, not 'plain'"):
         parse_grpo_args(["--config", str(REPO / "recipes/toy/grpo_plain.yaml"), "--ada_length_penalty", "true",
                          "--output_dir", str(tmp_path)])
-    with pytest.raises(RecipeError, match="ada_length_lambda must be >= 0"):
+    with pytest.raises(RecipeError, match="ada_length_lambda = -1 is out of range: it must be >= 0"):
         parse_grpo_args(["--config", str(REPO / "recipes/toy/grpo_arm2.yaml"), "--ada_length_lambda", "-1",
                          "--output_dir", str(tmp_path)])
     with pytest.raises(RecipeError, match="num_generatons.*did you mean 'num_generations'"):

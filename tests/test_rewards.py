@@ -333,7 +333,8 @@ def test_plugin_reward_by_import_path_with_kwargs(tmp_path, monkeypatch):
 
 
 def test_readme_write_your_own_reward_example(monkeypatch):
-    """The README example (recipes/examples/my_reward.py) resolves from a recipe and scores as documented."""
+    """The docs example (docs/guides/reward-plugins.md: recipes/examples/my_reward.py) resolves from a recipe and
+    scores as documented."""
     monkeypatch.syspath_prepend(str(REPO / "recipes" / "examples"))
     sys.modules.pop("my_reward", None)
     from thrifty.trainers.grpo import parse_grpo_args
@@ -352,12 +353,12 @@ def test_readme_write_your_own_reward_example(monkeypatch):
         0.0,
         None,
     ]
-    # the README shows this very code: its lines appear in the file, in order (the file adds docstrings)
-    readme = (REPO / "README.md").read_text()
+    # the guide shows this very code: its lines appear in the file, in order (the file adds docstrings)
+    readme = (REPO / "docs" / "guides" / "reward-plugins.md").read_text()
     block = readme.split("# recipes/examples/my_reward.py\n", 1)[1].split("```", 1)[0]
     file_lines = iter((REPO / "recipes/examples/my_reward.py").read_text().splitlines())
     missing = [line for line in block.splitlines() if line.strip() and line not in file_lines]
-    assert not missing, f"README example lines not in recipes/examples/my_reward.py (in order): {missing}"
+    assert not missing, f"reward-plugins.md example lines not in recipes/examples/my_reward.py (in order): {missing}"
 
 
 def test_kimi_length_reward_pays_shorter_correct_completions_within_a_prompt():

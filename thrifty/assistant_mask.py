@@ -45,9 +45,9 @@ def assistant_masking_plan(tokenizer) -> str:
 
     template = tokenizer.chat_template
     if template is None:
-        raise AssistantMaskError(
-            "the tokenizer has no chat template: 'messages' data needs one (set chat_template_path in the recipe)"
-        )
+        from thrifty.prompt_templates import no_template_message
+
+        raise AssistantMaskError(no_template_message(getattr(tokenizer, "name_or_path", None)))
     if has_generation_markers(template):
         return MARKERS
     try:

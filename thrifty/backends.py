@@ -15,8 +15,9 @@ the answers it already paid for. Only successful completions are cached.
   capped at ``backoff_max_s``); other 4xx fail at once. The API key is read from the environment variable whose
   *name* the recipe gives (``llm_api_key_env``); it is sent only in the ``Authorization`` header and is never
   logged, cached or written.
-- :class:`TransformersBackend`: a local causal LM, chat template applied, batched generation with left
-  padding (greedy at temperature 0).
+- :class:`TransformersBackend`: a local causal LM, chat template applied (or, for a base model, the recipe's
+  plain-text ``prompt_template``: :mod:`thrifty.prompt_templates`), batched generation with left padding (greedy
+  at temperature 0).
 """
 
 from __future__ import annotations
@@ -121,7 +122,8 @@ class _CachedBackend:
 
         ``cache_salt`` makes a fresh draw of requests already cached (see :func:`cache_key`)."""
         params = self._sampling(sampling)
-        keys = [cache_key(self.model, chat, params, cache_salt) for chat in chats]
+        name = getattr(self, "cache_name", None) or self.model  # what the cache keys name (model + prompting)
+        keys = [cache_key(name, chat, params, cache_salt) for chat in chats]
         out: list[str | None] = [self.cache.get(k) if self.cache else None for k in keys]
         todo = [i for i, text in enumerate(out) if text is None]
         self.stats["cache_hits"] += len(chats) - len(todo)
@@ -273,15 +275,32 @@ class TransformersBackend(_CachedBackend):
         device: str | None = None,
         cache_path: str | os.PathLike | None = None,
         default_sampling: dict[str, Any] | None = None,
+        prompt_template: str | None = None,
+        chat_template_path: str | None = None,
     ):
         from thrifty.generation import TransformersGenerator
-        from thrifty.models import load_model_and_tokenizer
+        from thrifty.models import load_model_and_tokenizer, load_tokenizer, tokenizer_source
+        from thrifty.prompt_templates import (
+            apply_chat_template_path,
+            check_prompt_setup,
+            resolve_prompt_template,
+        )
 
+        self.template = resolve_prompt_template(prompt_template)
+        if not self.template.completion:  # refuse a model that cannot be prompted before loading its weights
+            check_prompt_setup(apply_chat_template_path(load_tokenizer(tokenizer_source(model)), chat_template_path),
+                               self.template, model)
         self.model = model
         self.batch_size = max(1, int(batch_size))
         self.default_sampling = {"max_tokens": 256, **(default_sampling or {})}
         self.stats: Counter = Counter()
         self._model, self.tokenizer = load_model_and_tokenizer(model, dtype=dtype, device=device)
+        apply_chat_template_path(self.tokenizer, chat_template_path)
+        # another prompt template renders the same chat differently: its completions are cached apart
+        prompting = [f"prompt_template={self.template.label}"] if self.template.name != "chat" else []
+        prompting += [f"chat_template={hashlib.sha256(self.tokenizer.chat_template.encode()).hexdigest()[:16]}"] \
+            if chat_template_path else []
+        self.cache_name = "|".join([model, *prompting])
         self._generator = TransformersGenerator(self._model, self.tokenizer, self.batch_size)
         self.cache = ResponseCache(cache_path) if cache_path else None
 
@@ -294,7 +313,7 @@ class TransformersBackend(_CachedBackend):
             top_p=float(params.get("top_p") or 1.0),
             seed=int(params["seed"]) if params.get("seed") is not None else 0,
         )
-        prompts = [render_prompt(self.tokenizer, chat) for chat in chats]
+        prompts = [render_prompt(self.tokenizer, chat, template=self.template) for chat in chats]
         stops = params.get("stop") or []
         stops = [stops] if isinstance(stops, str) else stops
         out: list[str | None] = []
@@ -332,6 +351,17 @@ class BackendArguments:
     llm_cache: str | None = field(
         default=None, metadata={"help": "cache file (default: <output_dir>/llm_cache.jsonl)"}
     )
+    prompt_template: str | None = field(default=None, metadata={
+        "help": "transformers backend: how a chat becomes the prompt (thrifty.prompt_templates): unset = the model's "
+                "chat template; r1_zero, plain or a text with {problem} for a base model (system and user messages "
+                "joined into {problem})"})
+    chat_template_path: str | None = field(default=None, metadata={
+        "help": "transformers backend: a Jinja chat template file for a model whose tokenizer has none"})
+
+    def __post_init__(self):
+        from thrifty.prompt_templates import check_prompt_keys
+
+        check_prompt_keys(self.prompt_template, self.chat_template_path)
 
 
 def make_backend(args: BackendArguments, default_cache: str | os.PathLike | None = None) -> LLMBackend | None:
@@ -348,6 +378,9 @@ def make_backend(args: BackendArguments, default_cache: str | os.PathLike | None
         "max_tokens": args.llm_max_tokens,
         "seed": args.llm_seed,
     }
+    if kind == "openai" and (args.prompt_template or args.chat_template_path):
+        raise BackendError("prompt_template and chat_template_path apply to llm_backend: transformers (a local model); "
+                           "an OpenAI-compatible server renders prompts with its own template")
     if kind == "openai":
         return OpenAIBackend(
             args.llm_model,
@@ -362,6 +395,7 @@ def make_backend(args: BackendArguments, default_cache: str | os.PathLike | None
         )
     if kind == "transformers":
         return TransformersBackend(
-            args.llm_model, batch_size=args.llm_batch_size, cache_path=cache, default_sampling=sampling
+            args.llm_model, batch_size=args.llm_batch_size, cache_path=cache, default_sampling=sampling,
+            prompt_template=args.prompt_template, chat_template_path=args.chat_template_path,
         )
     raise BackendError(f"unknown llm_backend {args.llm_backend!r}; use none, openai or transformers")

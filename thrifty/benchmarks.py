@@ -46,11 +46,15 @@ from pathlib import Path
 
 from thrifty.decontaminate import DEFAULT_NGRAM_SIZE, NgramIndex
 from thrifty.errors import UserInputError
-from thrifty.jsonl import DataError, iter_jsonl_numbered, read_jsonl
+from thrifty.jsonl import DataError, iter_jsonl_numbered, read_jsonl, read_text
+from thrifty.network import NetworkError, hub_access
 
 logger = logging.getLogger(__name__)
 
 DATA_DIR_ENV = "THRIFTY_DATA_DIR"
+#: The offline alternative to fetching a benchmark from the Hub (thrifty.network.hub_access).
+DATA_DIR_HINT = (f"point data_dir (--data_dir, decontaminate_data_dir) or ${DATA_DIR_ENV} at a local copy of the "
+                 "benchmarks (docs/guides/eval.md gives the layout)")
 LETTERS = "ABCDEFGHIJ"
 GPQA_PASSWORD = b"deserted-untie-orchid"  # the authors' published password (idavidrein/gpqa); not a secret
 GPQA_MEMBER = "dataset/gpqa_diamond.csv"
@@ -251,9 +255,13 @@ def read_gpqa_csv(path: Path) -> list[dict]:
                 raw = zf.read(member, pwd=GPQA_PASSWORD)
         except (zipfile.BadZipFile, RuntimeError) as err:
             raise DataError(f"{path}: cannot read the GPQA zip ({err})") from None
-        text = raw.decode("utf-8")
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            line = raw.count(b"\n", 0, err.start) + 1
+            raise DataError(f"{path}: {member}:{line}: not UTF-8 text (byte 0x{raw[err.start]:02x})") from None
     else:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     return list(csv.DictReader(io.StringIO(text)))
 
 
@@ -276,7 +284,8 @@ def _hub_rows(bench: Benchmark) -> list[dict]:
         raise DataError(f"benchmark {bench.name} has no Hub source; pass a data folder")
     name, config, split = bench.hub
     logger.info("loading %s from the Hub (%s, split %s)", bench.name, name, split)
-    return list(datasets.load_dataset(name, config, split=split))
+    with hub_access(f"benchmark {bench.name} ({name})", DATA_DIR_HINT):
+        return list(datasets.load_dataset(name, config, split=split))
 
 
 def load_toy_problems(per_difficulty: int = 20, seed: int = 0) -> list[Problem]:
@@ -367,6 +376,8 @@ def load_problems_file(path: str | os.PathLike) -> list[Problem]:
             answer = choice_answer(answer, options, where)
         problems.append(Problem(id=str(row["id"]), problem=str(row["problem"]), answer=answer, kind=kind,
                                 options=options, meta=row.get("meta") or {}))
+    if not problems:
+        raise DataError(f"{path}: no problems in the file (rows need id, problem, answer[, options, kind])")
     return problems
 
 
@@ -442,7 +453,8 @@ def load_longbench_write(subset: str = "longbench_write", data_dir: str | os.Pat
             import datasets
 
             logger.info("loading %s (%s) from the Hub", hub_dataset, subset)
-            rows, source = list(datasets.load_dataset(hub_dataset, split=subset)), hub_dataset
+            with hub_access(f"LongBench-Write ({hub_dataset}, {subset})", DATA_DIR_HINT):
+                rows, source = list(datasets.load_dataset(hub_dataset, split=subset)), hub_dataset
     items = _normalize(rows, source)
     logger.info("LongBench-Write: %d prompts from %s", len(items), source)
     return items[:limit] if limit else items
@@ -501,6 +513,8 @@ class BenchmarkIndex(NgramIndex):
         for name in self._names:
             try:
                 texts[name] = benchmark_questions(name, self._data_dir)
+            except NetworkError as err:  # says already where the benchmarks can come from instead
+                raise DataError(f"decontamination against {name}: {err}; or leave {name} out of {self._key}") from None
             except Exception as err:  # noqa: BLE001 - a Hub/network failure too: one clear line with what to do
                 raise DataError(f"decontamination against {name}: {err} (set the benchmark folder with data_dir / "
                                 f"${DATA_DIR_ENV}, or leave {name} out of {self._key})") from None

@@ -191,6 +191,17 @@ def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def positive_int(text: str) -> int:
+    """argparse type of counts (``--n-train``, ``--grpo-steps``): an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}; it takes an integer >= 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is out of range: it must be an integer >= 1")
+    return value
+
+
 def build_parser(sft_recipe_help: bool = False) -> argparse.ArgumentParser:
     """The top-level parser. ``sft_recipe_help``: also list, under ``toy pretrain`` and ``demo``, the SFT recipe
     keys their extra ``--key value`` arguments set (imports TRL, so only when that help is asked for)."""
@@ -222,7 +233,7 @@ def build_parser(sft_recipe_help: bool = False) -> argparse.ArgumentParser:
     demo.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     demo.add_argument("--from-scratch", action="store_true",
                       help="train a new tiny model from scratch instead of starting from the shipped toy base")
-    demo.add_argument("--grpo-steps", type=int, default=None,
+    demo.add_argument("--grpo-steps", type=positive_int, default=None,
                       help="Ada-GRPO steps (default: recipes/toy/grpo_ada.yaml); other --key value go to the SFT recipe")
 
     toy = sub.add_parser("toy", help="the toy world: build its data, pretrain its base model")
@@ -231,8 +242,8 @@ def build_parser(sft_recipe_help: bool = False) -> argparse.ArgumentParser:
     build = toy_sub.add_parser("build", help="write toy problems, traces and SFT data to a folder",
                                formatter_class=defaults)
     build.add_argument("--out", required=True, help="output folder")
-    build.add_argument("--n-train", type=int, default=20000, help="training problems")
-    build.add_argument("--n-test", type=int, default=100, help="distinct test problems per difficulty (at most)")
+    build.add_argument("--n-train", type=positive_int, default=20000, help="training problems")
+    build.add_argument("--n-test", type=positive_int, default=100, help="distinct test problems per difficulty (at most)")
     build.add_argument("--seed", type=int, default=0, help="toy world seed")
     build.add_argument("--arm-formats", action="store_true",
                        help="SFT data in ARM's four formats only (no MinD multi-turn rows), as the demo builds it")
@@ -242,7 +253,7 @@ def build_parser(sft_recipe_help: bool = False) -> argparse.ArgumentParser:
                                   epilog=recipe_epilog, formatter_class=raw)
     pretrain.add_argument("--out", default="runs/toy_pretrain", help="output folder (default runs/toy_pretrain)")
     pretrain.add_argument("--config", default=None, help="recipe (default recipes/toy/pretrain.yaml)")
-    pretrain.add_argument("--n-train", type=int, default=200000, help="training rows (default 200000)")
+    pretrain.add_argument("--n-train", type=positive_int, default=200000, help="training rows (default 200000)")
     pretrain.add_argument("--seed", type=int, default=0, help="toy world seed (default 0)")
     pretrain.add_argument("--init-from", default=None, metavar="DIR",
                           help="continue pretraining this toy model (its tokenizer too) instead of a fresh one; "
@@ -284,12 +295,18 @@ def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser.error = _raise_usage_error  # type: ignore[method-assign]
     try:
         return _dispatch(argv)
-    except _user_errors() as err:
-        return report_user_error(err)
-    except OSError as err:  # transformers wraps "no such Hub repo / file" in OSError: the user named it
-        if not _is_hub_lookup_error(err):
-            raise
-        return report_user_error(err)
+    except Exception as err:
+        from thrifty.backends import BackendError
+        from thrifty.errors import UserInputError
+        from thrifty.network import is_network_error, network_message
+
+        if is_network_error(err) and not isinstance(err, (UserInputError, BackendError)):  # no message of ours
+            return report_user_error(network_message(err))  # the Hub could not be reached: what, the way offline
+        if isinstance(err, _user_errors()):
+            return report_user_error(err)
+        if isinstance(err, OSError) and _is_hub_lookup_error(err):  # transformers' "no such Hub repo / file"
+            return report_user_error(err)
+        raise
     finally:
         argparse.ArgumentParser.error = saved  # type: ignore[method-assign]
 
@@ -387,6 +404,175 @@ def _recipe_command(argv: list[str]):
 def _run(func: Callable, *args) -> int:
     """Run a command; user errors propagate to :func:`main`, which prints them as one line and exits 2."""
     return func(*args)
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Parsing a command without running it (the docs' commands are checked this way: tests/test_docs.py)
+# -------------------------------------------------------------------------------------------------------------
+#: ``module:function`` returning the argparse parser of each command with its own flags (not a recipe).
+PLAIN_PARSERS: dict[str, str] = {
+    "publish": "thrifty.trainers.publish:publish_parser",
+    "launch": "thrifty.trainers.launch:parser",
+    "decontaminate": "thrifty.eval.contamination:decontaminate_parser",
+    "report": "thrifty.eval.commands:report_parser",
+    "eval score": "thrifty.eval.commands:score_parser",
+}
+
+
+def command_parser(name: str) -> argparse.ArgumentParser:
+    """The argparse parser of ``name``, a key of :data:`PLAIN_PARSERS` (``publish``, ``eval score``...)."""
+    import importlib
+
+    module, function = PLAIN_PARSERS[name].split(":")
+    return getattr(importlib.import_module(module), function)()
+
+
+def recipe_dataclasses(name: str) -> tuple[type, ...]:
+    """The dataclasses whose fields are the recipe keys of the recipe command ``name`` (``sft``, ``build
+    multiturn``): the ones its handler parses, asked for with ``--help`` as ``thrifty NAME --help`` does."""
+    from thrifty.recipes import RecipeHelp
+
+    recipe_command = _recipe_command(name.split())
+    if recipe_command is None:
+        raise KeyError(f"{name!r} is not a recipe command")
+    try:
+        recipe_command[0][0](["--help"])
+    except RecipeHelp as request:
+        return request.dataclass_types
+    raise RuntimeError(f"thrifty {name} did not parse a recipe for --help")  # pragma: no cover - wiring bug
+
+
+def check_command(argv: list[str], placeholder: Callable[[str], bool] | None = None) -> None:
+    """Parse ``thrifty ARGV`` as the command would, without running it (nothing is loaded or written): the
+    subcommand, the recipe (resolved as the command resolves it, shipped recipes included), every key of the recipe
+    and of the ``--key value`` overrides (values converted and checked by the stage's dataclasses), and the flags of
+    commands with their own. A mistake raises :class:`thrifty.errors.UserInputError` (argparse's as ``UsageError``).
+
+    ``placeholder(token)`` marks values written as placeholders (``RUN_DIR``, ``N``): an option's placeholder is
+    replaced by a value of the option's type, and a placeholder recipe is not read (its keys are unknown)."""
+    argv = [a for a in argv if a not in ("-v", "--verbose")]
+    saved_error, saved_env = argparse.ArgumentParser.error, dict(os.environ)
+    argparse.ArgumentParser.error = _raise_usage_error  # type: ignore[method-assign]
+    try:
+        _check(argv, placeholder or (lambda token: False))
+    finally:
+        argparse.ArgumentParser.error = saved_error  # type: ignore[method-assign]
+        for key in set(os.environ) - set(saved_env):  # a recipe's env: entries
+            del os.environ[key]
+        os.environ.update(saved_env)
+
+
+def fill_placeholders(argv: list[str], actions: dict[str, argparse.Action],
+                      placeholder: Callable[[str], bool]) -> list[str]:
+    """``argv`` with each option value that is a placeholder replaced by a value the option accepts."""
+    out, action = [], None
+    for token in argv:
+        if token.startswith("-") and not token.lstrip("-").replace(".", "").isdigit():
+            flag, eq, value = token.partition("=")
+            action = actions.get(flag) or actions.get(flag.replace("-", "_"))
+            if eq and placeholder(value):
+                token = f"{flag}={_dummy(action)}"
+            out.append(token)
+            continue
+        out.append(_dummy(action) if action is not None and placeholder(token) else token)
+    return out
+
+
+def _dummy(action: argparse.Action | None) -> str:
+    if action is not None and action.choices:
+        return str(next(iter(action.choices)))
+    kind = getattr(getattr(action, "type", None), "__name__", "")
+    return {"int": "1", "float": "1.0", "string_to_bool": "true"}.get(kind, "PLACEHOLDER")
+
+
+def _parse_recipe_command(types: tuple[type, ...], argv: list[str], placeholder: Callable[[str], bool]) -> None:
+    from transformers import HfArgumentParser
+
+    from thrifty.recipes import parse_recipe
+
+    if "--config" in argv[:-1] and placeholder(argv[argv.index("--config") + 1]):
+        i = argv.index("--config")
+        argv = argv[:i] + argv[i + 2:]
+    parse_recipe(types, fill_placeholders(argv, HfArgumentParser(types)._option_string_actions, placeholder))
+
+
+def _check(argv: list[str], placeholder: Callable[[str], bool]) -> None:
+    from thrifty.paths import recipe_path, shipped_recipe
+    from thrifty.recipes import HELP_FLAGS, RecipeError
+
+    wants_help = any(a in HELP_FLAGS for a in argv)
+    plain = "eval score" if argv[:2] == ["eval", "score"] else argv[0] if argv and argv[0] in PLAIN_PARSERS else None
+    recipe_command = _recipe_command(argv)
+    if plain is not None or recipe_command is not None:
+        if wants_help:
+            return
+        if plain == "launch":
+            _check_launch(argv[1:], placeholder)
+        elif plain is not None:
+            parser = command_parser(plain)
+            rest = argv[len(plain.split()):]
+            parser.parse_args(fill_placeholders(rest, parser._option_string_actions, placeholder))
+        else:
+            _, name, rest = recipe_command
+            _parse_recipe_command(recipe_dataclasses(name), rest, placeholder)
+        return
+    parser = build_parser()
+    argv = [a for a in argv if a not in HELP_FLAGS]
+    leaf = parser  # the (sub)parser whose options the placeholders are values of
+    for name in argv[:2] if argv[:1] in (["toy"], ["models"], ["recipes"]) else argv[:1]:
+        subparsers = [a for a in leaf._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subparsers or name not in subparsers[0].choices:
+            break
+        leaf = subparsers[0].choices[name]
+    args, extra = parser.parse_known_args(fill_placeholders(argv, leaf._option_string_actions, placeholder))
+    if wants_help or args.command is None or (args.command == "build" and args.build_command is None):
+        return
+    if args.command == "demo" or (args.command == "toy" and args.toy_command == "pretrain"):
+        if args.command == "demo":
+            from thrifty.trainers.demo import refuse_owned_overrides
+
+            refuse_owned_overrides(extra, "SFT recipe overrides")
+            recipe = recipe_path("toy/sft.yaml")
+        else:
+            recipe = args.config or recipe_path("toy/pretrain.yaml")
+        _parse_recipe_command(_sft_dataclasses(), ["--config", str(recipe), *extra], placeholder)
+        return
+    if extra:
+        parser.error(f"unrecognised arguments: {' '.join(extra)}")
+    if args.command == "recipes" and args.recipes_command == "cp" and not placeholder(args.name) \
+            and shipped_recipe(args.name) is None:
+        raise RecipeError(f"no shipped recipe {args.name!r}; `thrifty recipes list` lists them")
+
+
+def _check_launch(argv: list[str], placeholder: Callable[[str], bool]) -> None:
+    """``thrifty launch`` / ``scripts/launch.sh``: the launcher's flags, the recipe, its stage, the accelerate config
+    and the stage's overrides (a placeholder recipe: the overrides must be keys of some training stage)."""
+    from thrifty.paths import recipe_path, resolve_recipe
+    from thrifty.recipes import RecipeError
+    from thrifty.trainers.launch import STAGES, LaunchError, detect_stage, parser, resolve_accelerate_config
+
+    launcher = parser()
+    args, overrides = launcher.parse_known_args(fill_placeholders(argv, launcher._option_string_actions, placeholder))
+    if overrides[:1] and not overrides[0].startswith("--"):
+        raise LaunchError(f"unexpected argument {overrides[0]!r}: overrides take the form --key value")
+    if placeholder(args.recipe):
+        if args.accelerate is not None and not placeholder(args.accelerate):
+            resolve_accelerate_config(recipe_path("toy/sft.yaml"), args.accelerate)
+        errors = []
+        for stage in [detect_stage(recipe_path("toy/sft.yaml"), args.stage)] if args.stage else STAGES:
+            try:
+                return _parse_recipe_command(recipe_dataclasses(stage), overrides, placeholder)
+            except RecipeError as err:
+                errors.append(f"{stage}: {err}")
+        raise RecipeError("; ".join(errors))
+    try:
+        recipe = resolve_recipe(args.recipe)
+    except FileNotFoundError as err:
+        raise LaunchError(str(err)) from None
+    stage = detect_stage(recipe, args.stage)
+    if args.accelerate is None or not placeholder(args.accelerate):
+        resolve_accelerate_config(recipe, args.accelerate)
+    _parse_recipe_command(recipe_dataclasses(stage), ["--config", str(recipe), *overrides], placeholder)
 
 
 if __name__ == "__main__":

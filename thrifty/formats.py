@@ -243,6 +243,59 @@ def extract_final_answer(completion: str, delimiters: TurnDelimiters = DEFAULT_T
 
 
 # ---------------------------------------------------------------------------------------------------------
+# R1-Zero's <think> </think> <answer> </answer> format (thrifty.prompt_templates: prompt_template r1_zero)
+# ---------------------------------------------------------------------------------------------------------
+R1_ANSWER_OPEN, R1_ANSWER_CLOSE = "<answer>", "</answer>"
+_R1_ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+#: R1-Zero's layout: one thinking block, then one answer block, whitespace around them free (the template
+#: ends with "Assistant:", so completions start " <think>"; the paper writes the tags with spaces inside).
+_R1_LAYOUT = re.compile(r"\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*", re.DOTALL)
+#: open-r1's ``format_reward`` regex, verbatim (huggingface/open-r1 src/open_r1/rewards.py; re.DOTALL | re.MULTILINE).
+OPEN_R1_FORMAT = r"^<think>\n.*?\n</think>\n<answer>\n.*?\n</answer>$"
+
+
+def extract_answer_tag(completion: str) -> str | None:
+    r"""The answer of an R1-Zero completion: the content of its last closed ``<answer>...</answer>`` block (the
+    content of a ``\boxed{}`` inside it where there is one), stripped; None without a closed block or when it is
+    empty. As Dr. GRPO's ``answer_tag_reward_fn`` (sail-sg/understand-r1-zero ``math_grader.py``) and
+    Open-Reasoner-Zero read it; a number written outside the tags is not an answer."""
+    blocks = _R1_ANSWER_BLOCK.findall(completion)
+    if not blocks:
+        return None
+    inner = blocks[-1]
+    answer = (last_boxed(inner) if "\\boxed" in inner or "\\fbox" in inner else None) or inner
+    return answer.strip() or None
+
+
+def is_r1_format(completion: str, open_r1_newlines: bool = False) -> bool:
+    """Whether ``completion`` is exactly one ``<think>`` block then one non-empty ``<answer>`` block, nothing else
+    (whitespace around the tags free). ``open_r1_newlines``: open-r1's stricter regex instead
+    (:data:`OPEN_R1_FORMAT`: a newline after and before every tag, nothing before ``<think>``)."""
+    if open_r1_newlines:
+        return re.match(OPEN_R1_FORMAT, completion, re.DOTALL | re.MULTILINE) is not None
+    if completion.count("<think>") != 1 or completion.count("</think>") != 1:
+        return False
+    if completion.count(R1_ANSWER_OPEN) != 1 or completion.count(R1_ANSWER_CLOSE) != 1:
+        return False
+    match = _R1_LAYOUT.fullmatch(completion)
+    return match is not None and bool(match.group(2).strip())
+
+
+#: Final-answer extraction rules by name (``strict``: :func:`extract_final_answer`; ``answer_tag``:
+#: :func:`extract_answer_tag`), shared by eval's extraction policies and the accuracy reward.
+EXTRACTORS = {"strict": extract_final_answer, "answer_tag": lambda text, delimiters=DEFAULT_TURNS: extract_answer_tag(text)}
+
+
+def extract_answer(completion: str, rule: str = "strict", delimiters: TurnDelimiters = DEFAULT_TURNS) -> str | None:
+    """The final answer of ``completion`` under the extraction ``rule`` (:data:`EXTRACTORS`)."""
+    try:
+        extractor = EXTRACTORS[rule]
+    except KeyError:
+        raise ValueError(f"unknown answer extraction {rule!r}; use one of {', '.join(EXTRACTORS)}") from None
+    return extractor(completion, delimiters)
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Long-CoT trace dialects
 # ---------------------------------------------------------------------------------------------------------
 @dataclass

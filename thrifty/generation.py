@@ -1,10 +1,11 @@
 """Batched generation with a transformers causal LM, shared by eval, the data builders and the style selector.
 
-Prompts are chat conversations rendered with the model's chat template (generation prompt added), optionally
-followed by a pre-fill of the assistant turn (instruction-guided inference: a format tag such as ``<COT>``).
-The returned text includes the pre-fill, so format detection sees the whole assistant turn. Output tokens are
-counted with the model's tokenizer, per sample, up to and including the end-of-turn token. Every backend sends
-token ids built by :func:`prompt_token_ids` (exactly one BOS where the model uses one).
+Prompts are chat conversations rendered with the model's chat template (generation prompt added), or through a
+plain-text prompt template for base models (:mod:`thrifty.prompt_templates`), optionally followed by a pre-fill of
+the assistant turn (instruction-guided inference: a format tag such as ``<COT>``). The returned text includes the
+pre-fill, so format detection sees the whole assistant turn. Output tokens are counted with the model's tokenizer,
+per sample, up to and including the end-of-turn token. Every backend sends token ids built by
+:func:`prompt_token_ids` (exactly one BOS where the model uses one).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ class SamplingParams:
     top_p: float = 1.0
     n: int = 1
     seed: int = 0
+    #: strings that end a completion (kept in its text and tokens), e.g. ``</answer>`` for R1-Zero's template
+    stop: tuple[str, ...] = ()
 
 
 @dataclass
@@ -76,12 +79,17 @@ def prompt_token_ids(tokenizer, text: str) -> list[int]:
     return with_single_bos(tokenizer, tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def render_prompt(tokenizer, messages: list[dict], prefill: str = "", system: str | None = None) -> str:
-    """Chat-template ``messages`` with a generation prompt, then append ``prefill`` to the assistant turn."""
-    if system:
-        messages = [{"role": "system", "content": system}, *messages]
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return text + prefill
+def render_prompt(tokenizer, messages: list[dict], prefill: str = "", system: str | None = None,
+                  template=None) -> str:
+    """Render ``messages`` with a generation prompt, then append ``prefill`` to the assistant turn.
+
+    ``template`` (a :class:`thrifty.prompt_templates.PromptTemplate`; default: the chat template) decides how:
+    :func:`thrifty.prompt_templates.render_chat`. A tokenizer with no chat template and no plain-text template
+    is a one-line :class:`~thrifty.prompt_templates.PromptTemplateError` naming both ways out, never
+    transformers' traceback."""
+    from thrifty.prompt_templates import render_chat
+
+    return render_chat(tokenizer, messages, template, prefill, system)
 
 
 class TransformersGenerator:
@@ -158,25 +166,38 @@ class TransformersGenerator:
                             num_return_sequences=k,
                             pad_token_id=self.pad_id,
                             eos_token_id=sorted(self.stop_ids),
+                            **({"stop_strings": list(params.stop), "tokenizer": self.tokenizer} if params.stop else {}),
                         )
                     new_tokens = out[:, batch["input_ids"].shape[1] :].tolist()
                     del out
                     for j, i in enumerate(idx):
-                        results[i] += [self._to_generation(new_tokens[j * k + s], prefills[i]) for s in range(k)]
+                        results[i] += [self._to_generation(new_tokens[j * k + s], prefills[i], params.stop)
+                                       for s in range(k)]
                         if not sample:
                             results[i] *= params.n
                 bar.update(len(idx))
         return results  # type: ignore[return-value]
 
-    def _to_generation(self, token_ids: list[int], prefill: str) -> Generation:
+    def _to_generation(self, token_ids: list[int], prefill: str, stop: tuple[str, ...] = ()) -> Generation:
         kept, finish = [], "length"
         for t in token_ids:
-            if t in self.stop_ids:
+            if t in self.stop_ids or (stop and t == self.pad_id):  # a stop string ended it: padding follows
                 finish = "stop"
                 break
             kept.append(t)
         text = self.tokenizer.decode(kept, skip_special_tokens=True)
+        ended = cut_at_stop(text, stop)
+        if ended is not None:  # generation halted on the token that completed a stop string: the count stands
+            return Generation(prefill + ended, len(kept), "stop")
+        if stop and finish == "stop" and token_ids[len(kept)] == self.pad_id and self.pad_id not in self.stop_ids:
+            finish = "length"  # a pad token the model wrote itself, not a stop
         return Generation(prefill + text, len(kept) + (1 if finish == "stop" else 0), finish)
+
+
+def cut_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str | None:
+    """``text`` up to and including the first of the ``stop`` strings in it, or None when none occurs."""
+    ends = [text.find(s) + len(s) for s in stop if s and s in text]
+    return text[: min(ends)] if ends else None
 
 
 def _cuda() -> bool:

@@ -40,7 +40,11 @@ def push_folder(folder: Path, repo_id: str, *, repo_type: str = "model", private
         raise HubTokenError("no Hugging Face token: set HF_TOKEN in the environment (a write token from "
                             "https://huggingface.co/settings/tokens) or run `huggingface-cli login`; "
                             "or use --dry-run OUT to only write the folder")
-    create_repo(repo_id, private=private, exist_ok=True, repo_type=repo_type, token=token)
-    info = upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type=repo_type,
-                         commit_message=commit_message, token=token)
+    from thrifty.network import hub_access
+
+    with hub_access(f"{repo_type} repository {repo_id}", "use --dry-run OUT to write the folder locally and push it "
+                    "later", cache=False):
+        create_repo(repo_id, private=private, exist_ok=True, repo_type=repo_type, token=token)
+        info = upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type=repo_type,
+                             commit_message=commit_message, token=token)
     return str(getattr(info, "commit_url", info))

@@ -25,11 +25,13 @@ class DataError(UserInputError):
 def iter_jsonl_numbered(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
     """Yield ``(line number, object)`` for every JSON object of a JSONL file; blank lines are skipped.
 
-    Raises :class:`DataError` naming ``file:line`` for a line that is not a JSON object.
+    Raises :class:`DataError` naming ``file:line`` for a line that is not a JSON object or not UTF-8 text, and
+    naming the path when it is a folder.
     """
     path = Path(path)
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    with open_user_file(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            line = decode_line(raw, path, lineno)
             if not line.strip():
                 continue
             try:
@@ -41,6 +43,49 @@ def iter_jsonl_numbered(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
             if _SURROGATE_ESCAPE.search(line):
                 check_encodable(row, f"{path}:{lineno}")
             yield lineno, row
+
+
+def open_user_file(path: str | os.PathLike, mode: str = "r"):
+    """``open(path, mode)`` of a file the user named; a folder there is a :class:`DataError` naming it (a
+    missing file stays :class:`FileNotFoundError`, which the command line reports as one line too)."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a file")
+    return path.open(mode, encoding=None if "b" in mode else "utf-8")
+
+
+def decode_line(raw: bytes, path: str | os.PathLike, lineno: int) -> str:
+    """Line ``lineno`` (1-based) of the user's file ``path`` as text: UTF-8 (a byte-order mark on line 1 is
+    dropped); undecodable bytes are a :class:`DataError` naming ``file:line``, the column and the byte."""
+    try:
+        return raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+    except UnicodeDecodeError as err:
+        column = len(raw[: err.start].decode("utf-8", errors="replace")) + 1
+        raise DataError(f"{path}:{lineno}: not UTF-8 text (byte 0x{raw[err.start]:02x} at column {column}); save "
+                        "the file as UTF-8") from None
+
+
+def check_utf8(path: str | os.PathLike) -> None:
+    """Raise :class:`DataError` naming ``file:line`` at the first undecodable byte of a text file the user named
+    (for files a library reads, such as CSV or JSON through ``datasets``)."""
+    with open_user_file(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            decode_line(raw, path, lineno)
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """The whole text of a file the user named (a recipe, a prompt or template file, a CSV or JSON document) as
+    UTF-8; undecodable bytes are a :class:`DataError` naming ``file:line`` (see :func:`decode_line`), a folder
+    there is one naming the folder."""
+    with open_user_file(path, "rb") as fh:
+        data = fh.read()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        start = data.rfind(b"\n", 0, err.start) + 1
+        end = data.find(b"\n", err.start)
+        decode_line(data[start : len(data) if end < 0 else end], path, data.count(b"\n", 0, err.start) + 1)
+        raise  # pragma: no cover - decode_line raises for the line that holds the bad byte
 
 
 #: A ``\uD800``-``\uDFFF`` escape: the only way valid JSON can hold a lone surrogate (checked only then).

@@ -161,8 +161,9 @@ class JudgeArguments:
         path = os.path.expanduser(self.judge_prompt_file)
         if not os.path.isfile(path):
             raise DataError(f"recipe key judge_prompt_file: {path} does not exist")
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
+        from thrifty.jsonl import read_text
+
+        return read_text(path)
 
 
 def make_judge(args: JudgeArguments, cache_path: str | os.PathLike | None) -> LLMBackend | None:

@@ -3,8 +3,10 @@
 Every key of a recipe and every override must be a field of one of the stage's dataclasses; an unknown key is
 a :class:`RecipeError` that names the key, the file and the closest valid key. Values from YAML go through
 the same argparse type conversion as command-line values, so ``learning_rate: 3e-4`` is a float however YAML
-reads it. On a machine with no CUDA device the training dataclasses are switched to CPU (``use_cpu``, no
-bf16/fp16) without the user asking.
+reads it. Every numeric value is then checked against its valid range (:mod:`thrifty.recipe_ranges`) before the
+dataclasses are built, so ``num_generations: 0`` is one line naming the key, not a ZeroDivisionError in TRL. On a
+machine with no CUDA device the training dataclasses are switched to CPU (``use_cpu``, no bf16/fp16) without the
+user asking.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import logging
 import os
 import re
-from dataclasses import fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from enum import Enum
 from typing import Any
 
@@ -22,6 +24,7 @@ import yaml
 from transformers import HfArgumentParser
 
 from thrifty.errors import UserInputError, one_line
+from thrifty.recipe_ranges import out_of_range
 from thrifty.redact import REDACTED, is_secret_key, redact_mapping, redact_text
 
 logger = logging.getLogger(__name__)
@@ -95,6 +98,7 @@ def load_recipe_file(path: str | os.PathLike) -> dict[str, Any]:
     A path missing from the working directory that names a shipped recipe (``recipes/toy/sft.yaml``) reads the
     shipped one (:func:`thrifty.paths.resolve_recipe`), so recipe commands work from any folder once installed.
     """
+    from thrifty.jsonl import read_text
     from thrifty.paths import resolve_recipe
 
     try:
@@ -102,7 +106,7 @@ def load_recipe_file(path: str | os.PathLike) -> dict[str, Any]:
     except FileNotFoundError as err:
         raise RecipeError(str(err)) from None
     try:
-        config = load_yaml(path.read_text()) or {}
+        config = load_yaml(read_text(path)) or {}
     except DuplicateKeyError as err:
         raise RecipeError(f"{path}: key '{err.key}' is set twice (lines {err.first_line} and {err.line}); keep "
                           "one") from None
@@ -179,6 +183,7 @@ def parse_recipe(dataclass_types: tuple[type, ...], argv: list[str] | None = Non
     if any(a in HELP_FLAGS for a in argv):
         raise RecipeHelp(dataclass_types)
     parser = HfArgumentParser(dataclass_types)
+    _keep_scalar_defaults(parser, dataclass_types)
     valid = sorted({a.dest for a in parser._actions if a.dest != "help"})
     list_keys = {a.dest for a in parser._actions if a.nargs in ("+", "*")}
     recipe_tokens: list[str] = []
@@ -214,7 +219,17 @@ def parse_recipe(dataclass_types: tuple[type, ...], argv: list[str] | None = Non
 
     parser.error = error  # type: ignore[method-assign]
     where = f"{config_path} (with the command-line overrides)" if config_path else "command line"
+
+    def source_of(key: str) -> str:
+        return "command line" if key in cli_keys or config_path is None else str(config_path)
+
     try:
+        # every numeric value against its valid range (thrifty.recipe_ranges) BEFORE the dataclasses are built:
+        # their __post_init__ (TRL's) would otherwise fail on it first, some with a ZeroDivisionError
+        values, _ = parser.parse_known_args(args=tokens)
+        problem = out_of_range(dataclass_types, vars(values), source_of)
+        if problem:
+            raise RecipeError(redact_text(problem))
         *parsed, remaining = parser.parse_args_into_dataclasses(args=tokens, return_remaining_strings=True)
     except SystemExit as err:  # pragma: no cover - parser.error raises before argparse exits
         raise RecipeError(f"{where}: could not parse the recipe values") from err
@@ -222,7 +237,7 @@ def parse_recipe(dataclass_types: tuple[type, ...], argv: list[str] | None = Non
         if str(err).startswith((str(config_path), "command line")):
             raise
         raise RecipeError(f"{where}: {redact_text(one_line(err))}") from None
-    except (ValueError, TypeError) as err:  # a dataclass's own check (__post_init__) refused a combination
+    except (ValueError, TypeError, ArithmeticError) as err:  # a __post_init__ check refused a combination
         raise RecipeError(f"{where}: {redact_text(one_line(err))}") from None
     if remaining:
         raise RecipeError(f"{where}: unexpected values {redact_text(str(remaining))}: "
@@ -234,6 +249,18 @@ def parse_recipe(dataclass_types: tuple[type, ...], argv: list[str] | None = Non
         if isinstance(getattr(cfg, "model_name_or_path", None), str):
             cfg.model_name_or_path = resolve_model_alias(cfg.model_name_or_path)
     return tuple(parsed)
+
+
+def _keep_scalar_defaults(parser: HfArgumentParser, dataclass_types: tuple[type, ...]) -> None:
+    """``HfArgumentParser`` drops the plain default of a ``str | list[str]`` field (``report_to: "none"``) and
+    passes None, which TrainingArguments turns into ``[None]`` and the Trainer refuses: a recipe without
+    ``report_to`` crashed. Give such options their dataclass default back."""
+    for dtype in dataclass_types:
+        for f in fields(dtype):
+            action = parser._option_string_actions.get(f"--{f.name}")
+            if (f.init and action is not None and action.nargs == "+" and action.default is None
+                    and isinstance(f.default, str) and f.default):
+                action.default = f.default
 
 
 def _check_lora_keys(parsed: list[Any], recipe_tokens: list[str], cli_keys: set[str], config_path: str | None) -> None:
@@ -308,6 +335,55 @@ def _first_paragraph(doc: str | None) -> str:
     return " ".join(line.strip() for line in text.splitlines()).replace("``", "`")
 
 
+@dataclass(frozen=True)
+class RecipeKey:
+    """One recipe key as ``--help`` shows it: the key, a short type label, its default and its help text."""
+
+    key: str
+    type: str
+    default: Any
+    help: str
+
+
+def _recipe_key(action: Any) -> RecipeKey | None:
+    """The :class:`RecipeKey` of an argparse action built by ``HfArgumentParser``; None for the ``--no_KEY``
+    complement of a boolean (a recipe sets the key to false instead)."""
+    if action.option_strings and action.option_strings[0].startswith("--no_"):
+        return None
+    type_name, text = _type_name(action), (action.help or "").strip()
+    if len(type_name) > 30:  # a long list of choices goes into the help text
+        type_name, text = "str", f"one of {type_name}. {text}".strip()
+    default = action.default.value if isinstance(action.default, Enum) else action.default
+    return RecipeKey(action.option_strings[0][2:], type_name, default, text)
+
+
+def _grouped_parser(dataclass_types: tuple[type, ...], **kwargs: Any) -> HfArgumentParser:
+    """An ``HfArgumentParser`` (the parser that reads the recipe) with one argument group per dataclass, titled
+    with the dataclass's name and the first paragraph of its docstring; ``group.dataclass`` is the dataclass."""
+
+    class _Grouped(HfArgumentParser):
+        def _add_dataclass_arguments(self, dtype: type) -> None:
+            from typing import get_type_hints
+
+            group = self.add_argument_group(dtype.__name__, _first_paragraph(dtype.__doc__) or None)
+            group.dataclass = dtype
+            hints = get_type_hints(dtype)
+            for f in fields(dtype):
+                if f.init:
+                    f.type = hints[f.name]
+                    self._parse_dataclass_field(group, f)
+
+    return _Grouped(dataclass_types, **kwargs)
+
+
+def recipe_keys(dataclass_types: tuple[type, ...]) -> list[tuple[type, list[RecipeKey]]]:
+    """Every recipe key of ``dataclass_types``, per dataclass in order: exactly the rows :func:`recipe_help` prints
+    (the command reference, docs/reference/commands.md, is rendered from them)."""
+    parser = _grouped_parser(dataclass_types, add_help=False)
+    return [(group.dataclass, [k for k in map(_recipe_key, group._group_actions) if k is not None])
+            for group in parser._action_groups if hasattr(group, "dataclass")]
+
+
 def recipe_help(prog: str, description: str, dataclass_types: tuple[type, ...], epilog: str | None = None,
                 keys_only: bool = False) -> str:
     """The ``--help`` text of a recipe-driven command, like ``trl sft --help``: every recipe key of
@@ -320,18 +396,7 @@ def recipe_help(prog: str, description: str, dataclass_types: tuple[type, ...], 
         def __init__(self, prog: str) -> None:
             super().__init__(prog, max_help_position=40, width=110)
 
-    class _Grouped(HfArgumentParser):
-        def _add_dataclass_arguments(self, dtype: type) -> None:  # one argument group per dataclass
-            from typing import get_type_hints
-
-            group = self.add_argument_group(dtype.__name__, _first_paragraph(dtype.__doc__) or None)
-            hints = get_type_hints(dtype)
-            for f in fields(dtype):
-                if f.init:
-                    f.type = hints[f.name]
-                    self._parse_dataclass_field(group, f)
-
-    parser = _Grouped(
+    parser = _grouped_parser(
         dataclass_types,
         prog=prog,
         usage=argparse.SUPPRESS if keys_only else f"{prog} --config RECIPE [--key value ...]",
@@ -351,17 +416,13 @@ def recipe_help(prog: str, description: str, dataclass_types: tuple[type, ...], 
             if action.dest in ("help", "config"):
                 kept.append(action)
                 continue
-            if action.option_strings and action.option_strings[0].startswith("--no_"):
-                continue  # the complement of a boolean: set the key to false instead
-            action.option_strings = action.option_strings[:1]  # the key as written in recipes
-            action.metavar = _type_name(action)
-            if len(action.metavar) > 30:  # a long list of choices goes into the help text
-                action.help = f"one of {action.metavar}. {action.help or ''}"
-                action.metavar = "str"
+            key = _recipe_key(action)
+            if key is None:
+                continue
+            action.option_strings = [f"--{key.key}"]  # the key as written in recipes
+            action.metavar = key.type
             action.nargs = None if action.nargs in ("?", "+") else action.nargs
-            default = action.default.value if isinstance(action.default, Enum) else action.default
-            text = (action.help or "").strip()
-            action.help = " ".join(filter(None, (text, f"(default: {default})"))).replace("%", "%%")
+            action.help = " ".join(filter(None, (key.help, f"(default: {key.default})"))).replace("%", "%%")
             kept.append(action)
         group._group_actions[:] = kept
     return parser.format_help().strip("\n") + "\n"

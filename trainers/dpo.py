@@ -73,6 +73,17 @@ def load_pairs(data_args: DPODataArguments):
     return train, evaluation
 
 
+def _check_chat_template(train, tokenizer, model: str, source: str) -> None:
+    """Conversational pairs need a chat template: a base model without one is refused in one line (plain-text
+    pairs train as they are), never transformers' traceback."""
+    from thrifty.prompt_templates import PromptTemplateError, has_chat_template
+
+    if len(train) and isinstance(train[0]["prompt"], list) and not has_chat_template(tokenizer):
+        raise PromptTemplateError(f"{model}: the tokenizer has no chat template, so the conversational pairs of "
+                                  f"{source} cannot be rendered (a base model?); write prompt, chosen and rejected as "
+                                  "plain text, or train from a model with a chat template")
+
+
 def build_dpo_trainer(data_args: DPODataArguments, training_args: ThriftyDPOConfig,
                       model_args: ModelConfig) -> DPOTrainer:
     """The trainer: model from ``model_args``; LoRA + frozen base as reference when ``use_peft``."""
@@ -85,6 +96,7 @@ def build_dpo_trainer(data_args: DPODataArguments, training_args: ThriftyDPOConf
     tokenizer = load_tokenizer(tokenizer_source(model_args.model_name_or_path), padding_side="left",
                                revision=model_args.model_revision,
                                trust_remote_code=training_args.trust_remote_code)
+    _check_chat_template(train, tokenizer, model_args.model_name_or_path, data_args.dataset_name)
     peft_config = None if has_adapter else get_peft_config(model_args)
     if has_adapter:
         logger.info("continuing the LoRA adapter %s: TRL keeps a frozen copy of it as the reference",

@@ -285,8 +285,12 @@ def _download_card(repo_id: str) -> str:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
 
+    from thrifty.network import hub_access
+
     try:
-        return Path(hf_hub_download(repo_id, "README.md", repo_type="model")).read_text(encoding="utf-8")
+        with hub_access(f"the model card of {repo_id}", "use --dry-run OUT on the folder `thrifty publish RUN_DIR "
+                        "--dry-run OUT` wrote"):
+            return Path(hf_hub_download(repo_id, "README.md", repo_type="model")).read_text(encoding="utf-8")
     except (EntryNotFoundError, RepositoryNotFoundError) as err:
         raise PublishError(f"{repo_id} has no model card to update ({type(err).__name__}); publish the model "
                            "first with `thrifty publish RUN_DIR --repo-id ID`") from None

@@ -39,6 +39,14 @@ from thrifty.data import load_any, require_columns
 from thrifty.eval.wandb_log import log_format_table, wants_wandb
 from thrifty.formats import UNKNOWN, detect_format, last_boxed, opening_format, split_turns
 from thrifty.jsonl import DataError
+from thrifty.prompt_templates import (
+    PromptTemplate,
+    apply_chat_template_path,
+    check_prompt_keys,
+    check_prompt_setup,
+    resolve_prompt_template,
+    trl_prompt,
+)
 from thrifty.recipes import RecipeError, parse_recipe
 from thrifty.rewards import ada_grpo_alpha_batch, build_reward_funcs, completion_texts
 from thrifty.rewards.ada import ARM2_LENGTH_LAMBDA
@@ -76,6 +84,13 @@ class GRPODataArguments:
         default=None, metadata={"help": "regex whose group 1 is the gold answer inside answer_column (GSM8K: '#### (.+)$')"}
     )
     system_prompt: str | None = field(default=None, metadata={"help": "optional system message"})
+    prompt_template: str | None = field(default=None, metadata={
+        "help": "how a question becomes the prompt (thrifty.prompt_templates): unset = the model's chat template with "
+                "the question as the user message; r1_zero (DeepSeek-R1-Zero's plain-text prompt; the accuracy reward "
+                "then reads the <answer> block) or plain (the question as it is) for base models, sent as TRL's "
+                "non-conversational prompt strings; or a text (or file) with {problem}"})
+    chat_template_path: str | None = field(default=None, metadata={
+        "help": "a Jinja chat template file for a model whose tokenizer has none"})
     max_train_samples: int | None = field(default=None, metadata={"help": "truncate the training set"})
     toy_num_problems: int = field(default=256, metadata={"help": "toy world: number of training prompts"})
     toy_seed: int = field(default=0, metadata={"help": "toy world: seed"})
@@ -84,6 +99,9 @@ class GRPODataArguments:
         "help": "toy world: only this family's levels (running_sum or pair_sum; default: every tier)"})
     toy_levels: list[int] | None = field(default=None, metadata={
         "help": "toy world: only these levels of the tiered world (1-9; e.g. 1 2 7 8 9 for the easy and hard tiers)"})
+
+    def __post_init__(self):
+        check_prompt_keys(self.prompt_template, self.chat_template_path, self.system_prompt)
 
 
 @dataclass
@@ -136,7 +154,14 @@ class ThriftyGRPOConfig(GRPOConfig):
             raise RecipeError(
                 f"reward_weights has {len(self.reward_weights)} values for {len(self.reward_funcs)} reward_funcs"
             )
-        super().__post_init__()
+        try:
+            super().__post_init__()
+        except ValueError as err:  # TRL's own check, with what the user can change to meet it
+            if "divisible by num_generations" not in str(err):
+                raise
+            raise RecipeError(f"{err} (generation_batch_size is per_device_train_batch_size x processes x "
+                              "steps_per_generation, which defaults to gradient_accumulation_steps: choose a "
+                              "num_generations that divides it)") from None
 
 
 class ThriftyGRPOTrainer(GRPOTrainer):
@@ -215,13 +240,16 @@ class ThriftyGRPOTrainer(GRPOTrainer):
 # ---------------------------------------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------------------------------------
-def _prompt(question: str, system_prompt: str | None) -> list[dict[str, str]]:
-    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    return messages + [{"role": "user", "content": question}]
+def _prompter(data_args: GRPODataArguments, tokenizer=None):
+    """question -> its TRL ``prompt``: chat messages, or a plain string with a plain-text ``prompt_template``
+    (:func:`thrifty.prompt_templates.trl_prompt`; the template resolved once)."""
+    template = resolve_prompt_template(data_args.prompt_template)
+    return lambda question: trl_prompt(question, template, tokenizer, data_args.system_prompt)
 
 
-def toy_prompts(data_args: GRPODataArguments):
-    """GRPO prompts from the toy world: ``prompt`` (chat messages), ``answer``, ``difficulty``, ``id``."""
+def toy_prompts(data_args: GRPODataArguments, tokenizer=None):
+    """GRPO prompts from the toy world: ``prompt`` (chat messages, or text with a plain-text ``prompt_template``),
+    ``answer``, ``difficulty``, ``id``."""
     import datasets
 
     from thrifty.toy_world import TieredTask, ToyWorld
@@ -243,33 +271,36 @@ def toy_prompts(data_args: GRPODataArguments):
     if levels is not None:  # a part of the tiered world; each problem keeps its family's train/test split
         world = ToyWorld(task=TieredTask(levels=levels, families=tiered.families), seed=data_args.toy_seed)
     problems = world.problems("train", data_args.toy_num_problems, difficulty=data_args.toy_difficulty)
+    prompt = _prompter(data_args, tokenizer)
     rows = [
-        {"prompt": _prompt(p.question, data_args.system_prompt), "answer": p.answer, "difficulty": p.difficulty, "id": p.id}
+        {"prompt": prompt(p.question), "answer": p.answer, "difficulty": p.difficulty,
+         "id": p.id}
         for p in problems
     ]
     return datasets.Dataset.from_list(rows)
 
 
-def load_grpo_prompts(data_args: GRPODataArguments):
+def load_grpo_prompts(data_args: GRPODataArguments, tokenizer=None):
     """Load the prompts: the toy world, or ``dataset_name`` mapped through ``prompt_column``/``answer_column``.
 
     A ``\\boxed{}`` gold (MATH) is reduced to its content; ``answer_pattern`` extracts the gold from a worked
     solution (GSM8K). An ``answer_kind`` column, when present, is kept for the accuracy reward. With
     ``dataset_mixture`` every source is loaded this way and the results are concatenated in order, each row
-    tagged with its ``data_source``.
+    tagged with its ``data_source``. Prompts follow ``prompt_template`` (:func:`_prompt`; ``tokenizer`` decides
+    whether a custom template is a user message or the whole prompt).
     """
     if data_args.dataset_mixture:
         import datasets
 
-        parts = [_tag(_load_source(s, data_args), s) for s in data_args.dataset_mixture]
+        parts = [_tag(_load_source(s, data_args, tokenizer), s) for s in data_args.dataset_mixture]
         if any("answer_kind" in p.column_names for p in parts):  # a source without the column: the reward's kind
             parts = [p if "answer_kind" in p.column_names else p.add_column("answer_kind", [None] * len(p))
                      for p in parts]
         data = datasets.concatenate_datasets(parts)
     elif not data_args.dataset_name:
-        data = toy_prompts(data_args)
+        data = toy_prompts(data_args, tokenizer)
     else:
-        data = _load_source(data_args.dataset_name, data_args)
+        data = _load_source(data_args.dataset_name, data_args, tokenizer)
     if data_args.max_train_samples:
         data = data.select(range(min(data_args.max_train_samples, len(data))))
     return data
@@ -289,7 +320,7 @@ def _required_text(row: dict[str, Any], column: str, source: str, idx: int) -> s
     return str(value)
 
 
-def _load_source(source: str, data_args: GRPODataArguments):
+def _load_source(source: str, data_args: GRPODataArguments, tokenizer=None):
     """One source's prompts: ``prompt`` (chat messages) and ``answer`` (plus ``answer_kind`` when present).
 
     Every row needs a non-empty prompt and answer, and an ``answer_kind``, where given, must be one of
@@ -301,6 +332,8 @@ def _load_source(source: str, data_args: GRPODataArguments):
     require_columns(raw, [data_args.prompt_column, data_args.answer_column], source)
     pattern = re.compile(data_args.answer_pattern, re.MULTILINE) if data_args.answer_pattern else None
     keep = [c for c in raw.column_names if c == "answer_kind"]
+
+    prompt = _prompter(data_args, tokenizer)
 
     def convert(row: dict[str, Any], idx: int) -> dict[str, Any]:
         gold = _required_text(row, data_args.answer_column, source, idx)
@@ -317,7 +350,7 @@ def _load_source(source: str, data_args: GRPODataArguments):
             raise DataError(f"{source} row {idx}: answer_kind {kind!r} is not one of {', '.join(KINDS)} "
                             "(leave it empty for the reward's own kind)")
         question = _required_text(row, data_args.prompt_column, source, idx)
-        out = {"prompt": _prompt(question, data_args.system_prompt), "answer": gold}
+        out = {"prompt": prompt(question), "answer": gold}
         if keep:
             out["answer_kind"] = kind or None
         return out
@@ -371,6 +404,7 @@ def build_grpo_trainer(
     data_args: GRPODataArguments, training_args: ThriftyGRPOConfig, model_args: ModelConfig, trainer_cls=None
 ) -> GRPOTrainer:
     """The trainer for a parsed recipe (model from ``model_args``; LoRA when ``use_peft``)."""
+    from thrifty.data import check_local_source
     from thrifty.models import (
         is_adapter_dir,
         load_tokenizer,
@@ -380,13 +414,20 @@ def build_grpo_trainer(
     )
 
     preflight(model_args.model_name_or_path, training_args)
+    for source in data_args.dataset_mixture or ([data_args.dataset_name] if data_args.dataset_name else []):
+        check_local_source(source)  # a missing local file before the tokenizer may come from the Hub
     check_trl_hooks()
     wandb_defaults(training_args)
-    reward_funcs = build_reward_funcs(list(training_args.reward_funcs), training_args.reward_kwargs)
-    train = load_grpo_prompts(data_args)
+    template = resolve_prompt_template(data_args.prompt_template)
     tokenizer = load_tokenizer(tokenizer_source(model_args.model_name_or_path), padding_side="left",
                                revision=model_args.model_revision,
                                trust_remote_code=training_args.trust_remote_code)
+    apply_chat_template_path(tokenizer, data_args.chat_template_path)
+    check_prompt_setup(tokenizer, template, model_args.model_name_or_path, data_args.system_prompt)
+    reward_funcs = build_reward_funcs(list(training_args.reward_funcs),
+                                      reward_kwargs_for_template(training_args.reward_kwargs,
+                                                                 list(training_args.reward_funcs), template))
+    train = load_grpo_prompts(data_args, tokenizer)
     model, has_adapter = model_args.model_name_or_path, False
     if is_adapter_dir(model_args.model_name_or_path):  # TRL would load the folder as a plain model: do it here
         model, has_adapter = load_trainable_model(model_args, training_args)
@@ -403,6 +444,26 @@ def build_grpo_trainer(
         peft_config=None if has_adapter else get_peft_config(model_args),
         quantization_config=None if model is not model_args.model_name_or_path else get_quantization_config(model_args),
     )
+
+
+def reward_kwargs_for_template(reward_kwargs: dict | None, reward_funcs: list[str],
+                                template: PromptTemplate) -> dict | None:
+    """``reward_kwargs`` with the template's answer extraction given to the ``accuracy`` reward where the recipe
+    leaves it unset, so the reward reads the answer where the template asks for it (R1-Zero: the ``<answer>``
+    block) and eval scores it (:mod:`thrifty.prompt_templates`). A recipe's own ``extraction`` wins (logged)."""
+    if not template.extraction or "accuracy" not in reward_funcs:
+        return reward_kwargs
+    merged = {k: dict(v) if isinstance(v, dict) else v for k, v in (reward_kwargs or {}).items()}
+    own = merged.setdefault("accuracy", {})
+    if not isinstance(own, dict):
+        return reward_kwargs  # build_reward_funcs reports the malformed entry
+    if own.get("extraction", template.extraction) != template.extraction:
+        logger.warning("reward_kwargs sets accuracy's extraction to %r, but prompt_template %s asks for %r: the reward "
+                       "and eval may read different answers", own["extraction"], template.label, template.extraction)
+    own.setdefault("extraction", template.extraction)
+    logger.info("prompt_template %s: the accuracy reward reads answers with extraction %r", template.label,
+                own["extraction"])
+    return merged
 
 
 def run_grpo(data_args: GRPODataArguments, training_args: ThriftyGRPOConfig, model_args: ModelConfig) -> str:

@@ -49,7 +49,7 @@ from typing import Any
 import yaml
 
 from thrifty.errors import UserInputError, report_user_error
-from thrifty.jsonl import atomic_open
+from thrifty.jsonl import atomic_open, read_text
 from thrifty.paths import RECIPES_DIR, default_cache_dir, resolve_recipe, shipped_recipe
 from thrifty.recipes import load_yaml
 from thrifty.redact import REDACTED, redact_argv, redact_mapping
@@ -79,7 +79,7 @@ def cache_dir() -> Path:
 def recipe_directives(recipe: str | Path) -> dict[str, tuple[str, int]]:
     """``# stage: X`` / ``# accelerate: Y`` comment lines of a recipe: ``{name: (value, line number)}``."""
     found: dict[str, tuple[str, int]] = {}
-    for lineno, line in enumerate(Path(recipe).read_text().splitlines(), 1):
+    for lineno, line in enumerate(read_text(recipe).splitlines(), 1):
         m = _DIRECTIVE.match(line)
         if m and m.group(1) not in found:
             found[m.group(1)] = (m.group(2), lineno)
@@ -88,7 +88,7 @@ def recipe_directives(recipe: str | Path) -> dict[str, tuple[str, int]]:
 
 def _recipe_keys(recipe: Path) -> dict[str, Any]:
     try:
-        data = load_yaml(recipe.read_text()) or {}
+        data = load_yaml(read_text(recipe)) or {}
     except yaml.YAMLError as err:
         raise LaunchError(f"{recipe}: not valid YAML: {err}") from None
     if not isinstance(data, dict):
@@ -152,7 +152,7 @@ def resolve_accelerate_config(recipe: str | Path, explicit: str | None = None) -
 def read_accelerate_config(config: Path) -> dict[str, Any]:
     """An accelerate config file as a mapping; a :class:`LaunchError` naming the file when it is not one."""
     try:
-        data = yaml.safe_load(config.read_text()) or {}
+        data = yaml.safe_load(read_text(config)) or {}
     except yaml.YAMLError as err:
         raise LaunchError(f"{config}: not a valid accelerate config (YAML error: {str(err).splitlines()[0]}); fix it "
                           "or make one with `accelerate config --config_file FILE`") from None

@@ -28,6 +28,17 @@ from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
 from thrifty.assistant_mask import THRIFTY, add_assistant_masks, assistant_masking_plan
 from thrifty.data import load_any
+from thrifty.prompt_templates import (
+    CHAT,
+    PromptTemplate,
+    PromptTemplateError,
+    describe,
+    has_chat_template,
+    messages_to_pair,
+    no_template_message,
+    resolve_prompt_template,
+    training_completion,
+)
 
 from .common import preflight, run_spec, train_and_save, wandb_defaults
 
@@ -48,6 +59,16 @@ class DataArguments:
         default=None, metadata={"help": "keep only rows whose 'format' column is one of these"}
     )
     max_train_samples: int | None = field(default=None, metadata={"help": "truncate the training set"})
+    prompt_template: str | None = field(default=None, metadata={
+        "help": "how prompts are written (thrifty.prompt_templates): unset = data as it is (messages through the chat "
+                "template, prompt/completion strings as plain text); r1_zero or plain (base models): prompt strings "
+                "and single-turn messages become plain-text prompt/completion pairs through the template; or a text "
+                "(or file) with {problem}"})
+
+    def __post_init__(self):
+        from thrifty.prompt_templates import check_prompt_keys
+
+        check_prompt_keys(self.prompt_template)
 
 
 @dataclass
@@ -193,6 +214,53 @@ def load_train_data(data_args: DataArguments):
     return train, evaluation
 
 
+def apply_prompt_template(data, template: PromptTemplate, has_chat: bool, source: str, model: str):
+    """SFT data as ``prompt_template`` writes it (:mod:`thrifty.prompt_templates`).
+
+    - plain-text template (``r1_zero``, ``plain``, or a custom one on a model without a chat template): string
+      prompts are filled into the template and their completions follow its separator; ``messages`` rows (and
+      conversational prompt/completion rows) with one assistant answer become such plain-text pairs, so the loss
+      is on the completion only;
+    - a custom template on a chat model: string prompts become the user message, completions the assistant's;
+      conversational rows are kept as written;
+    - unset: the data as it is. ``messages`` (or conversational rows) need a chat template: a model without one is
+      refused in one line naming ``prompt_template`` and ``chat_template_path``.
+    ``text`` rows are language modelling and are kept as they are."""
+    columns = data.column_names
+    conversational = "messages" in columns or ("prompt" in columns and len(data) and isinstance(data[0]["prompt"], list))
+    if "text" in columns and "messages" not in columns and "prompt" not in columns:
+        if template.name != CHAT:
+            logger.info("%s: 'text' rows are trained as they are; prompt_template applies to prompts", source)
+        return data
+    completion = template.completion if template.completion is not None else not has_chat
+    if conversational and not completion and not has_chat:
+        raise PromptTemplateError(no_template_message(model))
+    if template.name == CHAT or (conversational and not completion):
+        if template.name != CHAT:
+            logger.info("%s: conversational rows go through the chat template as written; prompt_template %s fills "
+                        "string prompts only", source, describe(template))
+        return data
+
+    def convert(row: dict, idx: int) -> dict:
+        where = f"{source} row {idx}"
+        if "messages" in row and row["messages"] is not None:
+            return messages_to_pair(row["messages"], template, where)
+        if isinstance(row["prompt"], list):
+            completion_msgs = row["completion"] if isinstance(row["completion"], list) else [
+                {"role": "assistant", "content": row["completion"]}]
+            return messages_to_pair([*row["prompt"], *completion_msgs], template, where)
+        if completion:
+            return {"prompt": template.fill(str(row["prompt"])),
+                    "completion": training_completion(str(row["completion"]), template)}
+        return {"prompt": [{"role": "user", "content": template.fill(str(row["prompt"]))}],
+                "completion": [{"role": "assistant", "content": str(row["completion"])}]}
+
+    drop = [c for c in ("messages", "prompt", "completion") if c in columns]
+    logger.info("prompt_template %s: %s rows as %s prompt/completion pairs", describe(template), source,
+                "plain-text" if completion else "chat")
+    return data.map(convert, with_indices=True, remove_columns=drop, desc="prompt template")
+
+
 def build_sft_trainer(
     data_args: DataArguments, training_args: ThriftySFTConfig, model_args: ModelConfig
 ) -> ThriftySFTTrainer:
@@ -202,12 +270,19 @@ def build_sft_trainer(
     preflight(model_args.model_name_or_path, training_args)
     wandb_defaults(training_args)
     train, evaluation = load_train_data(data_args)
-    if "messages" not in train.column_names and training_args.assistant_only_loss:
-        logger.info("data is not conversational 'messages': assistant_only_loss off, completion-only loss applies")
-        training_args.assistant_only_loss = False
     tokenizer = load_tokenizer(tokenizer_source(model_args.model_name_or_path), padding_side="right",
                                revision=model_args.model_revision,
                                trust_remote_code=training_args.trust_remote_code)
+    template = resolve_prompt_template(data_args.prompt_template)
+    has_chat = has_chat_template(tokenizer) or training_args.chat_template_path is not None
+    train = apply_prompt_template(train, template, has_chat, data_args.dataset_name,
+                                  model_args.model_name_or_path)
+    if evaluation is not None:
+        evaluation = apply_prompt_template(evaluation, template, has_chat, data_args.eval_dataset_name,
+                                           model_args.model_name_or_path)
+    if "messages" not in train.column_names and training_args.assistant_only_loss:
+        logger.info("data is not conversational 'messages': assistant_only_loss off, completion-only loss applies")
+        training_args.assistant_only_loss = False
     if training_args.assistant_only_loss and training_args.chat_template_path is None:
         plan = assistant_masking_plan(tokenizer)
         logger.info("assistant-only loss: mask from the %s", plan)

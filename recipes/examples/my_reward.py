@@ -1,4 +1,4 @@
-"""The README's "Write your own reward" example (exercised by tests/test_rewards.py).
+"""The "Write your own reward" example of docs/guides/reward-plugins.md (exercised by tests/test_rewards.py).
 
 Use it with ``PYTHONPATH=recipes/examples`` and, in a recipe, ``reward_funcs: [accuracy, "my_reward:concise_answer"]``.
 """
