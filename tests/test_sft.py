@@ -27,7 +27,7 @@ def toy_data(tmp_path_factory, toy_world):
 
 def _args(model, data, out, *extra):
     return ["--model_name_or_path", str(model), "--dataset_name", data, "--output_dir", str(out),
-            "--per_device_train_batch_size", "16", "--learning_rate", "3e-3", "--logging_steps", "1",
+            "--per_device_train_batch_size", "8", "--learning_rate", "3e-3", "--logging_steps", "1",
             "--report_to", "none", "--disable_tqdm", "true", "--save_strategy", "no", "--seed", "0", *extra]
 
 
