@@ -520,3 +520,18 @@ def test_a_right_command_passes(command, monkeypatch):
 if __name__ == "__main__":  # list the problems without pytest
     print("\n".join(broken_links(doc_files())) or "links: ok")
     sys.exit(0)
+
+
+#: Issue 29's budgets: the README is a front page, a method page opens with its summary and fidelity table.
+README_MAX_BYTES, METHOD_PAGE_MAX_BYTES = 20_000, 15_000
+
+
+def test_readme_and_method_pages_stay_within_their_budgets():
+    assert (REPO / "README.md").stat().st_size <= README_MAX_BYTES, "README.md: move detail into docs/"
+    pages = sorted((REPO / "docs" / "methods").glob("*.md"))
+    assert pages
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert len(text.encode()) <= METHOD_PAGE_MAX_BYTES, f"{rel(page)}: move tables into docs/experiments/"
+        headings = [line for line in text.splitlines() if line.startswith("## ")]
+        assert any("Fidelity" in h for h in headings[:3]), f"{rel(page)}: the fidelity table comes first"
