@@ -7,7 +7,8 @@
 - :func:`plot_format_mix_before_after`: the same bars for several models side by side, one panel each (the
   demo's SFT against Ada-GRPO).
 - :func:`plot_pareto`: one benchmark, every (run, mode) a point, the Pareto front of accuracy against tokens
-  (:func:`pareto_front`) drawn as a step line through its points (``thrifty report``).
+  (:func:`pareto_front`) drawn as a step line through its points (``thrifty report``, ``thrifty demo``); its
+  point labels are placed on the rendered figure so that none overlaps another (:func:`pareto_figure`).
 """
 
 from __future__ import annotations
@@ -158,9 +159,158 @@ def pareto_front(points: list[dict]) -> list[dict]:
     return sorted(front, key=lambda p: (p["mean_tokens"], -p["accuracy"]))
 
 
-def plot_pareto(points: list[dict], benchmark: str, path: str | Path) -> Path:
-    """``points``: dicts of ``run, mode, mean_tokens, accuracy`` on one benchmark. Every run has its colour and
-    every mode its marker; the Pareto front is a dashed step line through ringed points."""
+_MARKER_S = 55  # scatter size (points squared) of a Pareto-plot point
+_RING_S = 160  # ... and of the ring round a point on the front
+_LABEL_GAP = 2.0  # points kept free between a label and a marker or the axes' edge
+_LABEL_SEP = 5.0  # ... and between two labels
+_LABEL_MAX_SHIFT = 120.0  # the furthest (points) a label is moved up or down from its point
+
+
+def _overlap_area(a: tuple, b: tuple, pad: float = 0.0) -> float:
+    """The area two boxes ``(x0, y0, x1, y1)`` share once ``b`` is grown by ``pad`` on every side."""
+    w = min(a[2], b[2] + pad) - max(a[0], b[0] - pad)
+    h = min(a[3], b[3] + pad) - max(a[1], b[1] - pad)
+    return w * h if w > 0 and h > 0 else 0.0
+
+
+def _segment_hits(box: tuple, p: tuple, q: tuple, pad: float = 0.0) -> bool:
+    """Whether the segment ``p``-``q`` passes through ``box`` ``(x0, y0, x1, y1)`` grown by ``pad``
+    (Liang-Barsky clipping)."""
+    lo, hi = 0.0, 1.0
+    for d, start, low, high in ((q[0] - p[0], p[0], box[0] - pad, box[2] + pad),
+                                (q[1] - p[1], p[1], box[1] - pad, box[3] + pad)):
+        if d == 0:
+            if not low < start < high:
+                return False
+            continue
+        t0, t1 = (low - start) / d, (high - start) / d
+        lo, hi = max(lo, min(t0, t1)), min(hi, max(t0, t1))
+        if lo >= hi:
+            return False
+    return True
+
+
+def _nearest_on_box(box: tuple, x: float, y: float) -> tuple[float, float]:
+    """The point of ``box`` ``(x0, y0, x1, y1)`` nearest to ``(x, y)``."""
+    return min(max(x, box[0]), box[2]), min(max(y, box[1]), box[3])
+
+
+def _label_candidates(radius: float) -> list[tuple[float, tuple[float, float, str, str]]]:
+    """``(cost, (dx, dy, ha, va))``: the offsets (points) and alignments to try for a label whose point has a
+    marker of ``radius`` points, with what each costs (the points it is moved, plus a little for the left side,
+    above or below): beside the point to the right or left, or above or below it (centred, or reaching out to
+    either side), each moved further up or down in steps of 3 points."""
+    side = radius + 3
+    shifts = [0.0] + [s * k for k in range(3, int(_LABEL_MAX_SHIFT) + 1, 3) for s in (-1, 1)]
+    cands = [(abs(dy) + extra, (dx, dy, ha, "center"))
+             for dy in shifts for extra, dx, ha in ((0, side, "left"), (8, -side, "right"))]
+    for dy in shifts:
+        up = dy >= 0
+        for extra, dx, ha in ((4, 0.0, "center"), (6, -radius, "left"), (10, radius, "right")):
+            cands.append((abs(dy) + extra, (dx, dy + (side if up else -side), ha, "bottom" if up else "top")))
+    return cands
+
+
+def _layout_labels(frame: tuple, px: float, labels: list[dict], markers: list, order: list[int]):
+    """Greedy placement of ``labels`` in ``order``: each takes the candidate of :func:`_label_candidates` that
+    costs least given those placed before it. Overlapping another label costs by far the most, then a leader line
+    through another label, leaving the axes (``frame``), covering a marker, and standing nearer another point
+    than its own without a leader long enough to say whose it is. Boxes are ``(x0, y0, x1, y1)`` in display
+    pixels, ``px`` pixels a point. ``labels``: dicts of ``anchor`` (its point), ``radius`` (its marker's, in
+    points), ``own`` (indices of its markers in ``markers``: ``(box, centre)`` pairs), ``boxes`` (``(ha, va)`` ->
+    its box at offset 0), ``candidates``. Returns ``(total cost, [(candidate, box, leader) per label])``, a
+    leader being the segment from the box to the point, or None."""
+    gap, sep = _LABEL_GAP * px, _LABEL_SEP * px
+    inner = (frame[0] + gap, frame[1] + gap, frame[2] - gap, frame[3] - gap)
+    placed: list[tuple] = []  # label boxes
+    leaders: list[tuple] = []  # leader segments
+    chosen: dict[int, tuple] = {}
+    total = 0.0
+    for i in order:
+        lab = labels[i]
+        (x, y), radius = lab["anchor"], lab["radius"]
+        others = [m for j, m in enumerate(markers) if j not in lab["own"]]
+        best = None
+        for cost, (dx, dy, ha, va) in lab["candidates"]:
+            b0 = lab["boxes"][ha, va]
+            box = (b0[0] + dx * px, b0[1] + dy * px, b0[2] + dx * px, b0[3] + dy * px)
+            start = _nearest_on_box(box, x, y)
+            off = math.dist(start, (x, y))
+            leader = off > (radius + 4) * px  # no longer beside its marker: tied to it by a line
+            clear = off > (radius + 10) * px  # ... a line long enough to see whose label it is
+            score = cost + 1e6 * sum(_overlap_area(box, b, sep) for b in placed)
+            score += 1e3 * ((box[2] - box[0]) * (box[3] - box[1]) - _overlap_area(box, inner))
+            score += 1e4 * sum(1 for seg in leaders if _segment_hits(box, *seg, gap))
+            if leader:
+                score += 1e4 * sum(1 for b in placed if _segment_hits(b, start, (x, y), gap))
+            score += 30 * sum(_overlap_area(box, mbox, gap) for mbox, _ in markers)  # its own too
+            for mbox, centre in others:
+                if leader:
+                    score += 1e3 * _segment_hits(mbox, start, (x, y))
+                if not clear and math.dist(_nearest_on_box(box, *centre), centre) < off + 2 * px:
+                    score += 80  # reads as that point's label
+            if best is None or score < best[0]:
+                best = (score, (dx, dy, ha, va), box, (start, (x, y)) if leader else None)
+        score, cand, box, leader = best
+        total += score
+        placed.append(box)
+        if leader:
+            leaders.append(leader)
+        chosen[i] = (cand, box, leader)
+    return total, [chosen[i] for i in range(len(labels))]
+
+
+def _place_labels(fig, ax, groups: list[tuple[list[dict], list[float]]]) -> None:
+    """Annotate each group of points (``(points, marker radii in points)``) with one label, its names stacked,
+    where its rendered box meets no other label and, where there is room, no marker, inside the axes
+    (:func:`_layout_labels`; the cheapest of a few greedy orders: left to right, right to left, most crowded
+    first). A label set off from its point is tied to it by a thin leader line from the label's nearest edge."""
+    renderer = fig.canvas.get_renderer()
+    px = fig.dpi / 72  # display pixels per point
+    to_display = ax.transData.transform
+    markers, labels = [], []
+    aligns = {(ha, va) for _, (_, _, ha, va) in _label_candidates(0.0)}
+    for pts, radii in groups:
+        own = []
+        for p, r in zip(pts, radii, strict=True):
+            x, y = (float(v) for v in to_display((p["mean_tokens"], p["accuracy"])))
+            own.append(len(markers))
+            markers.append(((x - r * px, y - r * px, x + r * px, y + r * px), (x, y)))
+        xy = (sum(p["mean_tokens"] for p in pts) / len(pts), sum(p["accuracy"] for p in pts) / len(pts))
+        anchor = tuple(float(v) for v in to_display(xy))
+        # the group's reach from its centre, in points: every marker of it lies within
+        radius = max(math.dist(anchor, markers[j][1]) / px + r for j, r in zip(own, radii, strict=True))
+        ann = ax.annotate("\n".join(f"{p['run']}/{p['mode']}" for p in pts), xy, fontsize=7, xytext=(0, 0),
+                          textcoords="offset points")
+        boxes = {}
+        for ha, va in aligns:  # the rendered box at offset 0; a candidate's box is this one moved
+            ann.set_ha(ha)
+            ann.set_va(va)
+            boxes[ha, va] = tuple(float(v) for v in ann.get_window_extent(renderer).extents)
+        ann.remove()
+        labels.append({"text": ann.get_text(), "xy": xy, "anchor": anchor, "radius": radius, "own": set(own),
+                       "boxes": boxes, "candidates": _label_candidates(radius)})
+    frame = tuple(float(v) for v in ax.get_window_extent(renderer).extents)
+    by_x = sorted(range(len(labels)), key=lambda i: (labels[i]["xy"][0], -labels[i]["xy"][1]))
+    crowd = sorted(range(len(labels)), key=lambda i: -sum(
+        1.0 / (1.0 + math.dist(labels[i]["anchor"], m[1]) / px) for m in markers))
+    _, layout = min((_layout_labels(frame, px, labels, markers, order) for order in (by_x, by_x[::-1], crowd)),
+                    key=lambda t: t[0])
+    for lab, ((dx, dy, ha, va), box, leader) in zip(labels, layout, strict=True):
+        arrow = None
+        if leader:  # from the label's edge nearest the point
+            (sx, sy), _ = leader
+            relpos = ((sx - box[0]) / (box[2] - box[0]), (sy - box[1]) / (box[3] - box[1]))
+            arrow = dict(arrowstyle="-", color="0.3", lw=0.7, shrinkA=0, shrinkB=lab["radius"] + 1.5,
+                         relpos=relpos, patchA=None)
+        ax.annotate(lab["text"], lab["xy"], fontsize=7, xytext=(dx, dy), textcoords="offset points", ha=ha,
+                    va=va, arrowprops=arrow, zorder=5)
+
+
+def pareto_figure(points: list[dict], benchmark: str):
+    """The figure of :func:`plot_pareto` (a matplotlib ``Figure``, not yet saved or closed). Points whose markers
+    coincide share one label, their names stacked; labels are placed by :func:`_place_labels` so that none
+    overlaps another (nor, where there is room, a marker)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     runs = list(dict.fromkeys(p["run"] for p in points))
@@ -168,24 +318,14 @@ def plot_pareto(points: list[dict], benchmark: str, path: str | Path) -> Path:
     cmap = plt.get_cmap("tab10")
     markers = "osD^vP*Xh<>"
     front = pareto_front(points)
-    shown = [p for p in points if p.get("mean_tokens") is not None]
-    span = max((max(p["mean_tokens"] for p in shown) - min(p["mean_tokens"] for p in shown)) if shown else 0, 1e-9)
-    labels: list[tuple[float, float, list[str]]] = []  # nearby points (10% of x, 0.05 of y) share a label
+    shown = [p for p in points if p.get("mean_tokens") is not None and p.get("accuracy") is not None]
     for p in shown:
         ax.scatter(p["mean_tokens"], p["accuracy"], color=cmap(runs.index(p["run"]) % 10),
-                   marker=markers[modes.index(p["mode"]) % len(markers)], s=55, zorder=3)
-        near = next((lab for lab in labels if abs(lab[0] - p["mean_tokens"]) <= 0.1 * span
-                     and abs(lab[1] - p["accuracy"]) <= 0.05), None)
-        if near is None:
-            labels.append((p["mean_tokens"], p["accuracy"], [f"{p['run']}/{p['mode']}"]))
-        else:
-            near[2].append(f"{p['run']}/{p['mode']}")
-    for x, y, names in labels:
-        ax.annotate("\n".join(names), (x, y), fontsize=7, xytext=(5, -3), textcoords="offset points", va="top")
+                   marker=markers[modes.index(p["mode"]) % len(markers)], s=_MARKER_S, zorder=3)
     if front:
         ax.step([p["mean_tokens"] for p in front], [p["accuracy"] for p in front], where="post", color="black",
                 linestyle="--", alpha=0.6, label="Pareto front")
-        ax.scatter([p["mean_tokens"] for p in front], [p["accuracy"] for p in front], s=160, facecolors="none",
+        ax.scatter([p["mean_tokens"] for p in front], [p["accuracy"] for p in front], s=_RING_S, facecolors="none",
                    edgecolors="black", zorder=4)
     for i, run in enumerate(runs):
         ax.scatter([], [], color=cmap(i % 10), marker="o", label=f"run: {run}")
@@ -197,4 +337,27 @@ def plot_pareto(points: list[dict], benchmark: str, path: str | Path) -> Path:
     ax.set_ylim(-0.03, 1.03)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    return _save(fig, Path(path))
+    ax.get_xlim()  # settle the autoscaled limits before measuring in display coordinates
+    # one label for points whose markers overlap (the same place on the plot), names in the points' order
+    to_display = ax.transData.transform
+    same_place = math.sqrt(_MARKER_S) * fig.dpi / 72  # a marker's width, in pixels
+    groups: list[tuple[list[dict], list[float]]] = []
+    for p in shown:
+        xy = to_display((p["mean_tokens"], p["accuracy"]))
+        radius = math.sqrt(_RING_S if p in front else _MARKER_S) / 2
+        home = next((g for g in groups if any(math.dist(xy, to_display((q["mean_tokens"], q["accuracy"])))
+                                              < same_place for q in g[0])), None)
+        if home is None:
+            groups.append(([p], [radius]))
+        else:
+            home[0].append(p)
+            home[1].append(radius)
+    _place_labels(fig, ax, groups)
+    return fig
+
+
+def plot_pareto(points: list[dict], benchmark: str, path: str | Path) -> Path:
+    """``points``: dicts of ``run, mode, mean_tokens, accuracy`` on one benchmark. Every run has its colour and
+    every mode its marker; the Pareto front is a dashed step line through ringed points; labels never overlap
+    (:func:`pareto_figure`)."""
+    return _save(pareto_figure(points, benchmark), Path(path))
