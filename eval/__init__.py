@@ -13,7 +13,8 @@ from thrifty.lazy_exports import lazy_exports
 
 #: public name -> the submodule that defines it
 _EXPORTS: dict[str, str] = {
-    **dict.fromkeys(("EvalConfig", "run_eval", "load_run"), "runner"),
+    **dict.fromkeys(("EvalConfig", "run_eval"), "runner"),
+    **dict.fromkeys(("load_run",), "run_folder"),
     **dict.fromkeys(("score_predictions",), "commands"),
     **dict.fromkeys(("score_completions", "pass_at_k", "resolve_extraction", "EXTRACTIONS"), "scoring"),
     **dict.fromkeys(("summarize",), "stats"),
@@ -54,7 +55,8 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time the names load l
     from .longbench_write import LongBenchWriteConfig, run_longbench_write
     from .modes import generate_mode, validate_modes
     from .report import write_comparison, write_run_report
-    from .runner import EvalConfig, load_run, run_eval
+    from .run_folder import load_run
+    from .runner import EvalConfig, run_eval
     from .scoring import EXTRACTIONS, pass_at_k, resolve_extraction, score_completions
     from .stats import summarize
     from .toy import TOY_MODES, by_tier, summarize_toy

@@ -29,7 +29,8 @@ def cmd_eval(argv: list[str]) -> int:
         return cmd_eval_score(argv[1:])
     from thrifty.recipes import parse_recipe
 
-    from .runner import REPORT_FILE, SUMMARY_FILE, EvalConfig, run_eval
+    from .run_folder import REPORT_FILE, SUMMARY_FILE
+    from .runner import EvalConfig, run_eval
 
     (cfg,) = parse_recipe((EvalConfig,), argv)
     out = run_eval(cfg)

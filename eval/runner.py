@@ -24,6 +24,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -44,15 +45,14 @@ from thrifty.recipes import RecipeError, recipe_dict
 from .contamination import warn_if_trained_on
 from .generation import BACKENDS, SamplingParams, make_generator
 from .modes import generate_mode, validate_modes
-from .run_folder import (  # noqa: F401 - the run folder's names stay importable from here, their former home
+from .run_folder import (
     CONFIG_FILE,
     HEAVY_FIELDS,
     PROBLEMS_FILE,
-    REPORT_FILE,
     SAMPLES_FILE,
     SUMMARY_FILE,
     light_row,
-    load_run,
+    load_run,  # noqa: F401 - public here too (``from thrifty.eval.runner import load_run``)
 )
 from .scoring import EXTRACTIONS, resolve_extraction, score_completions
 from .stats import summarize
@@ -161,9 +161,10 @@ class EvalConfig:
         check_prompt_keys(self.prompt_template, self.chat_template_path, self.system_prompt)
         check_model_source(self.model_name_or_path)
 
-    @property
+    @cached_property
     def template(self) -> PromptTemplate:
-        """The resolved ``prompt_template`` (:func:`thrifty.prompt_templates.resolve_prompt_template`)."""
+        """The resolved ``prompt_template`` (:func:`thrifty.prompt_templates.resolve_prompt_template`; resolved
+        once: a template file is read once per run, not per chunk)."""
         return resolve_prompt_template(self.prompt_template)
 
     @property

@@ -286,7 +286,7 @@ def load_grpo_prompts(data_args: GRPODataArguments, tokenizer=None):
     A ``\\boxed{}`` gold (MATH) is reduced to its content; ``answer_pattern`` extracts the gold from a worked
     solution (GSM8K). An ``answer_kind`` column, when present, is kept for the accuracy reward. With
     ``dataset_mixture`` every source is loaded this way and the results are concatenated in order, each row
-    tagged with its ``data_source``. Prompts follow ``prompt_template`` (:func:`_prompt`; ``tokenizer`` decides
+    tagged with its ``data_source``. Prompts follow ``prompt_template`` (:func:`_prompter`; ``tokenizer`` decides
     whether a custom template is a user message or the whole prompt).
     """
     if data_args.dataset_mixture:

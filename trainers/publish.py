@@ -37,10 +37,9 @@ from thrifty.recipes import load_yaml
 from thrifty.redact import redact_mapping
 
 from .eval_card import eval_results, extraction_note, results_table
-from .publish_common import (  # noqa: F401 - the shared names stay importable from here, their former home
+from .publish_common import (
     ACCURACY_PLOT,
     CARD_FINGERPRINTS,
-    EVAL_CONFIG,
     EVAL_PLOTS,
     EVAL_REPORT,
     EVAL_SUMMARY,
