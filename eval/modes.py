@@ -11,6 +11,10 @@
   the direct one, as judged by the answer checker) that answer is taken, otherwise ``long_cot`` is generated and
   its answer taken. The sample's output tokens are the sum of everything generated for it (3 completions, or 4
   on a fallback; pre-fills not counted); the fallback rate is reported.
+- ``l1_exact:N`` and ``l1_max:N`` (L1, Aggarwal and Welleck 2025; docs/methods/l1.md): nothing pre-filled; the
+  problem ends with L1's instruction and ``Think for N tokens.`` / ``Think for maximum N tokens.``
+  (:func:`thrifty.l1_budget.l1_prompt`; the instruction is the ``l1_instruction`` key of ``thrifty eval``), and
+  the summary adds the length error against N (:func:`thrifty.l1_budget.l1_length_stats`).
 
 :func:`generate_mode` returns, per problem, ``n`` raw samples (completion text, tokens, finish reason,
 pre-fill and, for consensus, the parts); scoring happens afterwards (:mod:`thrifty.eval.scoring`).
@@ -24,6 +28,7 @@ from collections.abc import Sequence
 from thrifty.answer_check import AnswerChecker
 from thrifty.benchmarks import Problem, problem_text
 from thrifty.formats import ARM_FORMATS, CODE, DIRECT, LONG_COT, OPENING_TAGS, SHORT_COT, THINK_OPEN
+from thrifty.l1_budget import L1_INSTRUCTION, l1_mode_budget, l1_prompt
 from thrifty.prompt_templates import PromptTemplate, resolve_prompt_template
 
 from .generation import Generation, SamplingParams, render_prompt
@@ -39,29 +44,36 @@ MODES: tuple[str, ...] = (ADAPTIVE, *INSTRUCTION_MODES, CONSENSUS)
 
 
 def mode_prefill(mode: str) -> str:
-    """The assistant-turn pre-fill of an inference mode: the format's tag and a newline, as ARM ("" for adaptive)."""
-    if mode == ADAPTIVE:
+    """The assistant-turn pre-fill of an inference mode: the format's tag and a newline, as ARM ("" for adaptive
+    and the L1 budget modes)."""
+    if mode == ADAPTIVE or l1_mode_budget(mode) is not None:
         return ""
     if mode == MULTITURN:
         return THINK_OPEN + "\n"
     if mode in OPENING_TAGS:
         return OPENING_TAGS[mode] + "\n"
-    raise ValueError(f"unknown inference mode {mode!r}; expected one of {', '.join(MODES)}")
+    raise ValueError(f"unknown inference mode {mode!r}; expected one of {', '.join(MODES)}, l1_exact:N, l1_max:N")
 
 
 def validate_modes(modes: Sequence[str]) -> None:
-    unknown = [m for m in modes if m not in MODES]
+    unknown = [m for m in modes if m not in MODES and l1_mode_budget(m) is None]
     if unknown:
-        raise ValueError(f"unknown inference mode(s) {', '.join(unknown)}; expected some of {', '.join(MODES)}")
+        raise ValueError(f"unknown inference mode(s) {', '.join(unknown)}; expected some of {', '.join(MODES)}, "
+                         "l1_exact:N or l1_max:N (N a token budget >= 1)")
 
 
 def _prompts(generator, problems: Sequence[Problem], prefill: str, template: PromptTemplate | str | None,
-             system: str | None) -> list[str]:
-    """Each problem's prompt: :func:`thrifty.benchmarks.problem_text` through the prompt template
-    (:mod:`thrifty.prompt_templates`; a string is resolved as the ``prompt_template`` recipe key is)."""
+             system: str | None, budget: int | None = None, l1_instruction: str = L1_INSTRUCTION) -> list[str]:
+    """Each problem's prompt: :func:`thrifty.benchmarks.problem_text` (with an L1 ``budget``, ended by the
+    instruction and the budget sentence) through the prompt template (:mod:`thrifty.prompt_templates`; a string is
+    resolved as the ``prompt_template`` recipe key is)."""
     if not isinstance(template, PromptTemplate):
         template = resolve_prompt_template(template)
-    return [render_prompt(generator.tokenizer, [{"role": "user", "content": problem_text(p)}], prefill, system,
+
+    def text(p: Problem) -> str:
+        return problem_text(p) if budget is None else l1_prompt(problem_text(p), budget, l1_instruction)
+
+    return [render_prompt(generator.tokenizer, [{"role": "user", "content": text(p)}], prefill, system,
                           template=template)
             for p in problems]
 
@@ -72,15 +84,15 @@ def _sample(g: Generation, prefill: str) -> dict:
 
 def generate_mode(generator, problems: Sequence[Problem], mode: str, params: SamplingParams,
                   template: PromptTemplate | str | None = None, system: str | None = None,
-                  checker: AnswerChecker | None = None) -> list[list[dict]]:
+                  checker: AnswerChecker | None = None, l1_instruction: str = L1_INSTRUCTION) -> list[list[dict]]:
     """``params.n`` samples per problem in ``mode`` (see the module docstring); consensus needs ``checker``."""
     if mode == CONSENSUS:
         if checker is None:
             raise ValueError("consensus mode needs an AnswerChecker to compare the three answers")
         return _consensus(generator, problems, params, template, system, checker)
     prefill = mode_prefill(mode)
-    gens = generator.generate(_prompts(generator, problems, prefill, template, system), params,
-                              [prefill] * len(problems), desc=f"{mode}")
+    prompts = _prompts(generator, problems, prefill, template, system, l1_mode_budget(mode), l1_instruction)
+    gens = generator.generate(prompts, params, [prefill] * len(problems), desc=f"{mode}")
     return [[_sample(g, prefill) for g in per_problem] for per_problem in gens]
 
 

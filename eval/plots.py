@@ -361,3 +361,46 @@ def plot_pareto(points: list[dict], benchmark: str, path: str | Path) -> Path:
     every mode its marker; the Pareto front is a dashed step line through ringed points; labels never overlap
     (:func:`pareto_figure`)."""
     return _save(pareto_figure(points, benchmark), Path(path))
+
+
+#: Markers of :func:`plot_labelled_panels`, one per label in order of first appearance; a label named in
+#: ``highlight`` is drawn as a large star (the format oracle: the bound the others are read against).
+_PANEL_MARKERS = "oDs^vPXh<>p"
+
+
+def plot_labelled_panels(points: list[dict], title: str, path: str | Path, highlight: tuple[str, ...] = (),
+                         panels: list[str] | None = None) -> Path:
+    """Accuracy against mean output tokens, one panel per ``panel`` value (e.g. the test set as a whole and each
+    tier), every point a dict of ``panel, label, mean_tokens, accuracy``. Points sharing a label share a colour and
+    marker in every panel, and several points per label (one per seed) are drawn as they are, with the label's
+    median as a larger outlined marker; labels are named once, in a legend below the panels, so no text sits on a
+    point or on another label. ``highlight`` labels are drawn as stars. Written atomically."""
+    plt = _plt()
+    panels = panels or list(dict.fromkeys(p["panel"] for p in points))
+    labels = list(dict.fromkeys(p["label"] for p in points))
+    cmap = plt.get_cmap("tab10")
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels) + 0.6, 3.6), squeeze=False)
+    for ax, panel in zip(axes[0], panels, strict=True):
+        for i, label in enumerate(labels):
+            mine = [p for p in points if p["panel"] == panel and p["label"] == label
+                    and p.get("mean_tokens") is not None and p.get("accuracy") is not None]
+            if not mine:
+                continue
+            star = label in highlight
+            style = dict(color=cmap(i % 10), marker="*" if star else _PANEL_MARKERS[i % len(_PANEL_MARKERS)])
+            xs, ys = [p["mean_tokens"] for p in mine], [p["accuracy"] for p in mine]
+            ax.scatter(xs, ys, s=(160 if star else 36), alpha=0.9 if len(mine) == 1 else 0.55, zorder=3,
+                       label=label if panel == panels[0] else None, **style)
+            if len(mine) > 1:
+                mid_x, mid_y = sorted(xs)[len(xs) // 2], sorted(ys)[len(ys) // 2]
+                ax.scatter([mid_x], [mid_y], s=110, edgecolors="black", linewidths=1.2, zorder=4, **style)
+        ax.set_title(panel, fontsize=10)
+        ax.set_xlabel("mean output tokens")
+        ax.set_xlim(left=0)
+        ax.set_ylim(min(0.5, min((p["accuracy"] for p in points if p["panel"] == panel), default=0.5)) - 0.03, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("accuracy")
+    fig.suptitle(title, fontsize=10)
+    fig.legend(loc="lower center", ncol=min(len(labels), 4), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08 + 0.05 * ((len(labels) - 1) // 4), 1, 1))
+    return _save(fig, Path(path))

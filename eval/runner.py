@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from thrifty.answer_check import AnswerChecker
 from thrifty.benchmarks import BENCHMARK_NAMES, Problem, load_benchmark
 from thrifty.jsonl import ResumableJsonlWriter, write_json
+from thrifty.l1_budget import L1_INSTRUCTION
 from thrifty.prompt_templates import (
     CHAT,
     PromptTemplate,
@@ -78,7 +79,12 @@ class EvalConfig:
     benchmarks: list[str] = field(default_factory=lambda: ["toy"],
                                   metadata={"help": f"some of {', '.join(BENCHMARK_NAMES)}, or JSONL files"})
     modes: list[str] = field(default_factory=lambda: ["adaptive"],
-                             metadata={"help": "adaptive, direct, short_cot, code, long_cot, multiturn, consensus"})
+                             metadata={"help": "adaptive, direct, short_cot, code, long_cot, multiturn, consensus; "
+                                               "l1_exact:N / l1_max:N (L1's budget prompts, N tokens; the summary "
+                                               "adds the length error)"})
+    l1_instruction: str = field(default=L1_INSTRUCTION, metadata={
+        "help": "l1_exact:N / l1_max:N modes: the sentence between the problem and the budget (empty: the budget "
+                "alone, as the toy recipes train)"})
     data_dir: str | None = field(default=None, metadata={
         "help": "local folder laid out like ../shared/data (default $THRIFTY_DATA_DIR, else the Hub)"})
     limit: int | None = field(default=None, metadata={"help": "first N problems of each benchmark"})
@@ -412,7 +418,7 @@ def run_eval(cfg: EvalConfig) -> Path:
                                 "max_model_len": cfg.max_model_len} if cfg.backend == "vllm" else {}))
                         apply_chat_template_path(generator.tokenizer, cfg.chat_template_path)
                     samples = generate_mode(generator, chunk, mode, params, cfg.template, cfg.system_prompt,
-                                            checker)
+                                            checker, cfg.l1_instruction)
                     for row in _rows_for_chunk(bench_name, mode, chunk, samples, checker, generator.tokenizer,
                                                cfg.max_turns, cfg.extraction, cfg.template.extraction):
                         if not writer.done(row["id"]):

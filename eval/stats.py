@@ -18,6 +18,8 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 
+from thrifty.l1_budget import l1_length_stats, l1_mode_budget
+
 from .scoring import MULTITURN, majority_vote, pass_at_k
 
 
@@ -119,6 +121,9 @@ def summarize_group(rows: list[dict]) -> dict:
     consensus = [r["consensus"] for r in rows if r.get("consensus")]
     if consensus:
         out["consensus_fallback_rate"] = statistics.fmean(bool(c["fallback"]) for c in consensus)
+    budget = l1_mode_budget(rows[0]["mode"]) if rows and "mode" in rows[0] else None
+    if budget is not None:  # L1's budget modes: how far the outputs land from the budget asked for
+        out["l1"] = l1_length_stats([r["num_tokens"] for r in rows], budget)
     levels = sorted({r["difficulty"] for r in rows if r.get("difficulty") is not None})
     if levels:
         out["by_difficulty"] = {str(lvl): core_stats([r for r in rows if r.get("difficulty") == lvl])

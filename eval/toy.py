@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 
 TOY_MODES: tuple[str, ...] = (ADAPTIVE, *ARM_FORMATS, MULTITURN)
 __all__ = ["TOY_MODES", "ADAPTIVE", "mode_prefill", "generate_toy", "summarize_toy", "toy_markdown",
-           "mode_points", "by_difficulty", "by_tier", "tier_bar", "TIER_BARS"]
+           "mode_points", "by_difficulty", "by_tier", "tier_bar", "TIER_BARS", "FORMAT_ORACLE", "format_oracle_rows",
+           "tier_cells"]
 
 
 def generate_toy(generator: TransformersGenerator, problems: Sequence[ToyProblem], modes: Sequence[str],
@@ -186,3 +187,37 @@ def toy_markdown(summary: dict, title: str = "Toy world evaluation") -> str:
             cells = [f"{mix.get(f, 0.0):.2f}" for f in (*ARM_FORMATS, "unknown")]
             out.append(f"| {lvl} | " + " | ".join(cells) + " |\n")
     return "".join(out)
+
+
+#: The mode name of :func:`format_oracle_rows`' rows.
+FORMAT_ORACLE = "format_oracle"
+
+
+def format_oracle_rows(rows: list[dict]) -> list[dict]:
+    """The format oracle of a model: per test problem, of its instruction-guided rows (ARM's pre-filled format tag,
+    one per format in :data:`thrifty.formats.ARM_FORMATS`), the cheapest right one, or the long-CoT row when none
+    is right. Returns one row per problem, a copy with ``mode`` :data:`FORMAT_ORACLE` and ``format`` the format
+    picked, so :func:`summarize_toy` reads it like any mode.
+
+    No format policy of that model is right more often, and none is cheaper at that accuracy: the bound an adaptive
+    model's format choice is read against (the pre-filled tag is not counted, so the bound is if anything low).
+    Problems without a long-CoT row and without a right row are left out."""
+    by_problem: dict[str, dict[str, dict]] = defaultdict(dict)
+    for r in rows:
+        if r["mode"] in ARM_FORMATS:
+            by_problem[r["problem_id"]][r["mode"]] = r
+    picked = []
+    for modes in by_problem.values():
+        right = [modes[f] for f in ARM_FORMATS if f in modes and modes[f]["correct"]]
+        pick = min(right, key=lambda r: r["num_tokens"]) if right else modes.get("long_cot")
+        if pick is not None:
+            picked.append({**pick, "mode": FORMAT_ORACLE, "format": pick["mode"]})
+    return picked
+
+
+def tier_cells(summary: dict, mode: str, tiers: dict[str, list[int]] | None = None) -> dict[str, dict]:
+    """``all`` and each tier of one mode: ``n, accuracy, mean_tokens, format_mix`` (the rows of a comparison
+    table and the panels of its plot)."""
+    whole = summary[mode]["all"]
+    return {"all": {key: whole[key] for key in ("n", "accuracy", "mean_tokens", "format_mix")},
+            **by_tier(summary, mode, tiers)}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .accuracy import AccuracyReward
 from .ada import ada_grpo_alpha, ada_grpo_alpha_batch, arm2_length_alpha
+from .adaptthink import AdaptThinkAccuracyReward, adaptthink_advantage
 from .arm import ARM_INVALID_TAGS, ArmAccuracyReward, KimiLengthReward, arm_answer, arm_format_valid
 from .common import completion_text, completion_texts
 from .format_rewards import (
@@ -17,6 +18,7 @@ from .format_rewards import (
     r1_zero_format_reward,
     think_format_reward,
 )
+from .l1 import L1LengthReward, l1_exact_reward, l1_max_reward, l1_prompt, l1_reward, sample_l1_budget
 from .length import short_length_reward
 from .mind import EXPLORATION_MARKERS, FewerTurnsReward, UnitCompactnessReward, turn_counts
 from .registry import (
@@ -42,6 +44,10 @@ register_reward("r1_zero_format", r1_zero_format_reward,
 register_reward("fewer_turns", FewerTurnsReward, factory=True, doc="extension (not MinD's): correct * w * (1 - (turns-1)/(max_turns-1))")
 register_reward("unit_compactness", UnitCompactnessReward, factory=True, doc="MinD R_unit: penalty for turns that open several explorations")
 register_reward("short_length", short_length_reward, doc="1 - min(tokens, max_len)/max_len")
+register_reward("adaptthink_accuracy", AdaptThinkAccuracyReward, factory=True,
+                doc="AdaptThink's R: 0 unless no <think> and one </think>, then the accuracy of the answer after it")
+register_reward("l1_length", L1LengthReward, factory=True,
+                doc="L1/LCPO: correct - 0.0003|N - n| (exact budget), correct * clip(0.001(N - n) + 0.5, 0, 1) (max)")
 register_reward("kimi_length", KimiLengthReward, factory=True,
                 doc="extension (not ARM's): Kimi k1.5 length reward within a prompt's group, ARM correctness")
 
@@ -67,13 +73,16 @@ register_reward(
 __all__ = [
     "ARM_INVALID_TAGS",
     "AccuracyReward",
+    "AdaptThinkAccuracyReward",
     "ArmAccuracyReward",
     "EXPLORATION_MARKERS",
     "FewerTurnsReward",
     "KimiLengthReward",
+    "L1LengthReward",
     "RewardError",
     "UnitCompactnessReward",
     "ada_grpo_alpha",
+    "adaptthink_advantage",
     "ada_grpo_alpha_batch",
     "arm2_length_alpha",
     "arm_answer",
@@ -86,9 +95,14 @@ __all__ = [
     "describe_rewards",
     "get_reward",
     "is_valid_mind",
+    "l1_exact_reward",
+    "l1_max_reward",
+    "l1_prompt",
+    "l1_reward",
     "mind_format_reward",
     "r1_zero_format_reward",
     "register_reward",
+    "sample_l1_budget",
     "short_length_reward",
     "think_format_reward",
     "turn_counts",

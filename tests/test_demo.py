@@ -1,4 +1,5 @@
-"""The demo pipeline end to end (from scratch, a few steps: the path, not the learning)."""
+"""The demo pipeline end to end (from scratch, a few steps: the path, not the learning), and its comparison
+arithmetic (bars, headline, format oracle) on hand-made cells."""
 
 import json
 
@@ -12,6 +13,7 @@ TINY_DEMO = dict(
     from_scratch=True, sft_overrides=["--max_steps", "3"], n_train=200, n_test_per_difficulty=2, max_new_tokens=16,
     grpo_overrides=["--max_steps", "2", "--per_device_train_batch_size", "8", "--num_generations", "4",
                     "--max_completion_length", "16", "--save_steps", "2", "--logging_steps", "1"],
+    baselines=("plain",),
 )
 
 
@@ -33,19 +35,30 @@ def test_demo_runs_end_to_end_and_resumes(demo_run):
         summary = data[key]
         assert set(summary) == {"adaptive", "direct", "short_cot", "code", "long_cot", "multiturn"}
         assert all(summary[mode]["all"]["n"] == n_problems for mode in summary)
+    # the comparison: the recommended ARM2 against forced long CoT, plain GRPO and the format oracle, per tier
+    assert data["method"] == "arm2" and data["label"] == "ARM2"
+    assert list(data["comparison"]) == ["ARM2", "SFT forced to long CoT", "plain GRPO", "format oracle", "SFT"]
+    assert all(set(cells) == {"all", "easy", "medium", "hard"} for cells in data["comparison"].values())
+    assert len(data["demo_bars"]) == 5 and data["demo_bars_pass"] == all(data["demo_bars"].values())
     text = report.read_text()
-    assert "## Adaptive mode before and after Ada-GRPO, by tier" in text and "### Accuracy" in text and "k=9" in text
-    assert "| hard |" in text and "hard long_cot >= 0.9:" in text
-    for stage in ("sft", "grpo"):
+    assert text.splitlines()[2] == data["headline"]
+    for name in ("SFT forced to long CoT", "plain GRPO", "format oracle"):
+        assert f"the tokens of {name} (" in data["headline"]
+    assert "## The comparison, by tier" in text and "| hard | ARM2 |" in text and "### Accuracy" in text
+    assert "k=9" in text and "hard long_cot >= 0.9:" in text and "easy tier long-CoT share <= 0.2:" in text
+    for stage in ("sft", "grpo", "grpo_plain"):
         assert (out / stage / "model.safetensors").exists()
         # each model has a `thrifty eval` run folder, the layout `thrifty publish` reads
         summary = json.loads((out / stage / "eval" / "summary.json").read_text())
-        assert set(summary["results"]["toy"]) == set(data["summary"])
+        assert set(summary["results"]["toy"]) == (set(data["summary"]) if stage != "grpo_plain" else {"adaptive"})
     state = json.loads((out / "grpo" / "checkpoint-2" / "trainer_state.json").read_text())
     assert state["global_step"] == 2 and any("ada/alpha_mean" in h for h in state["log_history"])
+    recipe = (out / "grpo" / "thrifty_recipe.yaml").read_text()  # ARM2: Ada-GRPO with the length factor
+    assert "ada_length_penalty: true" in recipe and "variant: ada" in recipe
+    assert "variant: plain" in (out / "grpo_plain" / "thrifty_recipe.yaml").read_text()
 
-    # a rerun skips the finished stages (neither model is retrained)
-    stamps = {stage: (out / stage / "model.safetensors").stat().st_mtime_ns for stage in ("sft", "grpo")}
+    # a rerun skips the finished stages (no model is retrained)
+    stamps = {stage: (out / stage / "model.safetensors").stat().st_mtime_ns for stage in ("sft", "grpo", "grpo_plain")}
     run_demo(out, **TINY_DEMO)
     assert {stage: (out / stage / "model.safetensors").stat().st_mtime_ns for stage in stamps} == stamps
 
@@ -55,12 +68,65 @@ def test_demo_runs_end_to_end_and_resumes(demo_run):
         run_demo(out, **{**TINY_DEMO, "n_train": 100})
     with pytest.raises(UserInputError, match=r'grpo holds a run of other inputs .*"overrides"'):
         run_demo(out, **{**TINY_DEMO, "grpo_overrides": [*TINY_DEMO["grpo_overrides"], "--learning_rate", "1e-5"]})
+    with pytest.raises(UserInputError, match=r'grpo holds a run of other inputs .*"recipe"'):
+        run_demo(out, **{**TINY_DEMO, "method": "ada"})
+    with pytest.raises(UserInputError, match=r"unknown method 'best'"):
+        run_demo(out, **{**TINY_DEMO, "baselines": ("best",)})
     assert {"data": (out / "data" / "sft.jsonl").stat().st_mtime_ns,
-            **{stage: (out / stage / "model.safetensors").stat().st_mtime_ns for stage in ("sft", "grpo")}} == stamps
+            **{stage: (out / stage / "model.safetensors").stat().st_mtime_ns for stage in ("sft", "grpo", "grpo_plain")}} == stamps
+
+
+def _cell(accuracy: float, tokens: float, long_cot: float) -> dict:
+    return {"n": 10, "accuracy": accuracy, "mean_tokens": tokens, "format_mix": {"long_cot": long_cot,
+                                                                                 "short_cot": 1 - long_cot}}
+
+
+def test_demo_bars_and_headline_on_hand_made_cells():
+    """Each of the five bars fails on its own when its number crosses the line, and the headline names every
+    baseline with its ratio."""
+    from thrifty.trainers.demo import demo_bars, headline
+
+    def model(acc=0.99, tokens=50.0, easy=0.0, hard=1.0):
+        return {"all": _cell(acc, tokens, 0.3), "easy": _cell(1.0, 20, easy), "hard": _cell(acc, 150, hard)}
+
+    long = {"all": _cell(0.95, 160.0, 1.0)}
+    assert all(demo_bars(model(), long).values())
+    failing = {  # bar -> (model, forced long CoT) that fails it alone
+        "accuracy >= 0.97": (model(acc=0.965), {"all": _cell(0.95, 160.0, 1.0)}),
+        "accuracy >= the forced-long-CoT accuracy": (model(acc=0.975), {"all": _cell(0.98, 160.0, 1.0)}),
+        "mean tokens <= 0.5x forced long CoT": (model(tokens=80.5), long),
+        "easy tier long-CoT share <= 0.2": (model(easy=0.25), long),
+        "hard tier long-CoT share >= 0.9": (model(hard=0.85), long),
+    }
+    for bar, (cells, forced) in failing.items():
+        assert [name for name, ok in demo_bars(cells, forced).items() if not ok] == [bar]
+    rows = {"ARM2": model(), "SFT forced to long CoT": long, "format oracle": {"all": _cell(0.995, 40.0, 0.2)},
+            "SFT": {"all": _cell(0.6, 20.0, 0.1)}}
+    text = headline("ARM2", rows, 240)
+    assert text.startswith("ARM2, thrifty's recommended path, answers 0.990 of 240 toy test problems right (greedy) "
+                           "at 50.0 mean output tokens")
+    assert "0.31x the tokens of SFT forced to long CoT (0.950 at 160.0)" in text
+    assert "1.25x the tokens of format oracle (0.995 at 40.0)" in text and "of SFT (" not in text
+
+
+def test_format_oracle_picks_the_cheapest_right_format():
+    """Per problem: the cheapest right instruction-guided row, long CoT when none is right; adaptive rows ignored."""
+    from thrifty.eval.toy import FORMAT_ORACLE, format_oracle_rows
+
+    def row(pid, mode, correct, tokens):
+        return {"problem_id": pid, "mode": mode, "difficulty": 1, "correct": correct, "num_tokens": tokens,
+                "format": mode}
+
+    rows = [row("a", "direct", False, 3), row("a", "short_cot", True, 20), row("a", "code", True, 15),
+            row("a", "long_cot", True, 90), row("a", "adaptive", True, 1),
+            row("b", "direct", False, 3), row("b", "short_cot", False, 20), row("b", "long_cot", False, 95)]
+    picked = {r["problem_id"]: r for r in format_oracle_rows(rows)}
+    assert picked["a"]["format"] == "code" and picked["a"]["num_tokens"] == 15 and picked["a"]["mode"] == FORMAT_ORACLE
+    assert picked["b"]["format"] == "long_cot" and not picked["b"]["correct"]
 
 
 def test_demo_output_publishes(demo_run, tmp_path):
-    """``thrifty publish RUN/grpo --dry-run OUT`` accepts the demo's Ada-GRPO model; the card has its eval numbers."""
+    """``thrifty publish RUN/grpo --dry-run OUT`` accepts the demo's ARM2 model; the card has its eval numbers."""
     from thrifty.trainers.publish import cmd_publish
 
     out, _ = demo_run
@@ -69,17 +135,18 @@ def test_demo_output_publishes(demo_run, tmp_path):
     card = (tmp_path / "pub" / "README.md").read_text()
     accuracy = summary["results"]["toy"]["adaptive"]["accuracy"]
     assert "toy" in card and "adaptive" in card and f"{accuracy:.3f}" in card
-    # full weights fine-tuned from the SFT model (not a LoRA adapter), with the effective Ada-GRPO recipe
+    # full weights fine-tuned from the SFT model (not a LoRA adapter), with the effective ARM2 recipe
     assert "Full weights fine-tuned from" in card and "library_name: transformers" in card
-    assert "variant: ada" in card and "ada-grpo" in card
+    assert "variant: ada" in card and "ada_length_penalty: true" in card
 
 
 def test_demo_report_embeds_its_plots(demo_run):
     """report.md links two PNGs beside it (relative), both valid images; the numbers behind the format-by-tier plot
     are in its JSON and match a recount from each model's eval samples; the accuracy-vs-tokens JSON has one point
-    per (model, mode) matching the samples too."""
+    per (compared model, panel: all and each tier) matching a recount from the samples, the format oracle's
+    recounted by hand from the SFT model's instruction-guided rows."""
     import re
-    from collections import Counter, defaultdict
+    from collections import Counter
 
     from matplotlib.image import imread
 
@@ -97,24 +164,36 @@ def test_demo_report_embeds_its_plots(demo_run):
 
     plotted = json.loads((out / "format_by_tier.json").read_text())
     tiers = ToyWorld().task.tiers
-    assert plotted["mode"] == "adaptive" and list(plotted["models"]) == ["SFT", "Ada-GRPO"]
+    assert plotted["mode"] == "adaptive" and list(plotted["models"]) == ["SFT", "ARM2"]
     points = json.loads((out / "accuracy_vs_tokens.json").read_text())["points"]
-    assert len(points) == 2 * 6
-    for label, stage in (("SFT", "sft"), ("Ada-GRPO", "grpo")):
-        rows = load_run(out / stage / "eval")[1]
-        adaptive = [r for r in rows if r["mode"] == "adaptive"]
-        by_tier: dict[str, list[dict]] = defaultdict(list)
-        for r in adaptive:
-            by_tier[next(t for t, levels in tiers.items() if r["difficulty"] in levels)].append(r)
-        assert list(plotted["models"][label]) == ["easy", "medium", "hard"]
-        for tier, got in plotted["models"][label].items():
-            rs = by_tier[tier]
-            counts = Counter(r["format"] for r in rs)
-            assert got["n"] == len(rs) == 2 * len(tiers[tier])
-            assert got["format_mix"] == pytest.approx({f: c / len(rs) for f, c in counts.items()})
-            assert got["accuracy"] == pytest.approx(sum(r["correct"] for r in rs) / len(rs))
-        for mode in {r["mode"] for r in rows}:
-            rs = [r for r in rows if r["mode"] == mode]
-            (point,) = [p for p in points if p["run"] == label and p["mode"] == mode]
+    assert len(points) == 5 * 4  # five compared models, the whole test set and three tiers
+
+    def tier_of(row: dict) -> str:
+        return next(t for t, levels in tiers.items() if row["difficulty"] in levels)
+
+    sft_rows = load_run(out / "sft" / "eval")[1]
+    by_label = {  # each plotted model recounted from the eval samples
+        "ARM2": [r for r in load_run(out / "grpo" / "eval")[1] if r["mode"] == "adaptive"],
+        "plain GRPO": load_run(out / "grpo_plain" / "eval")[1],
+        "SFT": [r for r in sft_rows if r["mode"] == "adaptive"],
+        "SFT forced to long CoT": [r for r in sft_rows if r["mode"] == "long_cot"],
+    }
+    oracle = []  # the cheapest right instruction-guided row per problem, long CoT when none is right
+    for pid in {r["problem_id"] for r in sft_rows}:
+        mine = [r for r in sft_rows if r["problem_id"] == pid and r["mode"] in ("direct", "short_cot", "code", "long_cot")]
+        right = sorted((r for r in mine if r["correct"]), key=lambda r: r["num_tokens"])
+        oracle.append(right[0] if right else next(r for r in mine if r["mode"] == "long_cot"))
+    by_label["format oracle"] = oracle
+    for label, rows in by_label.items():
+        for panel in ("all", "easy", "medium", "hard"):
+            rs = [r for r in rows if panel == "all" or tier_of(r) == panel]
+            (point,) = [p for p in points if p["label"] == label and p["panel"] == panel]
+            assert point["n"] == len(rs)
             assert point["accuracy"] == pytest.approx(sum(r["correct"] for r in rs) / len(rs))
             assert point["mean_tokens"] == pytest.approx(sum(r["num_tokens"] for r in rs) / len(rs))
+        if label in plotted["models"]:
+            for tier, got in plotted["models"][label].items():
+                rs = [r for r in rows if tier_of(r) == tier]
+                counts = Counter(r["format"] for r in rs)
+                assert got["n"] == len(rs) == 2 * len(tiers[tier])
+                assert got["format_mix"] == pytest.approx({f: c / len(rs) for f, c in counts.items()})

@@ -33,6 +33,11 @@ SMOKE = {
     "bench_toy_mind": (["--out"], lambda r: {x["rewards"] for x in r["runs"]} == {
         "accuracy only", "MinD (paper)", "MinD + fewer_turns (extension)"} and set(r["bars"]["0"]) == {
         "accuracy_within_0.01", "tokens_at_most_0.45x", "token_ratio"}),
+    "bench_toy_methods": (["--out"], lambda r: {x["method"] for x in r["rows"]} == {
+        "ARM2", "plain GRPO", "Ada-GRPO", "Ada-GRPO + Kimi length", "SFT forced to long CoT", "format oracle", "SFT",
+        "MinD SFT (multi-turn)", "MinD", "MinD + fewer turns (extension)"}
+        and len(next(x for x in r["rows"] if x["method"] == "ARM2")["bars"]) == 5
+        and {m["method"]: m["seeds"] for m in r["medians"]}["MinD"] == 1),
     "bench_style_select": (["--out"], lambda r: set(r["accuracy"]) == {"direct", "short_cot"}),
     "bench_real_model": (["--work"], lambda r: set(r["times"]) == {
         "toy traces", "mind data", "sft (LoRA)", "grpo mind (LoRA)", "eval base", "eval sft adapter"}),

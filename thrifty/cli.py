@@ -186,7 +186,8 @@ def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
     from thrifty.trainers.demo import run_demo
 
     grpo_overrides = ["--max_steps", str(args.grpo_steps)] if args.grpo_steps is not None else None
-    report = run_demo(args.out, from_scratch=args.from_scratch, sft_overrides=extra, grpo_overrides=grpo_overrides)
+    report = run_demo(args.out, from_scratch=args.from_scratch, sft_overrides=extra, grpo_overrides=grpo_overrides,
+                      seed=args.seed, method=args.method, baselines=tuple(args.baseline))
     print(report)
     return 0
 
@@ -228,13 +229,21 @@ def build_parser(sft_recipe_help: bool = False) -> argparse.ArgumentParser:
     for name, (_, help_text) in BUILD_COMMANDS.items():
         build_sub.add_parser(name, help=f"{help_text}: thrifty build {name} --config RECIPE", add_help=False)
 
-    demo = sub.add_parser("demo", help="the toy-world pipeline end to end: data -> SFT -> Ada-GRPO -> eval -> report",
+    demo = sub.add_parser("demo", help="the toy-world pipeline end to end: data -> SFT -> ARM2 GRPO -> eval -> report",
                           epilog=recipe_epilog, formatter_class=raw)
     demo.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     demo.add_argument("--from-scratch", action="store_true",
                       help="train a new tiny model from scratch instead of starting from the shipped toy base")
+    demo.add_argument("--seed", type=int, default=0,
+                      help="seed of the toy data, the SFT and the GRPO run (default 0); each seed is its own world")
+    demo.add_argument("--method", choices=["arm2", "plain", "ada", "ada_length"], default="arm2",
+                      help="the GRPO method trained into OUT/grpo: arm2 (default, the recommended path: ARM2's "
+                           "length-aware Ada-GRPO), plain (plain GRPO) or ada (ARM's Ada-GRPO)")
+    demo.add_argument("--baseline", action="append", default=[], choices=["arm2", "plain", "ada", "ada_length", "l1_exact", "adaptthink"],
+                      help="also train this method into OUT/grpo_<name> from the same SFT model and compare it "
+                           "(repeatable; e.g. --baseline plain, about 3 more minutes)")
     demo.add_argument("--grpo-steps", type=positive_int, default=None,
-                      help="Ada-GRPO steps (default: recipes/toy/grpo_ada.yaml); other --key value go to the SFT recipe")
+                      help="GRPO steps (default: the method's recipe, 80); other --key value go to the SFT recipe")
 
     toy = sub.add_parser("toy", help="the toy world: build its data, pretrain its base model")
     toy_sub = toy.add_subparsers(dest="toy_command", metavar="TOY_COMMAND")

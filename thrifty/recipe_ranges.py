@@ -168,6 +168,11 @@ RANGES: dict[str, Range] = {
     "toy_difficulty": AT_LEAST_1,
     "toy_levels": AT_LEAST_1,
     "ada_length_lambda": NON_NEGATIVE,
+    "l1_budget_range": AT_LEAST_1,
+    "l1_budget_seed": SEED,
+    "adaptthink_ref_samples": Range(0, why="0: read adaptthink_ref_file instead"),
+    "adaptthink_delta": NON_NEGATIVE,
+    "adaptthink_nothinking_ratio": Range(0, 1, lo_open=True, hi_open=True, why="both modes must be sampled"),
     # --- thrifty: eval, LongBench-Write, style selection (generation) ---
     "limit": AT_LEAST_1,
     "toy_per_difficulty": AT_LEAST_1,

@@ -1,4 +1,5 @@
-"""``thrifty demo``: the toy-world pipeline end to end, in minutes on a laptop CPU.
+"""``thrifty demo``: the toy world's story end to end, in minutes on a laptop CPU: the accuracy of long reasoning
+at a fraction of its tokens.
 
 Stages (each skipped on a rerun once its output exists and its ``thrifty_run.json`` records the same inputs, so an
 interrupted demo resumes; a folder of other inputs stops the demo with an error naming it,
@@ -8,38 +9,50 @@ interrupted demo resumes; a folder of other inputs stops the demo with an error 
 2. take the shipped toy base model (``thrifty/assets/toy_base``, made by ``thrifty toy pretrain``), or with
    ``from_scratch`` a freshly initialised tiny model and tokenizer;
 3. multi-format SFT (``recipes/toy/sft.yaml``) into ``OUT/sft``;
-4. Ada-GRPO (``recipes/toy/grpo_ada.yaml``) from the SFT model into ``OUT/grpo``; each model folder gets its
-   effective recipe as ``thrifty_recipe.yaml``, as ``scripts/launch.sh`` writes it;
-5. greedy evaluation of both models on the toy test split in every inference mode, with the ``thrifty eval``
-   runner, into ``OUT/sft/eval`` and ``OUT/grpo/eval`` (so ``thrifty publish OUT/grpo`` finds its eval report);
-6. a Markdown + JSON report: accuracy and output tokens by format and difficulty, before and after Ada-GRPO, with
-   two PNG plots beside ``report.md`` (each with the JSON of its numbers): accuracy against mean output tokens, a
-   point per (model, inference mode), Pareto front marked (``accuracy_vs_tokens``); and the adaptive mode's format
-   share per tier (easy, medium, hard), SFT beside Ada-GRPO (``format_by_tier``).
+4. thrifty's recommended path to an adaptive reasoner, ARM2's length-aware Ada-GRPO (``recipes/toy/grpo_arm2.yaml``;
+   Xie et al. 2025, TEAM-ARM/arm2), from the SFT model into ``OUT/grpo`` (``method`` picks another: plain GRPO or
+   ARM's Ada-GRPO); with ``baselines=("plain",)`` also plain GRPO into ``OUT/grpo_plain``. Each model folder gets
+   its effective recipe as ``thrifty_recipe.yaml``, as ``scripts/launch.sh`` writes it;
+5. greedy evaluation on the toy test split with the ``thrifty eval`` runner: the SFT model and the trained model in
+   every inference mode (so ``thrifty publish OUT/grpo`` finds its eval report), a baseline in adaptive mode;
+6. a Markdown + JSON report that opens with the comparison a reader needs, overall and per tier (easy, medium,
+   hard): the trained model against (a) the same SFT model forced to long CoT (what a plain reasoning model
+   does), (b) plain GRPO when it was run, and (c) the format oracle (per problem the cheapest format the SFT model
+   gets right, :func:`thrifty.eval.toy.format_oracle_rows`); the headline names each baseline and the token ratio
+   against it, and the demo's bars (:data:`DEMO_BARS`) are checked. Two PNG plots beside ``report.md``, each with
+   the JSON of its numbers: ``accuracy_vs_tokens`` (one panel per tier, :func:`thrifty.eval.plots.plot_labelled_panels`)
+   and ``format_by_tier`` (the adaptive mode's format share per tier, SFT beside the trained model).
+
+Why ARM2 (docs/experiments/compare.md, ``scripts/bench_toy_methods.py``): on this world ARM's Ada-GRPO proper
+keeps the easy tier on long CoT (its format balancing pushes formats towards equal shares when every format is
+right, docs/methods/arm.md, "Why"), while ARM2's length factor makes the shortest right format win.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from trl import ModelConfig
 
 from thrifty.data_builders.toy_build import ARM_WEIGHTS, build_toy_dataset
 from thrifty.errors import UserInputError
-from thrifty.eval.plots import plot_format_mix_before_after, plot_pareto
+from thrifty.eval.plots import plot_format_mix_before_after, plot_labelled_panels
 from thrifty.eval.runner import EvalConfig, load_run, run_eval
 from thrifty.eval.toy import (
     ADAPTIVE,
+    FORMAT_ORACLE,
     TOY_MODES,
-    by_tier,
-    mode_points,
+    format_oracle_rows,
     summarize_toy,
     tier_bar,
+    tier_cells,
     toy_markdown,
 )
 from thrifty.jsonl import write_json, write_text
+from thrifty.l1_budget import l1_mode_budget
 from thrifty.models import model_fingerprint
 from thrifty.paths import TOY_BASE_DIR, recipe_path
 from thrifty.recipes import parse_recipe
@@ -53,87 +66,159 @@ from .toy import init_toy_model
 
 logger = logging.getLogger(__name__)
 
-SFT_LABEL, GRPO_LABEL = "SFT", "Ada-GRPO"
+@dataclass(frozen=True)
+class DemoMethod:
+    """A GRPO method the demo can train: its toy recipe (under ``recipes/``), its label in the report, and the
+    inference modes a baseline of it is evaluated in (each a row of the comparison; the toy eval's
+    ``l1_instruction`` is empty, as the toy L1 recipe trains)."""
+
+    recipe: str
+    label: str
+    eval_modes: tuple[str, ...] = (ADAPTIVE,)
+
+
+#: The GRPO methods the demo can run, by name (``--method``, ``--baseline``).
+DEMO_METHODS: dict[str, DemoMethod] = {
+    "arm2": DemoMethod("toy/grpo_arm2.yaml", "ARM2"),
+    "plain": DemoMethod("toy/grpo_plain.yaml", "plain GRPO"),
+    "ada": DemoMethod("toy/grpo_ada.yaml", "Ada-GRPO"),
+    "ada_length": DemoMethod("toy/grpo_ada_length.yaml", "Ada-GRPO + Kimi length"),
+    "l1_exact": DemoMethod("toy/grpo_l1_exact.yaml", "L1-Exact", ("l1_exact:32", "l1_exact:96", "l1_exact:256")),
+    "adaptthink": DemoMethod("toy/grpo_adaptthink.yaml", "AdaptThink"),
+}
+#: thrifty's recommended path on the toy world (chosen from ``scripts/bench_toy_methods.py``'s seeds).
+RECOMMENDED = "arm2"
+SFT_LABEL = "SFT"
+FORCED_LONG_LABEL, ORACLE_LABEL = "SFT forced to long CoT", "format oracle"
 ACCURACY_PLOT, FORMAT_PLOT = "accuracy_vs_tokens", "format_by_tier"
+PANELS = ("all", "easy", "medium", "hard")
+
+#: The demo's bars (issue 27) on the trained model, greedy: (name, check of the comparison rows).
+DEMO_BARS: tuple[tuple[str, object], ...] = (
+    ("accuracy >= 0.97", lambda m, long: m["all"]["accuracy"] >= 0.97),
+    ("accuracy >= the forced-long-CoT accuracy", lambda m, long: m["all"]["accuracy"] >= long["all"]["accuracy"]),
+    ("mean tokens <= 0.5x forced long CoT",
+     lambda m, long: m["all"]["mean_tokens"] <= 0.5 * long["all"]["mean_tokens"]),
+    ("easy tier long-CoT share <= 0.2", lambda m, long: m["easy"]["format_mix"].get("long_cot", 0.0) <= 0.2),
+    ("hard tier long-CoT share >= 0.9", lambda m, long: m["hard"]["format_mix"].get("long_cot", 0.0) >= 0.9),
+)
+
+
+def _row_label(method: DemoMethod, mode: str) -> str:
+    """A baseline's row in the comparison: its label, and the mode where it is not the adaptive one."""
+    return method.label if mode == ADAPTIVE else f"{method.label} ({mode})"
+
+
+def demo_bars(model: dict, forced_long: dict) -> dict[str, bool]:
+    """:data:`DEMO_BARS` checked on ``tier_cells`` of the trained model and of the SFT model forced to long CoT."""
+    return {name: bool(check(model, forced_long)) for name, check in DEMO_BARS}
 
 
 def evaluate_toy_model(model_dir: str | Path, out_dir: str | Path, per_difficulty: int, seed: int = 0,
                        max_new_tokens: int = 384, modes=TOY_MODES) -> dict:
     """Greedy eval of ``model_dir`` on the toy test set with the ``thrifty eval`` runner (samples, summary, report
-    and plots in ``out_dir``); returns the toy summary (mode -> difficulty -> accuracy, tokens, format mix)."""
+    and plots in ``out_dir``); returns the toy summary (mode -> difficulty -> accuracy, tokens, format mix). L1's
+    budget modes get the budget sentence alone (``l1_instruction`` empty, as the toy L1 recipe trains)."""
     cfg = EvalConfig(model_name_or_path=str(model_dir), output_dir=str(out_dir), benchmarks=["toy"],
                      modes=list(modes), toy_per_difficulty=per_difficulty, seed=seed, temperature=0.0,
-                     max_new_tokens=max_new_tokens, batch_size=128)
+                     max_new_tokens=max_new_tokens, batch_size=128, l1_instruction="")
     run_eval(cfg)
     return summarize_toy(load_run(out_dir)[1])
 
 
-def _before_after(sft: dict, grpo: dict) -> str:
-    """Adaptive mode after SFT and after Ada-GRPO, by difficulty."""
-    def mix(summary: dict, level: str) -> str:
-        shares = summary[ADAPTIVE][level]["format_mix"]
-        return ", ".join(f"{k} {v:.2f}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1]) if v >= 0.005)
+def train_grpo_stage(method_recipe: str, sft_dir: Path, out_dir: Path, seed: int, overrides: list[str] | None,
+                     invoked_as: list[str]) -> None:
+    """GRPO with ``recipes/<method_recipe>`` from ``sft_dir`` into ``out_dir`` (torch seed and toy problems both
+    ``seed``); skipped when ``out_dir`` holds a finished run of the same inputs."""
+    spec = {"sft_fingerprint": model_fingerprint(str(sft_dir)), "recipe": method_recipe, "seed": seed,
+            "overrides": overrides or []}
+    if reuse_finished_run(out_dir, spec):
+        return
+    argv = ["--config", str(recipe_path(method_recipe)), *(overrides or []), "--model_name_or_path", str(sft_dir),
+            "--output_dir", str(out_dir), "--seed", str(seed), "--toy_seed", str(seed)]
+    run_grpo(*parse_grpo_args(argv))
+    record_recipe_copy(Path(argv[1]), argv[2:], invoked_as)
+    record_finished_run(out_dir, spec)
 
-    lines = ["| k | accuracy SFT | accuracy Ada-GRPO | tokens SFT | tokens Ada-GRPO | formats SFT | formats Ada-GRPO |",
+
+def _mix(cell: dict) -> str:
+    shares = cell["format_mix"]
+    return ", ".join(f"{k} {v:.2f}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1]) if v >= 0.005)
+
+
+def comparison_table(rows: dict[str, dict], reference: str) -> str:
+    """One Markdown table, a row per (tier, model): accuracy, mean output tokens, tokens against ``reference``'s
+    in the same tier, long-CoT share and the formats chosen."""
+    lines = [f"| tier | model | accuracy | mean output tokens | tokens vs {reference} | long-CoT share | formats |",
              "|---|---|---|---|---|---|---|"]
-    levels = sorted((lvl for lvl in sft[ADAPTIVE] if lvl != "all"), key=int) + ["all"]
-    for lvl in levels:
-        a, b = sft[ADAPTIVE][lvl], grpo[ADAPTIVE][lvl]
-        lines.append(f"| {lvl} | {a['accuracy']:.2f} | {b['accuracy']:.2f} | {a['mean_tokens']:.1f} | "
-                     f"{b['mean_tokens']:.1f} | {mix(sft, lvl)} | {mix(grpo, lvl)} |")
+    for panel in PANELS:
+        for label, cells in rows.items():
+            cell = cells.get(panel)
+            if cell is None:
+                continue
+            ref = rows[reference][panel]["mean_tokens"]
+            lines.append(f"| {panel} | {label} | {cell['accuracy']:.3f} | {cell['mean_tokens']:.1f} | "
+                         f"{cell['mean_tokens'] / ref:.2f}x | {cell['format_mix'].get('long_cot', 0.0):.2f} | "
+                         f"{_mix(cell)} |")
     return "\n".join(lines) + "\n"
 
 
-def _by_tier_table(sft: dict, grpo: dict) -> str:
-    """Adaptive mode after SFT and after Ada-GRPO, by tier: accuracy, tokens and the most chosen formats."""
-    def mix(cell: dict) -> str:
-        shares = cell["format_mix"]
-        return ", ".join(f"{k} {v:.2f}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1]) if v >= 0.005)
-
-    before, after = by_tier(sft, ADAPTIVE), by_tier(grpo, ADAPTIVE)
-    lines = ["| tier | accuracy SFT | accuracy Ada-GRPO | tokens SFT | tokens Ada-GRPO | formats SFT | formats Ada-GRPO |",
-             "|---|---|---|---|---|---|---|"]
-    for tier in before:
-        a, b = before[tier], after[tier]
-        lines.append(f"| {tier} | {a['accuracy']:.2f} | {b['accuracy']:.2f} | {a['mean_tokens']:.1f} | "
-                     f"{b['mean_tokens']:.1f} | {mix(a)} | {mix(b)} |")
-    return "\n".join(lines) + "\n"
+def headline(label: str, rows: dict[str, dict], n_problems: int) -> str:
+    """The report's first sentence: the trained model's accuracy and tokens, and its token ratio against each
+    baseline in ``rows`` (all but ``label``), each named with its own accuracy and tokens."""
+    me = rows[label]["all"]
+    against = [f"{me['mean_tokens'] / cells['all']['mean_tokens']:.2f}x the tokens of {name} "
+               f"({cells['all']['accuracy']:.3f} at {cells['all']['mean_tokens']:.1f})"
+               for name, cells in rows.items() if name not in (label, SFT_LABEL)]
+    return (f"{label}, thrifty's recommended path, answers {me['accuracy']:.3f} of {n_problems} toy test problems "
+            f"right (greedy) at {me['mean_tokens']:.1f} mean output tokens: " + "; ".join(against) + ".")
 
 
-def write_demo_plots(out: Path, sft: dict, grpo: dict) -> dict[str, str]:
-    """The before/after picture, written beside ``report.md`` in ``out`` (atomically, Agg backend):
+def write_demo_plots(out: Path, rows: dict[str, dict], label: str) -> dict[str, str]:
+    """The picture of the comparison, written beside ``report.md`` in ``out`` (atomically, Agg backend):
 
-    - ``accuracy_vs_tokens.png``: every (model, inference mode) at (mean output tokens, accuracy) over the whole
-      test set, the Pareto front marked (:func:`thrifty.eval.plots.plot_pareto`);
-    - ``format_by_tier.png``: adaptive mode's format share per tier (easy, medium, hard), SFT beside Ada-GRPO,
-      accuracy as a line (:func:`thrifty.eval.plots.plot_format_mix_before_after`).
+    - ``accuracy_vs_tokens.png``: every compared model at (mean output tokens, accuracy), one panel for the whole
+      test set and one per tier, the format oracle a star (:func:`thrifty.eval.plots.plot_labelled_panels`);
+    - ``format_by_tier.png``: adaptive mode's format share per tier, the SFT model beside the trained one, accuracy
+      as a line (:func:`thrifty.eval.plots.plot_format_mix_before_after`).
 
-    Each PNG has a JSON of the same name with the numbers drawn (computed from the eval samples by
-    :func:`thrifty.eval.toy.summarize_toy`). Returns ``{name: file name}`` of the PNGs, relative to ``out``.
-    """
-    summaries = {SFT_LABEL: sft, GRPO_LABEL: grpo}
-    points = mode_points(summaries)
+    Each PNG has a JSON of the same name with the numbers drawn. Returns ``{name: file name}`` of the PNGs."""
+    points = [{"panel": panel, "label": name, "accuracy": cells[panel]["accuracy"],
+               "mean_tokens": cells[panel]["mean_tokens"], "n": cells[panel]["n"]}
+              for name, cells in rows.items() for panel in PANELS if panel in cells]
     write_json(out / f"{ACCURACY_PLOT}.json", {"decoding": "greedy", "points": points})
-    plot_pareto(points, "toy world (greedy, all k)", out / f"{ACCURACY_PLOT}.png")
-    mixes = {label: by_tier(s, ADAPTIVE) for label, s in summaries.items()}
+    plot_labelled_panels(points, "toy world, greedy: accuracy against mean output tokens, whole test set and by tier",
+                         out / f"{ACCURACY_PLOT}.png", highlight=(ORACLE_LABEL,), panels=list(PANELS))
+    mixes = {name: {tier: rows[name][tier] for tier in PANELS[1:] if tier in rows[name]}
+             for name in (SFT_LABEL, label)}
     write_json(out / f"{FORMAT_PLOT}.json", {"mode": ADAPTIVE, "decoding": "greedy", "models": mixes})
-    plot_format_mix_before_after(mixes, "Formats chosen in adaptive mode by tier, before and after Ada-GRPO",
+    plot_format_mix_before_after(mixes, f"Formats chosen in adaptive mode by tier, SFT and {label}",
                                  out / f"{FORMAT_PLOT}.png", xlabel="tier")
     return {ACCURACY_PLOT: f"{ACCURACY_PLOT}.png", FORMAT_PLOT: f"{FORMAT_PLOT}.png"}
 
 
-def _plots_markdown(files: dict[str, str]) -> str:
+def _l1_markdown(l1_length: dict[str, dict]) -> str:
+    """L1's rows: how far the outputs land from each budget asked for (nothing without an L1 baseline)."""
+    if not l1_length:
+        return ""
+    lines = ["L1's budgets: each output's length against the budget in its prompt (all tiers).\n",
+             "| model | budget | mean output tokens | length error (mean - N) / N | mean absolute error | over budget |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {name} | {st['budget']} | {st['mean_tokens']:.1f} | {st['length_error']:+.2f} | "
+              f"{st['mean_abs_error']:.1f} ({st['mean_abs_error_rel']:.2f} N) | {st['over_budget_rate']:.2f} |"
+              for name, st in l1_length.items()]
+    return "\n".join(lines) + "\n\n"
+
+
+def _plots_markdown(files: dict[str, str], label: str) -> str:
     return (
-        "## Before and after Ada-GRPO, in two plots\n\n"
         f"![accuracy against mean output tokens]({files[ACCURACY_PLOT]})\n\n"
-        "Accuracy against mean output tokens on the whole test set, one point per model and inference mode "
-        "(greedy); up and to the left is better, the dashed line is the Pareto front. Numbers: "
-        f"`{ACCURACY_PLOT}.json`.\n\n"
+        "Accuracy against mean output tokens, the whole test set and each tier (easy: 1-2 digits, medium: 3-6 "
+        "digits, hard: 2-4 digit pairs), greedy; up and to the left is better, the star is the format oracle. "
+        f"Numbers: `{ACCURACY_PLOT}.json`.\n\n"
         f"![format share by tier]({files[FORMAT_PLOT]})\n\n"
-        "The format the model picks in adaptive mode, as a share of the test problems of each tier (easy: 1-2 "
-        "digits, medium: 3-6 digits, hard: 2-4 digit pairs), "
-        "after SFT (left) and after Ada-GRPO (right); the black line is the accuracy. Numbers: "
-        f"`{FORMAT_PLOT}.json`.\n\n"
+        f"The format each model picks in adaptive mode, as a share of each tier's test problems, after SFT (left) "
+        f"and after {label} (right); the black line is the accuracy. Numbers: `{FORMAT_PLOT}.json`.\n\n"
     )
 
 
@@ -158,17 +243,11 @@ def refuse_owned_overrides(overrides: list[str] | None, where: str) -> None:
                                  "recipes/toy/sft.yaml` with your --model_name_or_path/--dataset_name/--output_dir")
 
 
-def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_overrides: list[str] | None = None,
-             grpo_overrides: list[str] | None = None, n_train: int = 4000, n_test_per_difficulty: int = 30,
-             seed: int = 0, max_new_tokens: int = 384) -> Path:
-    """Run the demo into ``out``; returns the path of the Markdown report."""
-    refuse_owned_overrides(sft_overrides, "SFT recipe overrides")
-    refuse_owned_overrides(grpo_overrides, "GRPO recipe overrides")
-    out = Path(out)
-    timings: dict[str, float] = {}
+def build_demo_sft(out: Path, seed: int, from_scratch: bool = False, sft_overrides: list[str] | None = None,
+                   n_train: int = 4000, n_test_per_difficulty: int = 30) -> Path:
+    """Stages 1-3: the toy data of ``seed`` in ARM's layout (``OUT/data``) and the multi-format SFT model
+    (``OUT/sft``), each reused when a finished run of the same inputs is there. Returns the SFT model's folder."""
     world = ToyWorld(seed=seed)
-
-    t = time.perf_counter()
     data_dir = out / "data"
     data_spec = {"n_train": n_train, "n_test_per_difficulty": n_test_per_difficulty, "seed": seed,
                  "weights": ARM_WEIGHTS, "all_formats": True}
@@ -176,9 +255,6 @@ def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_over
         build_toy_dataset(data_dir, n_train=n_train, n_test_per_difficulty=n_test_per_difficulty, world=world,
                           weights=ARM_WEIGHTS, all_formats=True)
         record_finished_run(data_dir, data_spec)
-    timings["build_data_s"] = time.perf_counter() - t
-
-    t = time.perf_counter()
     if from_scratch:
         base = out / "init"
         if not (base / "model.safetensors").exists():
@@ -190,53 +266,89 @@ def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_over
     sft_dir = out / "sft"
     sft_spec = {"base_fingerprint": model_fingerprint(str(base)), "data": data_spec, "overrides": sft_overrides or []}
     if not reuse_finished_run(sft_dir, sft_spec):
-        argv = ["--config", str(recipe_path("toy/sft.yaml")), *(sft_overrides or []),
+        argv = ["--config", str(recipe_path("toy/sft.yaml")), "--seed", str(seed), *(sft_overrides or []),
                 "--model_name_or_path", str(base), "--dataset_name", str(data_dir / "sft.jsonl"),
                 "--output_dir", str(sft_dir)]
         run_sft(*parse_recipe((DataArguments, ThriftySFTConfig, ModelConfig), argv))
         record_recipe_copy(Path(argv[1]), argv[2:], ["thrifty", "demo", "--out", str(out)])  # once it succeeded
         record_finished_run(sft_dir, sft_spec)
+    return sft_dir
+
+
+def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_overrides: list[str] | None = None,
+             grpo_overrides: list[str] | None = None, n_train: int = 4000, n_test_per_difficulty: int = 30,
+             seed: int = 0, max_new_tokens: int = 384, method: str = RECOMMENDED,
+             baselines: tuple[str, ...] = ()) -> Path:
+    """Run the demo into ``out``; returns the path of the Markdown report. ``method``: the GRPO method of
+    :data:`DEMO_METHODS` to train (default the recommended ARM2); ``baselines``: other methods of it also trained,
+    from the same SFT model, seed and overrides, and compared (e.g. ``("plain",)``)."""
+    refuse_owned_overrides(sft_overrides, "SFT recipe overrides")
+    refuse_owned_overrides(grpo_overrides, "GRPO recipe overrides")
+    unknown = [m for m in (method, *baselines) if m not in DEMO_METHODS]
+    if unknown:
+        raise UserInputError(f"thrifty demo: unknown method {unknown[0]!r}; expected one of {', '.join(DEMO_METHODS)}")
+    out = Path(out)
+    invoked_as = ["thrifty", "demo", "--out", str(out)]
+    timings: dict[str, float] = {}
+
+    t = time.perf_counter()
+    sft_dir = build_demo_sft(out, seed, from_scratch, sft_overrides, n_train, n_test_per_difficulty)
     timings["sft_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
+    label = DEMO_METHODS[method].label
     grpo_dir = out / "grpo"
-    grpo_spec = {"sft_fingerprint": model_fingerprint(str(sft_dir)), "seed": seed, "overrides": grpo_overrides or []}
-    if not reuse_finished_run(grpo_dir, grpo_spec):
-        argv = ["--config", str(recipe_path("toy/grpo_ada.yaml")), *(grpo_overrides or []),
-                "--model_name_or_path", str(sft_dir), "--output_dir", str(grpo_dir), "--toy_seed", str(seed)]
-        run_grpo(*parse_grpo_args(argv))
-        record_recipe_copy(Path(argv[1]), argv[2:], ["thrifty", "demo", "--out", str(out)])
-        record_finished_run(grpo_dir, grpo_spec)
+    train_grpo_stage(DEMO_METHODS[method].recipe, sft_dir, grpo_dir, seed, grpo_overrides, invoked_as)
+    for name in baselines:
+        train_grpo_stage(DEMO_METHODS[name].recipe, sft_dir, out / f"grpo_{name}", seed, grpo_overrides, invoked_as)
     timings["grpo_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
     sft_summary = evaluate_toy_model(sft_dir, sft_dir / "eval", n_test_per_difficulty, seed, max_new_tokens)
     grpo_summary = evaluate_toy_model(grpo_dir, grpo_dir / "eval", n_test_per_difficulty, seed, max_new_tokens)
+    baseline_summaries = {
+        name: evaluate_toy_model(out / f"grpo_{name}", out / f"grpo_{name}" / "eval", n_test_per_difficulty, seed,
+                                 max_new_tokens, DEMO_METHODS[name].eval_modes)
+        for name in baselines}
     timings["eval_s"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    plots = write_demo_plots(out, sft_summary, grpo_summary)
-    timings["plots_s"] = time.perf_counter() - t
-    bar = tier_bar(sft_summary)
+    oracle = summarize_toy(format_oracle_rows(load_run(sft_dir / "eval")[1]))
+    rows = {label: tier_cells(grpo_summary, ADAPTIVE), FORCED_LONG_LABEL: tier_cells(sft_summary, "long_cot"),
+            **{_row_label(DEMO_METHODS[name], mode): tier_cells(summary, mode)
+               for name, summary in baseline_summaries.items() for mode in DEMO_METHODS[name].eval_modes},
+            ORACLE_LABEL: tier_cells(oracle, FORMAT_ORACLE), SFT_LABEL: tier_cells(sft_summary, ADAPTIVE)}
+    l1_length = {  # L1's budget modes: the length error against each budget (thrifty.l1_budget.l1_length_stats)
+        _row_label(DEMO_METHODS[name], mode): load_run(out / f"grpo_{name}" / "eval")[0]["results"]["toy"][mode]["l1"]
+        for name in baselines for mode in DEMO_METHODS[name].eval_modes if l1_mode_budget(mode) is not None}
+    bars = demo_bars(rows[label], rows[FORCED_LONG_LABEL])
     n_problems = sft_summary[ADAPTIVE]["all"]["n"]
-    report = {"base_model": str(base), "from_scratch": from_scratch, "n_test_problems": n_problems,
-              "timings": timings, "bar": bar, "plots": plots, "summary": sft_summary, "grpo_summary": grpo_summary}
+    first = headline(label, rows, n_problems)
+    plots = write_demo_plots(out, rows, label)
+    tiers = tier_bar(sft_summary)
+    report = {"headline": first, "method": method, "label": label, "baselines": list(baselines), "seed": seed,
+              "base_model": str(TOY_BASE_DIR if not from_scratch else out / "init"), "from_scratch": from_scratch,
+              "n_test_problems": n_problems, "timings": timings, "comparison": rows, "l1_length": l1_length,
+              "demo_bars": bars,
+              "demo_bars_pass": all(bars.values()), "bar": tiers, "plots": plots, "summary": sft_summary,
+              "grpo_summary": grpo_summary}
     write_json(out / "report.json", report)
-    before, after = sft_summary[ADAPTIVE]["all"], grpo_summary[ADAPTIVE]["all"]
     md = (
-        "# thrifty demo: the toy world, multi-format SFT then Ada-GRPO\n\n"
-        f"Adaptive mode (the model picks its format), {n_problems} test problems, greedy: accuracy "
-        f"{before['accuracy']:.2f} -> {after['accuracy']:.2f}, mean output tokens {before['mean_tokens']:.1f} -> "
-        f"{after['mean_tokens']:.1f} after Ada-GRPO.\n\n"
-        + _plots_markdown(plots)
-        + "## Adaptive mode before and after Ada-GRPO, by tier\n\n" + _by_tier_table(sft_summary, grpo_summary)
-        + "\n## Adaptive mode before and after Ada-GRPO, by difficulty\n\n" + _before_after(sft_summary, grpo_summary)
+        f"# thrifty demo: long-CoT accuracy at a fraction of its tokens ({label}, seed {seed})\n\n"
+        + first + "\n\n"
+        "The SFT model learnt four formats (direct answer, short CoT, code, long CoT) on every training problem; "
+        f"{label} then taught it to choose one per problem. Forced to long CoT, the same SFT model behaves like a "
+        "plain reasoning model; the format oracle picks, per problem, the cheapest format the SFT model gets right, "
+        "the bound of any format choice.\n\n"
+        "## The comparison, by tier\n\n" + comparison_table(rows, FORCED_LONG_LABEL) + "\n"
+        + _l1_markdown(l1_length)
+        + _plots_markdown(plots, label)
+        + "## The demo's bars\n\n" + "".join(f"- {name}: {'holds' if ok else 'fails'}\n" for name, ok in bars.items())
         + "\n## After multi-format SFT (`sft/`)\n\n" + _demoted(toy_markdown(sft_summary))
-        + "\n## After Ada-GRPO (`grpo/`)\n\n" + _demoted(toy_markdown(grpo_summary))
+        + f"\n## After {label} (`grpo/`)\n\n" + _demoted(toy_markdown(grpo_summary))
         + "\n## The toy world's tier bars (SFT model, instruction-guided, greedy)\n\n"
-        + "".join(f"- {k}: {'holds' if ok else 'fails'}\n" for k, ok in bar["checks"].items())
-        + f"\nBase model: `{base}`. Each model's `eval/` folder holds the samples, summary, report and plots of "
-        "`thrifty eval`; `thrifty publish OUT/grpo --dry-run` builds its model card.\n"
+        + "".join(f"- {k}: {'holds' if ok else 'fails'}\n" for k, ok in tiers["checks"].items())
+        + "\nEach model's `eval/` folder holds the samples, summary, report and plots of `thrifty eval`; "
+        "`thrifty publish OUT/grpo --dry-run` builds its model card.\n"
         + "\nStage times (s): " + ", ".join(f"{k[:-2]} {v:.0f}" for k, v in timings.items()) + "\n"
     )
     report_path = out / "report.md"

@@ -29,6 +29,7 @@ import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,6 +40,7 @@ from thrifty.data import load_any, require_columns
 from thrifty.eval.wandb_log import log_format_table, wants_wandb
 from thrifty.formats import UNKNOWN, detect_format, last_boxed, opening_format, split_turns
 from thrifty.jsonl import DataError
+from thrifty.l1_budget import L1_BUDGET_RANGE, L1_INSTRUCTION, L1_MODES, l1_prompt, sample_l1_budget
 from thrifty.prompt_templates import (
     PromptTemplate,
     apply_chat_template_path,
@@ -50,17 +52,32 @@ from thrifty.prompt_templates import (
 from thrifty.recipes import RecipeError, parse_recipe
 from thrifty.rewards import ada_grpo_alpha_batch, build_reward_funcs, completion_texts
 from thrifty.rewards.ada import ARM2_LENGTH_LAMBDA
+from thrifty.rewards.adaptthink import (
+    ADAPTTHINK_DELTA,
+    ADAPTTHINK_NOTHINKING_RATIO,
+    NOTHINKING_PREFIX,
+    THINKING_PREFIX,
+    adaptthink_advantage,
+)
 
+from .adaptthink import (
+    REF_COLUMN,
+    force_prefixes,
+    importance_old_logps,
+    load_reference_accuracy,
+    presample_reference_accuracy,
+)
 from .common import preflight, run_spec, train_and_save, wandb_defaults
 
 logger = logging.getLogger(__name__)
 
-VARIANTS = ("plain", "ada", "mind")
+VARIANTS = ("plain", "ada", "mind", "adaptthink")
 #: The rewards of each variant when a recipe names none: plain GRPO's accuracy, ARM's gated reward, MinD's paper.
 DEFAULT_REWARDS: dict[str, list[str]] = {
     "plain": ["accuracy"],
     "ada": ["arm_accuracy"],
     "mind": ["mind_format", "accuracy", "unit_compactness"],
+    "adaptthink": ["adaptthink_accuracy"],
 }
 TURNS_HISTOGRAM_MAX = 8
 
@@ -99,9 +116,31 @@ class GRPODataArguments:
         "help": "toy world: only this family's levels (running_sum or pair_sum; default: every tier)"})
     toy_levels: list[int] | None = field(default=None, metadata={
         "help": "toy world: only these levels of the tiered world (1-9; e.g. 1 2 7 8 9 for the easy and hard tiers)"})
+    l1_budget_mode: str | None = field(default=None, metadata={
+        "help": "L1/LCPO (docs/methods/l1.md): end every question with a token budget and write it to the "
+                "l1_budget column the l1_length reward reads: exact ('Think for N tokens.'), max ('Think for "
+                "maximum N tokens.') or both (half each, L1-Max's training data); unset: no budget"})
+    l1_budget_range: list[int] = field(default_factory=lambda: list(L1_BUDGET_RANGE), metadata={
+        "help": "L1: budgets are drawn uniformly from this range, both ends included (the paper: 100 4000)"})
+    l1_instruction: str = field(default=L1_INSTRUCTION, metadata={
+        "help": "L1: the sentence between the question and the budget (the paper's DeepScaleR instruction; empty: "
+                "the budget alone)"})
+    l1_budget_seed: int = field(default=0, metadata={"help": "L1: seed of the budgets (one per example, fixed)"})
+    adaptthink_ref_file: str | None = field(default=None, metadata={
+        "help": "AdaptThink: the reference model's accuracy per problem, the official ref_results JSON (problem, "
+                "metrics.avg_acc_thinking) or JSONL (problem, ref_accuracy), matched on the question text"})
+    adaptthink_ref_samples: int = field(default=0, metadata={
+        "help": "AdaptThink without adaptthink_ref_file: sample this many Thinking-mode completions per prompt from "
+                "the starting model before training and use their mean accuracy (the paper pre-samples 16)"})
 
     def __post_init__(self):
         check_prompt_keys(self.prompt_template, self.chat_template_path, self.system_prompt)
+        if self.l1_budget_mode is not None:
+            if self.l1_budget_mode not in L1_MODES:
+                raise RecipeError(f"l1_budget_mode: {self.l1_budget_mode!r} is not one of {', '.join(L1_MODES)}")
+            lo, hi = (list(self.l1_budget_range) + [0, 0])[:2]
+            if len(self.l1_budget_range) != 2 or not 1 <= lo <= hi:
+                raise RecipeError(f"l1_budget_range: {self.l1_budget_range} is not two token counts lo <= hi, lo >= 1")
 
 
 @dataclass
@@ -128,6 +167,14 @@ class ThriftyGRPOConfig(GRPOConfig):
     ada_length_lambda: float = field(
         default=ARM2_LENGTH_LAMBDA, metadata={"help": "ada_length_penalty's lambda (ARM2: 0.5)"},
     )
+    adaptthink_delta: float = field(default=ADAPTTHINK_DELTA, metadata={
+        "help": "adaptthink: the NoThinking bonus delta (the released models: 0.05)"})
+    adaptthink_nothinking_ratio: float = field(default=ADAPTTHINK_NOTHINKING_RATIO, metadata={
+        "help": "adaptthink: the share of each group forced to start NoThinking (official: 0.5, all run long)"})
+    adaptthink_nothinking_prefix: str = field(default=NOTHINKING_PREFIX, metadata={
+        "help": "adaptthink: the forced start of a NoThinking rollout (official: </think>)"})
+    adaptthink_thinking_prefix: str = field(default=THINKING_PREFIX, metadata={
+        "help": "adaptthink: the forced start of a Thinking rollout (official: Alright)"})
     reward_kwargs: dict | str | None = field(
         default=None, metadata={"help": "per-reward keyword arguments: {reward_name: {arg: value}} (JSON on the CLI)"}
     )
@@ -141,6 +188,18 @@ class ThriftyGRPOConfig(GRPOConfig):
                               f"{self.variant!r}")
         if self.ada_length_lambda < 0:
             raise RecipeError(f"ada_length_lambda must be >= 0, not {self.ada_length_lambda}")
+        if self.variant == "adaptthink":
+            if self.importance_sampling_level != "sequence" or self.loss_type != "grpo":
+                raise RecipeError("variant adaptthink needs importance_sampling_level: sequence and loss_type: grpo "
+                                  "(AdaptThink's per-sequence ratio and mean over sequences), not "
+                                  f"{self.importance_sampling_level} and {self.loss_type}")
+            if not 0.0 < self.adaptthink_nothinking_ratio < 1.0:
+                raise RecipeError("adaptthink_nothinking_ratio must be in (0, 1), not "
+                                  f"{self.adaptthink_nothinking_ratio}")
+            if self.use_vllm and self.vllm_mode == "server":
+                raise RecipeError("variant adaptthink forces a different prefix on each rollout of a group, which "
+                                  "vllm_mode server cannot do (it samples a prompt's group at once): use vllm_mode "
+                                  "colocate or use_vllm false")
         if not self.reward_funcs:
             self.reward_funcs = list(DEFAULT_REWARDS[self.variant])
         if isinstance(self.reward_kwargs, str):
@@ -185,6 +244,8 @@ class ThriftyGRPOTrainer(GRPOTrainer):
         self._log_format_metrics(mode, rewards_per_func, formats, lengths)
         if self.variant == "mind":
             self._log_turn_metrics(mode, texts)
+        if self.variant == "adaptthink" and mode == "train":
+            self._adaptthink_advantages(inputs, rewards_per_func)
         if self.variant == "ada" and mode == "train":
             group = self.num_generations
             total = max(int(self.state.max_steps or 1), 1)
@@ -208,6 +269,71 @@ class ThriftyGRPOTrainer(GRPOTrainer):
             self._metrics[mode]["ada/raw_reward"].append(float(raw.mean()))
             rewards_per_func = rewards_per_func * alpha_t.unsqueeze(1)
         return rewards_per_func
+
+    def _adaptthink_on(self) -> bool:
+        return self.variant == "adaptthink" and self.model.training
+
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        """adaptthink: each rollout of a group gets its forced prefix (module :mod:`thrifty.trainers.adaptthink`)."""
+        if not self._adaptthink_on():
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
+                                                 has_tool_images)
+        tok = self.processing_class
+        no_ids = tok(self.args.adaptthink_nothinking_prefix, add_special_tokens=False)["input_ids"]
+        yes_ids = tok(self.args.adaptthink_thinking_prefix, add_special_tokens=False)["input_ids"]
+        prompts, forced = force_prefixes(prompt_ids, self.accelerator.process_index * len(prompt_ids),
+                                         self.num_generations, self.args.adaptthink_nothinking_ratio, no_ids, yes_ids)
+        completion_ids, logprobs = super()._generate_single_turn(prompts, images, multimodal_fields, num_generations,
+                                                                 has_tool_images)
+        prefixes = [no_ids if f else yes_ids for f in forced]
+        completion_ids = [list(pre) + list(ids) for pre, ids in zip(prefixes, completion_ids, strict=True)]
+        if logprobs is not None:  # the prefix was not sampled: pi_IS's probabilities replace these in the loss
+            logprobs = [[0.0] * len(pre) + list(lp) for pre, lp in zip(prefixes, logprobs, strict=True)]
+        self._adaptthink_forced = forced
+        self._adaptthink_prefix_lengths = [len(pre) for pre in prefixes]
+        return completion_ids, logprobs
+
+    def _adaptthink_advantages(self, inputs, rewards_per_func: torch.Tensor) -> None:
+        """AdaptThink's advantage of every rollout (all processes): accuracy - ref_accuracy + delta * NoThinking,
+        kept for :meth:`_generate_and_score_completions`; NoThinking and Thinking accuracy logged."""
+        forced = gather_object(list(self._adaptthink_forced))
+        if any(REF_COLUMN not in row for row in inputs):
+            raise DataError(f"variant adaptthink needs the dataset column {REF_COLUMN!r} (adaptthink_ref_file or "
+                            "adaptthink_ref_samples)")
+        ref = gather_object([float(row[REF_COLUMN]) for row in inputs])
+        accuracy = (rewards_per_func * self.reward_weights.to(rewards_per_func.device).unsqueeze(0)).nansum(dim=1)
+        advantages = [adaptthink_advantage(float(a), r, f, self.args.adaptthink_delta)
+                      for a, r, f in zip(accuracy.tolist(), ref, forced, strict=True)]
+        self._adaptthink_all = torch.tensor(advantages, dtype=torch.float32)
+        metrics = self._metrics["train"]
+        for name, flag in (("nothinking", True), ("thinking", False)):
+            picked = [a for a, f in zip(accuracy.tolist(), forced, strict=True) if f == flag]
+            if picked:
+                metrics[f"adaptthink/accuracy_{name}"].append(sum(picked) / len(picked))
+        metrics["adaptthink/ref_accuracy"].append(sum(ref) / max(len(ref), 1))
+        metrics["adaptthink/advantage_mean"].append(float(self._adaptthink_all.mean()))
+
+    def _generate_and_score_completions(self, inputs):
+        """adaptthink: TRL's output with the advantages replaced by AdaptThink's (no group normalisation) and the
+        old log-probabilities by pi_IS's on the forced prefix (:func:`thrifty.trainers.adaptthink.importance_old_logps`)."""
+        output = super()._generate_and_score_completions(inputs)
+        if not self._adaptthink_on():
+            return output
+        n = len(inputs)
+        local = slice(self.accelerator.process_index * n, (self.accelerator.process_index + 1) * n)
+        output["advantages"] = self._adaptthink_all[local].to(output["advantages"].device)
+        old = output.get("old_per_token_logps")
+        if old is None:  # on-policy: pi_old is the current model; computed once here, with no gradient
+            input_ids = torch.cat([output["prompt_ids"], output["completion_ids"]], dim=1)
+            mask = torch.cat([output["prompt_mask"], output["completion_mask"]], dim=1)
+            with torch.no_grad():
+                old, _, _ = self._get_per_token_logps_and_entropies(
+                    self.model, input_ids, mask, output["completion_ids"].size(1),
+                    batch_size=self.args.per_device_train_batch_size)
+        output["old_per_token_logps"] = importance_old_logps(old, self._adaptthink_forced,
+                                                             self._adaptthink_prefix_lengths,
+                                                             self.args.adaptthink_nothinking_ratio)
+        return output
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         super().log(logs, start_time)  # TRL averages this window's metrics into ``logs``
@@ -241,10 +367,30 @@ class ThriftyGRPOTrainer(GRPOTrainer):
 # Data
 # ---------------------------------------------------------------------------------------------------------
 def _prompter(data_args: GRPODataArguments, tokenizer=None):
-    """question -> its TRL ``prompt``: chat messages, or a plain string with a plain-text ``prompt_template``
-    (:func:`thrifty.prompt_templates.trl_prompt`; the template resolved once)."""
+    """``(question, row index) -> (TRL prompt, extra columns)``: the prompt is chat messages, or a plain string with
+    a plain-text ``prompt_template`` (:func:`thrifty.prompt_templates.trl_prompt`; the template resolved once).
+    With ``l1_budget_mode`` the question first gets L1's instruction and the row's budget
+    (:func:`thrifty.l1_budget.l1_prompt`, :func:`~thrifty.l1_budget.sample_l1_budget`), and the budget is
+    returned as the ``l1_budget`` column; with ``adaptthink_ref_file`` the row's reference accuracy is the
+    ``ref_accuracy`` column."""
     template = resolve_prompt_template(data_args.prompt_template)
-    return lambda question: trl_prompt(question, template, tokenizer, data_args.system_prompt)
+
+    reference = load_reference_accuracy(data_args.adaptthink_ref_file) if data_args.adaptthink_ref_file else None
+
+    def prompt(question: str, idx: int) -> tuple[Any, dict[str, Any]]:
+        extra: dict[str, Any] = {}
+        if reference is not None:
+            if question.strip() not in reference:
+                raise DataError(f"adaptthink_ref_file {data_args.adaptthink_ref_file} has no reference accuracy for "
+                                f"training row {idx} ({question.strip()[:80]!r})")
+            extra[REF_COLUMN] = reference[question.strip()]
+        if data_args.l1_budget_mode:
+            budget = sample_l1_budget(data_args.l1_budget_seed, idx, data_args.l1_budget_mode,
+                                      tuple(data_args.l1_budget_range))
+            question, extra["l1_budget"] = l1_prompt(question, budget, data_args.l1_instruction), budget
+        return trl_prompt(question, template, tokenizer, data_args.system_prompt), extra
+
+    return prompt
 
 
 def toy_prompts(data_args: GRPODataArguments, tokenizer=None):
@@ -272,11 +418,10 @@ def toy_prompts(data_args: GRPODataArguments, tokenizer=None):
         world = ToyWorld(task=TieredTask(levels=levels, families=tiered.families), seed=data_args.toy_seed)
     problems = world.problems("train", data_args.toy_num_problems, difficulty=data_args.toy_difficulty)
     prompt = _prompter(data_args, tokenizer)
-    rows = [
-        {"prompt": prompt(p.question), "answer": p.answer, "difficulty": p.difficulty,
-         "id": p.id}
-        for p in problems
-    ]
+    rows = []
+    for idx, p in enumerate(problems):
+        text, extra = prompt(p.question, idx)
+        rows.append({"prompt": text, "answer": p.answer, "difficulty": p.difficulty, "id": p.id, **extra})
     return datasets.Dataset.from_list(rows)
 
 
@@ -350,7 +495,8 @@ def _load_source(source: str, data_args: GRPODataArguments, tokenizer=None):
             raise DataError(f"{source} row {idx}: answer_kind {kind!r} is not one of {', '.join(KINDS)} "
                             "(leave it empty for the reward's own kind)")
         question = _required_text(row, data_args.prompt_column, source, idx)
-        out = {"prompt": prompt(question), "answer": gold}
+        text, extra = prompt(question, idx)
+        out = {"prompt": text, "answer": gold, **extra}
         if keep:
             out["answer_kind"] = kind or None
         return out
@@ -379,7 +525,10 @@ def training_data_entries(data_args: GRPODataArguments, base_model: str | None) 
 #: TRL internals that ThriftyGRPOTrainer relies on (verified against trl 1.16; pyproject pins trl<1.17): the
 #: method it overrides with the exact arguments it passes on, and the helper it calls.
 TRL_HOOKS = {"_calculate_rewards": ["self", "inputs", "prompts", "completions", "completion_ids_list"],
-             "_log_completion_extra": ["self", "column", "values"]}
+             "_log_completion_extra": ["self", "column", "values"],
+             "_generate_single_turn": ["self", "prompt_ids", "images", "multimodal_fields", "num_generations",
+                                       "has_tool_images"],
+             "_generate_and_score_completions": ["self", "inputs"]}
 
 
 def check_trl_hooks(trainer_cls: type = GRPOTrainer) -> None:
@@ -428,6 +577,8 @@ def build_grpo_trainer(
                                       reward_kwargs_for_template(training_args.reward_kwargs,
                                                                  list(training_args.reward_funcs), template))
     train = load_grpo_prompts(data_args, tokenizer)
+    if training_args.variant == "adaptthink" and REF_COLUMN not in train.column_names:
+        train = add_presampled_reference(train, data_args, training_args, model_args, tokenizer, reward_funcs)
     model, has_adapter = model_args.model_name_or_path, False
     if is_adapter_dir(model_args.model_name_or_path):  # TRL would load the folder as a plain model: do it here
         model, has_adapter = load_trainable_model(model_args, training_args)
@@ -444,6 +595,24 @@ def build_grpo_trainer(
         peft_config=None if has_adapter else get_peft_config(model_args),
         quantization_config=None if model is not model_args.model_name_or_path else get_quantization_config(model_args),
     )
+
+
+def add_presampled_reference(train, data_args: GRPODataArguments, training_args: ThriftyGRPOConfig,
+                              model_args: ModelConfig, tokenizer, reward_funcs: list):
+    """AdaptThink's ``ref_accuracy`` column, pre-sampled from the starting model in Thinking mode
+    (:func:`thrifty.trainers.adaptthink.presample_reference_accuracy`, ``adaptthink_ref_samples`` per prompt, the
+    recipe's temperature and completion length), cached in ``output_dir``."""
+    if data_args.adaptthink_ref_samples < 1:
+        raise RecipeError("variant adaptthink needs the reference model's accuracy per problem: set "
+                          "adaptthink_ref_file (the official ref_results JSON) or adaptthink_ref_samples (pre-sample it "
+                          "from the starting model)")
+    weights = list(training_args.reward_weights or [1.0] * len(reward_funcs))
+    accuracy = presample_reference_accuracy(
+        model_args.model_name_or_path, tokenizer, train, reward_funcs, weights,
+        training_args.adaptthink_thinking_prefix, data_args.adaptthink_ref_samples,
+        training_args.max_completion_length, training_args.temperature,
+        Path(training_args.output_dir) / "adaptthink_reference.jsonl", seed=training_args.seed)
+    return train.add_column(REF_COLUMN, accuracy)
 
 
 def reward_kwargs_for_template(reward_kwargs: dict | None, reward_funcs: list[str],

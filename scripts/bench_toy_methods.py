@@ -1,0 +1,256 @@
+#!/usr/bin/env python
+"""thrifty's efficient-reasoning methods on one harness: the toy world, the same SFT models, the same step budget,
+several seeds; one Pareto plot, one table with a row per seed and the medians per method.
+
+A method trains from the SFT layout its paper uses, so there are two starting points, each a panel of the plot:
+
+- **ARM's layout** (every training problem in four formats: direct answer, short CoT, code, long CoT), the tiered
+  toy world (easy, medium, hard). Per seed S this is ``thrifty demo --seed S --baseline plain --baseline ada
+  --baseline ada_length`` (:func:`thrifty.trainers.demo.run_demo` into ``OUT/arm_seedS``): the toy data and the
+  multi-format SFT model of seed S, then from that model, 80 GRPO steps each with seed S, ARM2's length-aware
+  Ada-GRPO (``recipes/toy/grpo_arm2.yaml``, the demo's recommended path), plain GRPO, ARM's Ada-GRPO and Ada-GRPO
+  plus Kimi k1.5's length reward; a greedy eval of each on the 240 test problems of seed S, against the SFT model
+  forced to long CoT (what a plain reasoning model does) and the format oracle (per problem the cheapest format
+  the SFT model gets right). Each seed's folder holds the demo's report with its bars.
+- **MinD's layout** (one thinking unit per turn), the running-sum family (R1-like traces with 1-6 reflective units):
+  one multi-turn SFT model (:func:`bench_toy_mind.build_sft_model`), then per seed MinD with the paper's rewards
+  (``recipes/toy/grpo_mind.yaml``) and thrifty's fewer-turns extension (``grpo_mind_fewer_turns.yaml``), both at
+  the same 80 steps as the other methods (``--max_steps 80``; MinD's recipe alone runs 160); a greedy eval on the
+  running-sum test problems against the SFT model.
+
+Writes ``OUT/results.json`` (every number, every seed), ``OUT/pareto.png`` (accuracy against mean output tokens,
+every seed a point, each method's median outlined, the oracle a star) and ``OUT/table.md``; ``--docs DIR`` copies
+the three into ``DIR`` (the figures of ``docs/experiments/compare.md``). Reruns reuse every finished stage, so an
+interrupted run resumes and the report can be rebuilt from the cached runs in seconds. ``--smoke``: seed 0, tiny
+data, 2 SFT steps, 1 GRPO step per method, 1 test problem per difficulty (seconds, same code path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import statistics
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+#: The methods trained from ARM's layout, besides the demo's recommended ARM2: ``thrifty.trainers.demo.DEMO_METHODS``.
+ARM_BASELINES = ("plain", "ada", "ada_length")
+#: MinD's runs: (label, recipe ``recipes/toy/grpo_<recipe>.yaml``, run folder tag).
+MIND_RUNS = (("MinD", "mind", "mind"), ("MinD + fewer turns (extension)", "mind_fewer_turns", "mind_fewer_turns"))
+MIND_STEPS = 80
+#: --smoke's GRPO runs: one step of 2 prompts x 4 short completions (the code path, in seconds)
+SMOKE_GRPO = ["--max_steps", "1", "--save_strategy", "no", "--per_device_train_batch_size", "8",
+              "--num_generations", "4", "--max_completion_length", "24"]
+ARM_PANEL, MIND_PANEL = "tiered world, ARM-layout SFT", "running-sum world, MinD-layout SFT"
+
+
+def arm_panel(out: Path, seed: int, smoke: bool) -> dict:
+    """One seed of the ARM-layout panel (the demo with every baseline); returns its ``report.json``."""
+    from thrifty.trainers.demo import run_demo
+
+    tiny = dict(from_scratch=False, sft_overrides=["--max_steps", "2", "--save_strategy", "no"], n_train=64,
+                n_test_per_difficulty=1, max_new_tokens=32,
+                grpo_overrides=SMOKE_GRPO) if smoke else {}
+    run_demo(out / f"arm_seed{seed}", seed=seed, baselines=ARM_BASELINES, **tiny)
+    return json.loads((out / f"arm_seed{seed}" / "report.json").read_text())
+
+
+def mind_panel(out: Path, seeds: list[int], smoke: bool) -> dict:
+    """The MinD-layout panel: the SFT model's eval and, per seed, each of :data:`MIND_RUNS`."""
+    from bench_toy_grpo import train
+    from bench_toy_mind import build_sft_model, evaluate, running_sum_benchmark
+
+    root = out / "mind"
+    if smoke:
+        sft = build_sft_model(root, n_train=64, sft_overrides=["--max_steps", "2", "--save_strategy", "no"])
+    else:
+        sft = build_sft_model(root)
+    benchmark = running_sum_benchmark(root / "test_running_sum.jsonl", 1 if smoke else 30)
+    result = {"sft": evaluate(sft, sft / "eval", benchmark), "runs": []}
+    for seed in seeds:
+        for label, recipe, tag in MIND_RUNS:
+            run_dir = root / f"{tag}_seed{seed}"
+            train(recipe, sft, run_dir, seed, SMOKE_GRPO if smoke else ["--max_steps", str(MIND_STEPS)])
+            result["runs"].append({"method": label, "seed": seed, **evaluate(run_dir, run_dir / "eval", benchmark)})
+    return result
+
+
+def collect(arm_reports: dict[int, dict], mind: dict | None) -> list[dict]:
+    """Every (panel, method, seed) as one row: accuracy, mean tokens, the reference it is read against (the SFT
+    model forced to long CoT, or MinD's SFT model), the token ratio, the easy and hard tiers' long-CoT shares and
+    (the recommended method) the demo's bars."""
+    from thrifty.trainers.demo import FORCED_LONG_LABEL, ORACLE_LABEL, SFT_LABEL
+
+    rows = []
+    for seed, report in sorted(arm_reports.items()):
+        forced = report["comparison"][FORCED_LONG_LABEL]["all"]
+        for label, cells in report["comparison"].items():
+            rows.append({
+                "panel": ARM_PANEL, "method": label, "seed": seed, "accuracy": cells["all"]["accuracy"],
+                "mean_tokens": cells["all"]["mean_tokens"], "reference": FORCED_LONG_LABEL,
+                "token_ratio": cells["all"]["mean_tokens"] / forced["mean_tokens"],
+                "easy_long_cot": cells.get("easy", {}).get("format_mix", {}).get("long_cot"),
+                "hard_long_cot": cells.get("hard", {}).get("format_mix", {}).get("long_cot"),
+                "trained": label not in (FORCED_LONG_LABEL, ORACLE_LABEL, SFT_LABEL),
+                "bars": report["demo_bars"] if label == report["label"] else None,
+            })
+    if mind:
+        sft = mind["sft"]
+        rows.append({"panel": MIND_PANEL, "method": "MinD SFT (multi-turn)", "seed": None, "accuracy": sft["accuracy"],
+                     "mean_tokens": sft["mean_tokens"], "mean_turns": sft["mean_turns"], "reference": "itself",
+                     "token_ratio": 1.0, "trained": False, "bars": None})
+        for r in mind["runs"]:
+            rows.append({"panel": MIND_PANEL, "method": r["method"], "seed": r["seed"], "accuracy": r["accuracy"],
+                         "mean_tokens": r["mean_tokens"], "mean_turns": r["mean_turns"],
+                         "reference": "MinD SFT (multi-turn)", "token_ratio": r["mean_tokens"] / sft["mean_tokens"],
+                         "trained": True, "bars": None})
+    return rows
+
+
+def medians(rows: list[dict]) -> list[dict]:
+    """Per (panel, method): the number of seeds and the median accuracy, tokens and token ratio."""
+    keys = list(dict.fromkeys((r["panel"], r["method"]) for r in rows))
+    out = []
+    for panel, method in keys:
+        mine = [r for r in rows if (r["panel"], r["method"]) == (panel, method)]
+        out.append({"panel": panel, "method": method, "seeds": len(mine),
+                    **{k: statistics.median(r[k] for r in mine) for k in ("accuracy", "mean_tokens", "token_ratio")}})
+    return out
+
+
+def _share(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def table(rows: list[dict], summary: list[dict]) -> str:
+    """The per-seed table and the medians, Markdown."""
+    lines = ["| start | method | seed | accuracy | mean output tokens | tokens vs reference | reference | "
+             "long-CoT share easy / hard | demo bars |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        bars = "-" if r["bars"] is None else ("all hold" if all(r["bars"].values()) else
+                                               "fails: " + "; ".join(k for k, ok in r["bars"].items() if not ok))
+        lines.append(f"| {r['panel']} | {r['method']} | {'-' if r['seed'] is None else r['seed']} | "
+                     f"{r['accuracy']:.3f} | {r['mean_tokens']:.1f} | {r['token_ratio']:.2f}x | {r['reference']} | "
+                     f"{_share(r.get('easy_long_cot'))} / {_share(r.get('hard_long_cot'))} | {bars} |")
+    lines += ["", "| start | method | seeds | median accuracy | median mean output tokens | median tokens vs reference |",
+              "|---|---|---|---|---|---|"]
+    lines += [f"| {m['panel']} | {m['method']} | {m['seeds']} | {m['accuracy']:.3f} | {m['mean_tokens']:.1f} | "
+              f"{m['token_ratio']:.2f}x |" for m in summary]
+    return "\n".join(lines) + "\n"
+
+
+#: The method pages' toy-world blocks: page under docs/methods -> the methods (row labels) it quotes. Each block
+#: sits between ``<!-- bench_toy_methods -->`` and ``<!-- /bench_toy_methods -->`` and is rendered from the
+#: benchmark's ``results.json`` alone by :func:`method_block`, so every number it shows comes from that file
+#: (``tests/test_bench_toy_methods.py`` fails when a page's block differs from the committed results).
+METHOD_PAGES = {
+    "arm.md": ("ARM2", "Ada-GRPO", "Ada-GRPO + Kimi length", "plain GRPO", "SFT forced to long CoT", "format oracle"),
+    "mind.md": ("MinD", "MinD + fewer turns (extension)", "MinD SFT (multi-turn)"),
+}
+BLOCK_START, BLOCK_END = "<!-- bench_toy_methods -->", "<!-- /bench_toy_methods -->"
+
+
+def _span(values: list[float], fmt: str) -> str:
+    lo, hi = min(values), max(values)
+    return fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else f"{fmt.format(lo)}-{fmt.format(hi)}"
+
+
+def method_block(results: dict, methods: tuple[str, ...]) -> str:
+    """The Markdown block a method page shows: per method, over every seed of ``results`` (the benchmark's
+    ``results.json``), the range of accuracy and tokens, the median token ratio against its reference and, on the
+    tiered world, the range of the easy and hard tiers' long-CoT shares; the demo's bars per seed for ARM2."""
+    lines = [BLOCK_START, "",
+             "| method | seeds | accuracy | mean output tokens | median tokens vs reference | long-CoT share easy / hard |",
+             "|---|---|---|---|---|---|"]
+    for method in methods:
+        mine = [r for r in results["rows"] if r["method"] == method]
+        if not mine:
+            continue
+        ratio = statistics.median(r["token_ratio"] for r in mine)
+        shares = "-"
+        if mine[0].get("easy_long_cot") is not None:
+            shares = (f"{_span([r['easy_long_cot'] for r in mine], '{:.2f}')} / "
+                      f"{_span([r['hard_long_cot'] for r in mine], '{:.2f}')}")
+        seeds = ", ".join(str(r["seed"]) for r in mine if r["seed"] is not None) or "-"
+        lines.append(f"| {method} | {seeds} | {_span([r['accuracy'] for r in mine], '{:.3f}')} | "
+                     f"{_span([r['mean_tokens'] for r in mine], '{:.1f}')} | {ratio:.2f}x {mine[0]['reference']} | "
+                     f"{shares} |")
+    bars = [r for r in results["rows"] if r.get("bars") and r["method"] in methods]
+    if bars:
+        held = sum(all(r["bars"].values()) for r in bars)
+        lines += ["", f"The demo's five bars hold for {bars[0]['method']} in {held} of {len(bars)} seeds "
+                      f"({', '.join(str(r['seed']) for r in bars)})."]
+    lines += ["", "Greedy, every seed of `python scripts/bench_toy_methods.py --docs docs/experiments/compare`; "
+                  "[per-seed table and plot](../experiments/compare.md).", "", BLOCK_END]
+    return "\n".join(lines)
+
+
+def replace_block(text: str, block: str, where: str) -> str:
+    """``text`` with its :data:`BLOCK_START` ... :data:`BLOCK_END` span replaced by ``block``."""
+    start, end = text.find(BLOCK_START), text.find(BLOCK_END)
+    if start < 0 or end < start:
+        raise ValueError(f"{where}: no {BLOCK_START} ... {BLOCK_END} block to update")
+    return text[:start] + block + text[end + len(BLOCK_END):]
+
+
+def update_method_pages(results: dict, methods_dir: Path) -> None:
+    """Rewrite each page of :data:`METHOD_PAGES` with its block rendered from ``results``."""
+    from thrifty.jsonl import write_text
+
+    for page, methods in METHOD_PAGES.items():
+        path = methods_dir / page
+        write_text(path, replace_block(path.read_text(encoding="utf-8"), method_block(results, methods), str(path)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default=str(REPO / "runs/bench_toy_methods"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--panels", nargs="+", default=["arm", "mind"], choices=["arm", "mind"],
+                        help="which starting points to run (default both)")
+    parser.add_argument("--docs", default=None,
+                        help="also copy results.json, pareto.png and table.md into this folder and rewrite the "
+                             "toy-world blocks of docs/methods/arm.md and mind.md from them")
+    parser.add_argument("--smoke", action="store_true", help="seed 0, tiny data, 1 GRPO step per method (seconds)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("WANDB_MODE", "offline")
+    logging.basicConfig(level=logging.WARNING)
+    sys.path.insert(0, str(REPO / "scripts"))
+    from thrifty.eval.plots import plot_labelled_panels
+    from thrifty.jsonl import write_json, write_text
+    from thrifty.trainers.demo import ORACLE_LABEL, SFT_LABEL
+
+    out = Path(args.out)
+    seeds = [0] if args.smoke else args.seeds
+    arm = {seed: arm_panel(out, seed, args.smoke) for seed in seeds} if "arm" in args.panels else {}
+    mind = mind_panel(out, seeds, args.smoke) if "mind" in args.panels else None
+    rows = collect(arm, mind)
+    summary = medians(rows)
+    every_seed = all(all(r["bars"].values()) for r in rows if r["bars"]) if arm else None
+    results = {"bar": "the demo's five bars (thrifty.trainers.demo.DEMO_BARS) hold for ARM2 in every seed; every "
+                      "other method reported, not judged",
+               "pass": None if args.smoke else every_seed, "smoke": args.smoke, "seeds": seeds,
+               "mind_steps": MIND_STEPS, "rows": rows, "medians": summary}
+    write_json(out / "results.json", results)
+    points = [{"panel": r["panel"], "label": r["method"], "accuracy": r["accuracy"], "mean_tokens": r["mean_tokens"]}
+              for r in rows if r["method"] != SFT_LABEL]
+    plot_labelled_panels(points, f"Accuracy against mean output tokens, greedy, seeds {', '.join(map(str, seeds))}",
+                         out / "pareto.png", highlight=(ORACLE_LABEL,))
+    write_text(out / "table.md", table(rows, summary))
+    if args.docs:
+        Path(args.docs).mkdir(parents=True, exist_ok=True)
+        for name in ("results.json", "pareto.png", "table.md"):
+            shutil.copyfile(out / name, Path(args.docs) / name)
+        if not args.smoke:  # a smoke run's numbers never reach the method pages
+            update_method_pages(results, REPO / "docs/methods")
+    print((out / "table.md").read_text())
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
