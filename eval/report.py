@@ -61,6 +61,16 @@ def _details(mode: str, s: dict) -> list[str]:
     if "consensus_fallback_rate" in s:
         out.append(f"- `{mode}`: long-CoT fallback rate {s['consensus_fallback_rate']:.1%} "
                    "(tokens count every completion generated for a sample)")
+    if s.get("nothinking_rate"):  # AdaptThink's NoThinking share (completions opening with </think>)
+        levels = "".join(f", {lvl}: {d['nothinking_rate']:.0%}" for lvl, d in sorted(
+            (s.get("by_difficulty") or {}).items(), key=lambda kv: (len(kv[0]), kv[0])) if "nothinking_rate" in d)
+        out.append(f"- `{mode}`: NoThinking rate {s['nothinking_rate']:.1%}"
+                   + (f" (by difficulty{levels})" if levels else ""))
+    if "l1" in s:  # L1's budget modes
+        st = s["l1"]
+        out.append(f"- `{mode}`: budget {abs(st['budget'])} tokens ({st['mode']}): mean {st['mean_tokens']:.1f}, "
+                   f"length error {st['length_error']:+.2f}, mean absolute error {st['mean_abs_error']:.1f} "
+                   f"({st['mean_abs_error_rel']:.2f} of the budget), over budget {st['over_budget_rate']:.0%}")
     if s.get("turn_mix"):
         out.append(f"- `{mode}`: mean turns {s['mean_turns']:.2f}; turns: "
                    + ", ".join(f"{k}: {v:.0%}" for k, v in s["turn_mix"].items()))

@@ -43,6 +43,7 @@ from thrifty.benchmarks import LETTERS, Problem
 from thrifty.formats import (
     R1_ANSWER_CLOSE,
     R1_ANSWER_OPEN,
+    THINK_CLOSE,
     answer_after_turn,
     count_turns,
     detect_format,
@@ -151,13 +152,19 @@ def turn_end_offsets(completion: str) -> list[int]:
     return [*starts[1:], len(completion)] if starts else []
 
 
+def is_nothinking(completion: str) -> bool:
+    """AdaptThink's NoThinking test (``adapt_think_reward_manager.py`` l.96): the response, stripped, starts with
+    ``</think>`` (the thinking was skipped: the prompt ends with ``<think>``)."""
+    return completion.strip().startswith(THINK_CLOSE)
+
+
 def score_completions(completions: list[str], problems: list[Problem], checker: AnswerChecker,
                       tokenizer=None, prefills: list[str] | None = None, max_turns: int = 16,
                       extraction: str = STRICT) -> list[dict]:
     """Score ``completions[i]`` against ``problems[i]`` with the ``extraction`` policy (``math_verify`` or
     ``strict``, module docstring); one dict of per-sample fields each.
 
-    Fields: ``prediction``, ``correct``, ``format``, ``turns`` and, for multi-turn completions,
+    Fields: ``prediction``, ``correct``, ``format``, ``turns``, ``nothinking`` (:func:`is_nothinking`) and, for multi-turn completions,
     ``turn_correct`` (answer after turn k, k = 1..turns, capped at ``max_turns``) and, when a ``tokenizer``
     is given, ``turn_tokens`` (output tokens up to the end of turn k, the pre-fill not counted).
     """
@@ -179,7 +186,8 @@ def score_completions(completions: list[str], problems: list[Problem], checker: 
     turn_jobs: list[tuple[int, int, str | None, str, str]] = []  # (row, k, answer, gold, kind)
     for i, (text, problem) in enumerate(zip(completions, problems, strict=True)):
         fmt = completion_format(text)
-        row = {"prediction": predictions[i], "correct": verdicts[i], "format": fmt, "turns": None}
+        row = {"prediction": predictions[i], "correct": verdicts[i], "format": fmt, "turns": None,
+               "nothinking": is_nothinking(text)}
         if fmt == MULTITURN:
             turns = count_turns(text)
             row["turns"] = turns

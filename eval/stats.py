@@ -64,6 +64,9 @@ def core_stats(rows: list[dict]) -> dict:
         "tokens_per_correct": (sum(tokens) / correct) if tokens and correct else None,
         "format_mix": _mix([r.get("format", "unknown") for r in rows]),
     }
+    flags = [bool(r["nothinking"]) for r in rows if "nothinking" in r]
+    if flags:  # AdaptThink's NoThinking rate (completions that open with </think>), per benchmark and level
+        out["nothinking_rate"] = sum(flags) / len(flags)
     return out
 
 

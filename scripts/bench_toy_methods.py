@@ -38,13 +38,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 #: The methods trained from ARM's layout, besides the demo's recommended ARM2: ``thrifty.trainers.demo.DEMO_METHODS``.
-ARM_BASELINES = ("plain", "ada", "ada_length")
+ARM_BASELINES = ("plain", "ada", "ada_length", "l1_exact", "adaptthink")
 #: MinD's runs: (label, recipe ``recipes/toy/grpo_<recipe>.yaml``, run folder tag).
 MIND_RUNS = (("MinD", "mind", "mind"), ("MinD + fewer turns (extension)", "mind_fewer_turns", "mind_fewer_turns"))
 MIND_STEPS = 80
 #: --smoke's GRPO runs: one step of 2 prompts x 4 short completions (the code path, in seconds)
 SMOKE_GRPO = ["--max_steps", "1", "--save_strategy", "no", "--per_device_train_batch_size", "8",
-              "--num_generations", "4", "--max_completion_length", "24"]
+              "--num_generations", "4", "--max_completion_length", "24", "--toy_num_problems", "8"]
 ARM_PANEL, MIND_PANEL = "tiered world, ARM-layout SFT", "running-sum world, MinD-layout SFT"
 
 
@@ -79,6 +79,11 @@ def mind_panel(out: Path, seeds: list[int], smoke: bool) -> dict:
     return result
 
 
+def _tier_share(cells: dict, tier: str, fmt: str) -> float | None:
+    """A format's share of one tier's answers (0 when it never appears), None where the tier was not evaluated."""
+    return cells[tier]["format_mix"].get(fmt, 0.0) if tier in cells else None
+
+
 def collect(arm_reports: dict[int, dict], mind: dict | None) -> list[dict]:
     """Every (panel, method, seed) as one row: accuracy, mean tokens, the reference it is read against (the SFT
     model forced to long CoT, or MinD's SFT model), the token ratio, the easy and hard tiers' long-CoT shares and
@@ -93,8 +98,11 @@ def collect(arm_reports: dict[int, dict], mind: dict | None) -> list[dict]:
                 "panel": ARM_PANEL, "method": label, "seed": seed, "accuracy": cells["all"]["accuracy"],
                 "mean_tokens": cells["all"]["mean_tokens"], "reference": FORCED_LONG_LABEL,
                 "token_ratio": cells["all"]["mean_tokens"] / forced["mean_tokens"],
-                "easy_long_cot": cells.get("easy", {}).get("format_mix", {}).get("long_cot"),
-                "hard_long_cot": cells.get("hard", {}).get("format_mix", {}).get("long_cot"),
+                "easy_long_cot": _tier_share(cells, "easy", "long_cot"),
+                "hard_long_cot": _tier_share(cells, "hard", "long_cot"),
+                "easy_direct": _tier_share(cells, "easy", "direct"),
+                "hard_direct": _tier_share(cells, "hard", "direct"),
+                "l1": report.get("l1_length", {}).get(label),
                 "trained": label not in (FORCED_LONG_LABEL, ORACLE_LABEL, SFT_LABEL),
                 "bars": report["demo_bars"] if label == report["label"] else None,
             })
@@ -150,6 +158,9 @@ def table(rows: list[dict], summary: list[dict]) -> str:
 METHOD_PAGES = {
     "arm.md": ("ARM2", "Ada-GRPO", "Ada-GRPO + Kimi length", "plain GRPO", "SFT forced to long CoT", "format oracle"),
     "mind.md": ("MinD", "MinD + fewer turns (extension)", "MinD SFT (multi-turn)"),
+    "l1.md": ("L1-Exact (l1_exact:32)", "L1-Exact (l1_exact:96)", "L1-Exact (l1_exact:256)", "ARM2",
+              "SFT forced to long CoT"),
+    "adaptthink.md": ("AdaptThink", "ARM2", "SFT forced to long CoT", "format oracle"),
 }
 BLOCK_START, BLOCK_END = "<!-- bench_toy_methods -->", "<!-- /bench_toy_methods -->"
 
@@ -179,6 +190,22 @@ def method_block(results: dict, methods: tuple[str, ...]) -> str:
         lines.append(f"| {method} | {seeds} | {_span([r['accuracy'] for r in mine], '{:.3f}')} | "
                      f"{_span([r['mean_tokens'] for r in mine], '{:.1f}')} | {ratio:.2f}x {mine[0]['reference']} | "
                      f"{shares} |")
+    l1 = [m for m in methods if any(r["method"] == m and r.get("l1") for r in results["rows"])]
+    if l1:
+        lines += ["", "| budget asked | seeds | median length error (mean - N) / N | median mean absolute error "
+                      "(tokens) | median over budget |", "|---|---|---|---|---|"]
+        for method in l1:
+            st = [r["l1"] for r in results["rows"] if r["method"] == method and r.get("l1")]
+            lines.append(f"| {abs(st[0]['budget'])} | {len(st)} | "
+                         f"{statistics.median(x['length_error'] for x in st):+.2f} | "
+                         f"{statistics.median(x['mean_abs_error'] for x in st):.1f} | "
+                         f"{statistics.median(x['over_budget_rate'] for x in st):.2f} |")
+    if "AdaptThink" in methods:
+        mine = [r for r in results["rows"] if r["method"] == "AdaptThink" and r.get("easy_direct") is not None]
+        if mine:
+            lines += ["", "AdaptThink's NoThinking (direct answer) share, easy tier against hard tier, per seed: "
+                      + "; ".join(f"seed {r['seed']}: {r['easy_direct']:.2f} / {r['hard_direct']:.2f}"
+                                  for r in mine) + "."]
     bars = [r for r in results["rows"] if r.get("bars") and r["method"] in methods]
     if bars:
         held = sum(all(r["bars"].values()) for r in bars)
@@ -197,13 +224,20 @@ def replace_block(text: str, block: str, where: str) -> str:
     return text[:start] + block + text[end + len(BLOCK_END):]
 
 
-def update_method_pages(results: dict, methods_dir: Path) -> None:
-    """Rewrite each page of :data:`METHOD_PAGES` with its block rendered from ``results``."""
+def compare_block(results: dict) -> str:
+    """The block of docs/experiments/compare.md: the per-seed table and the medians (:func:`table`)."""
+    return f"{BLOCK_START}\n\n{table(results['rows'], results['medians'])}\n{BLOCK_END}"
+
+
+def update_method_pages(results: dict, docs_dir: Path) -> None:
+    """Rewrite each page of :data:`METHOD_PAGES` (under ``docs_dir/methods``) with its block rendered from
+    ``results``, and the table block of ``docs_dir/experiments/compare.md``."""
     from thrifty.jsonl import write_text
 
-    for page, methods in METHOD_PAGES.items():
-        path = methods_dir / page
-        write_text(path, replace_block(path.read_text(encoding="utf-8"), method_block(results, methods), str(path)))
+    pages = {docs_dir / "methods" / page: method_block(results, methods) for page, methods in METHOD_PAGES.items()}
+    pages[docs_dir / "experiments" / "compare.md"] = compare_block(results)
+    for path, block in pages.items():
+        write_text(path, replace_block(path.read_text(encoding="utf-8"), block, str(path)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("results.json", "pareto.png", "table.md"):
             shutil.copyfile(out / name, Path(args.docs) / name)
         if not args.smoke:  # a smoke run's numbers never reach the method pages
-            update_method_pages(results, REPO / "docs/methods")
+            update_method_pages(results, REPO / "docs")
     print((out / "table.md").read_text())
     print(json.dumps(results))
     return 0

@@ -222,3 +222,35 @@ def test_adaptthink_reference_file_official_layout(tmp_path):
     data.write_text(json.dumps({"problem": "What is 3+3?", "answer": "6"}) + "\n")
     with pytest.raises(DataError, match="no reference accuracy for training row 0"):
         load_grpo_prompts(GRPODataArguments(dataset_name=str(data), adaptthink_ref_file=str(ref)))
+
+
+def test_eval_reports_l1_length_error_and_the_nothinking_rate(tiny_model_dir, tmp_path):
+    """thrifty eval with L1's budget modes: the prompt ends with the budget sentence, the summary has the length
+    error against it (recounted from the samples) and every mode AdaptThink's NoThinking rate."""
+    from transformers import AutoTokenizer
+
+    from thrifty.benchmarks import Problem
+    from thrifty.eval.modes import _prompts
+    from thrifty.eval.runner import EvalConfig, load_run, run_eval
+
+    class Generator:  # the prompts l1_exact:6 sends, rendered by the model's own chat template
+        tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+
+    (prompt,) = _prompts(Generator(), [Problem(id="p", problem="Sum 1 2.", answer="3")], "", None, None, 6, "")
+    assert "Sum 1 2. Think for 6 tokens." in prompt
+
+    out = tmp_path / "eval"
+    run_eval(EvalConfig(model_name_or_path=str(tiny_model_dir), output_dir=str(out), benchmarks=["toy"],
+                        modes=["adaptive", "l1_exact:6", "l1_max:4"], toy_per_difficulty=1, max_new_tokens=8,
+                        l1_instruction="", plots=False))
+    summary, rows = load_run(out)
+    results = summary["results"]["toy"]
+    for mode, budget in (("l1_exact:6", 6), ("l1_max:4", -4)):
+        lengths = [r["num_tokens"] for r in rows if r["mode"] == mode]
+        st = results[mode]["l1"]
+        assert st["budget"] == budget and st["mean_abs_error"] == pytest.approx(
+            sum(abs(n - abs(budget)) for n in lengths) / len(lengths))
+        assert st["length_error"] == pytest.approx((sum(lengths) / len(lengths) - abs(budget)) / abs(budget))
+    assert "l1" not in results["adaptive"] and results["adaptive"]["nothinking_rate"] == 0.0
+    report = (out / "report.md").read_text()
+    assert "budget 6 tokens (exact)" in report and "budget 4 tokens (max)" in report

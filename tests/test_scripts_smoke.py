@@ -35,7 +35,9 @@ SMOKE = {
         "accuracy_within_0.01", "tokens_at_most_0.45x", "token_ratio"}),
     "bench_toy_methods": (["--out"], lambda r: {x["method"] for x in r["rows"]} == {
         "ARM2", "plain GRPO", "Ada-GRPO", "Ada-GRPO + Kimi length", "SFT forced to long CoT", "format oracle", "SFT",
+        "L1-Exact (l1_exact:32)", "L1-Exact (l1_exact:96)", "L1-Exact (l1_exact:256)", "AdaptThink",
         "MinD SFT (multi-turn)", "MinD", "MinD + fewer turns (extension)"}
+        and next(x for x in r["rows"] if x["method"] == "L1-Exact (l1_exact:96)")["l1"]["budget"] == 96
         and len(next(x for x in r["rows"] if x["method"] == "ARM2")["bars"]) == 5
         and {m["method"]: m["seeds"] for m in r["medians"]}["MinD"] == 1),
     "bench_style_select": (["--out"], lambda r: set(r["accuracy"]) == {"direct", "short_cot"}),

@@ -1,0 +1,52 @@
+"""The one-harness comparison (scripts/bench_toy_methods.py): the method pages quote only its output file.
+
+Each page of ``METHOD_PAGES`` carries a block rendered from the committed ``docs/experiments/compare/results.json``
+by ``method_block``; a page edited by hand, or results rerun without ``--docs``, fails here, naming the command
+that rewrites the pages."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "docs/experiments/compare/results.json"
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_toy_methods_blocks", REPO / "scripts/bench_toy_methods.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_method_pages_quote_the_benchmark_output():
+    bench = _bench()
+    results = json.loads(RESULTS.read_text())
+    assert not results["smoke"] and len(results["seeds"]) >= 5
+    for page, methods in bench.METHOD_PAGES.items():
+        text = (REPO / "docs/methods" / page).read_text()
+        start, end = text.index(bench.BLOCK_START), text.index(bench.BLOCK_END) + len(bench.BLOCK_END)
+        assert text[start:end] == bench.method_block(results, methods), (
+            f"docs/methods/{page}: its block differs from {RESULTS.relative_to(REPO)}; rerun "
+            "`python scripts/bench_toy_methods.py --docs docs/experiments/compare`")
+    page = (REPO / "docs/experiments/compare.md").read_text()
+    assert bench.compare_block(results) in page, "docs/experiments/compare.md: the table differs from results.json"
+    assert (REPO / "docs/experiments/compare/pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_method_block_arithmetic():
+    """Ranges over seeds, the median ratio, the bars count, from hand-made rows."""
+    bench = _bench()
+    rows = [{"panel": "p", "method": "ARM2", "seed": s, "accuracy": a, "mean_tokens": t, "token_ratio": t / 160,
+             "reference": "SFT forced to long CoT", "easy_long_cot": e, "hard_long_cot": 1.0,
+             "bars": {"b1": True, "b2": s != 2}} for s, a, t, e in ((0, 0.99, 50.0, 0.0), (1, 1.0, 60.0, 0.1),
+                                                                   (2, 0.98, 70.0, 0.3))]
+    block = bench.method_block({"rows": rows}, ("ARM2",))
+    assert "| ARM2 | 0, 1, 2 | 0.980-1.000 | 50.0-70.0 | 0.38x SFT forced to long CoT | 0.00-0.30 / 1.00 |" in block
+    assert "hold for ARM2 in 2 of 3 seeds (0, 1, 2)" in block
+    with pytest.raises(ValueError, match="no <!-- bench_toy_methods -->"):
+        bench.replace_block("no block here", block, "page.md")
