@@ -65,7 +65,7 @@ logger = logging.getLogger(__name__)
 #: is not mixed with the old one).
 SAMPLE_DEFINING = ("model_name_or_path", "model_fingerprint", "backend", "dtype", "temperature", "top_p",
                    "max_new_tokens", "seed", "system_prompt", "prompt_template", "chat_template_path", "data_dir",
-                   "extraction")
+                   "extraction", "l1_instruction")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 

@@ -5,13 +5,14 @@ several seeds; one Pareto plot, one table with a row per seed and the medians pe
 A method trains from the SFT layout its paper uses, so there are two starting points, each a panel of the plot:
 
 - **ARM's layout** (every training problem in four formats: direct answer, short CoT, code, long CoT), the tiered
-  toy world (easy, medium, hard). Per seed S this is ``thrifty demo --seed S --baseline plain --baseline ada
-  --baseline ada_length`` (:func:`thrifty.trainers.demo.run_demo` into ``OUT/arm_seedS``): the toy data and the
+  toy world (easy, medium, hard). Per seed S this is ``thrifty demo --seed S`` with every baseline of
+  :data:`ARM_BASELINES` (:func:`thrifty.trainers.demo.run_demo` into ``OUT/arm_seedS``): the toy data and the
   multi-format SFT model of seed S, then from that model, 80 GRPO steps each with seed S, ARM2's length-aware
-  Ada-GRPO (``recipes/toy/grpo_arm2.yaml``, the demo's recommended path), plain GRPO, ARM's Ada-GRPO and Ada-GRPO
-  plus Kimi k1.5's length reward; a greedy eval of each on the 240 test problems of seed S, against the SFT model
-  forced to long CoT (what a plain reasoning model does) and the format oracle (per problem the cheapest format
-  the SFT model gets right). Each seed's folder holds the demo's report with its bars.
+  Ada-GRPO (``recipes/toy/grpo_arm2.yaml``, the demo's recommended path), plain GRPO, ARM's Ada-GRPO, Ada-GRPO
+  plus Kimi k1.5's length reward, L1-Exact (evaluated at budgets 32, 96 and 256) and AdaptThink; a greedy eval of
+  each on the 240 test problems of seed S, against the SFT model forced to long CoT (what a plain reasoning model
+  does) and the format oracle (per problem the cheapest format the SFT model gets right). Each seed's folder holds
+  the demo's report with its bars.
 - **MinD's layout** (one thinking unit per turn), the running-sum family (R1-like traces with 1-6 reflective units):
   one multi-turn SFT model (:func:`bench_toy_mind.build_sft_model`), then per seed MinD with the paper's rewards
   (``recipes/toy/grpo_mind.yaml``) and thrifty's fewer-turns extension (``grpo_mind_fewer_turns.yaml``), both at
@@ -135,10 +136,11 @@ def _share(x: float | None) -> str:
 
 
 def table(rows: list[dict], summary: list[dict]) -> str:
-    """The per-seed table and the medians, Markdown."""
+    """The per-seed table (grouped by method, seeds in order) and the medians, Markdown."""
     lines = ["| start | method | seed | accuracy | mean output tokens | tokens vs reference | reference | "
              "long-CoT share easy / hard | demo bars |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
+    order = {key: i for i, key in enumerate(dict.fromkeys((r["panel"], r["method"]) for r in rows))}
+    for r in sorted(rows, key=lambda r: (order[(r["panel"], r["method"])], -1 if r["seed"] is None else r["seed"])):
         bars = "-" if r["bars"] is None else ("all hold" if all(r["bars"].values()) else
                                                "fails: " + "; ".join(k for k, ok in r["bars"].items() if not ok))
         lines.append(f"| {r['panel']} | {r['method']} | {'-' if r['seed'] is None else r['seed']} | "

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,7 @@ from .toy import init_toy_model
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class DemoMethod:
     """A GRPO method the demo can train: its toy recipe (under ``recipes/``), its label in the report, and the
@@ -94,7 +96,7 @@ ACCURACY_PLOT, FORMAT_PLOT = "accuracy_vs_tokens", "format_by_tier"
 PANELS = ("all", "easy", "medium", "hard")
 
 #: The demo's bars (issue 27) on the trained model, greedy: (name, check of the comparison rows).
-DEMO_BARS: tuple[tuple[str, object], ...] = (
+DEMO_BARS: tuple[tuple[str, Callable[[dict, dict], bool]], ...] = (
     ("accuracy >= 0.97", lambda m, long: m["all"]["accuracy"] >= 0.97),
     ("accuracy >= the forced-long-CoT accuracy", lambda m, long: m["all"]["accuracy"] >= long["all"]["accuracy"]),
     ("mean tokens <= 0.5x forced long CoT",
@@ -337,8 +339,9 @@ def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_over
         + first + "\n\n"
         "The SFT model learnt four formats (direct answer, short CoT, code, long CoT) on every training problem; "
         f"{label} then taught it to choose one per problem. Forced to long CoT, the same SFT model behaves like a "
-        "plain reasoning model; the format oracle picks, per problem, the cheapest format the SFT model gets right, "
-        "the bound of any format choice.\n\n"
+        "plain reasoning model; the format oracle picks, per problem, the cheapest format the SFT model gets right: the "
+        "best a format choice can do with the SFT model's skills (RL also shortens the formats themselves, so a "
+        "trained model can go below it).\n\n"
         "## The comparison, by tier\n\n" + comparison_table(rows, FORCED_LONG_LABEL) + "\n"
         + _l1_markdown(l1_length)
         + _plots_markdown(plots, label)

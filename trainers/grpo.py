@@ -1,4 +1,4 @@
-"""GRPO with thrifty's variants on TRL's ``GRPOTrainer``: plain GRPO, Ada-GRPO (ARM) and MinD GRPO.
+"""GRPO with thrifty's variants on TRL's ``GRPOTrainer``: plain GRPO, Ada-GRPO (ARM), MinD GRPO and AdaptThink.
 
 - ``plain``: TRL's GRPO (Shao et al. 2024, DeepSeekMath) with thrifty's reward registry and metrics.
 - ``ada``: Ada-GRPO (ARM, Wu et al. 2025; DESIGN.md 4.2; docs/methods/arm.md). TRL 1.16 has no advantage hook,
@@ -12,6 +12,12 @@
   The default reward is ARM's (``arm_accuracy``).
 - ``mind``: MinD (Zeng et al. 2025; DESIGN.md 4.3; docs/methods/mind.md): R = R_format + R_accuracy + R_unit via
   the recipe's rewards (default ``mind_format``, ``accuracy``, ``unit_compactness``); logs the turns histogram.
+- ``adaptthink``: AdaptThink (Zhang et al. 2025; docs/methods/adaptthink.md): forced NoThinking / Thinking starts
+  per group, advantage = accuracy - reference accuracy + delta for NoThinking, the per-sequence ratio against the
+  forced sampling (:mod:`thrifty.trainers.adaptthink`).
+
+L1's token budgets (``l1_budget_mode``; docs/methods/l1.md) are a data key of any variant: each question ends with
+its budget, which the ``l1_length`` reward reads from the ``l1_budget`` column.
 
 Logged every step (all variants): ``format/<fmt>`` share, ``format/<fmt>/accuracy`` (when an ``accuracy``
 reward is used), ``format/<fmt>/tokens`` (mean completion tokens); ``ada/alpha_mean``, ``ada/raw_reward`` and,
@@ -147,12 +153,13 @@ class GRPODataArguments:
 class ThriftyGRPOConfig(GRPOConfig):
     """TRL's ``GRPOConfig`` plus thrifty's keys."""
 
-    variant: str = field(default="plain", metadata={"help": "plain | ada (Ada-GRPO, ARM) | mind (MinD)"})
+    variant: str = field(default="plain", metadata={
+        "help": "plain | ada (Ada-GRPO, ARM; ARM2 with ada_length_penalty) | mind (MinD) | adaptthink (AdaptThink)"})
     reward_funcs: list[str] | None = field(
         default=None,
         metadata={"help": "reward names (thrifty.rewards.available_rewards()) or 'package.module:function' paths;"
                           " default by variant: plain accuracy, ada arm_accuracy, mind mind_format accuracy"
-                          " unit_compactness"},
+                          " unit_compactness, adaptthink adaptthink_accuracy"},
     )
     ada_zero_unknown: bool = field(
         default=True,
@@ -160,7 +167,7 @@ class ThriftyGRPOConfig(GRPOConfig):
     )
     ada_length_penalty: bool = field(
         default=False,
-        metadata={"help": "ada: ARM2's length-aware Ada-GRPO (opt-in extension): alpha_i times "
+        metadata={"help": "ada: ARM2's length-aware Ada-GRPO (Xie et al. 2025; the demo's path): alpha_i times "
                           "exp(-lambda (L_i - L_min) / (L_max - L_min)) within each group, annealed together with "
                           "cos(0.9 pi t / T) (TEAM-ARM/arm2 ada_grpo_w_length_penalty)"},
     )
