@@ -146,24 +146,20 @@ def summarize_oracle(rows: list[dict], tier_of: dict[int, str]) -> dict:
     """The format oracle of :func:`format_oracle` from instruction-guided sample rows (``problem_id``, ``mode``,
     ``difficulty``, ``correct``, ``num_tokens``): ``oracle`` (``all`` and per tier) and ``formats`` (per tier and
     format), each cell ``n``, ``accuracy``, ``mean_tokens``."""
-    by_problem: dict[str, dict[str, dict]] = {}
-    for r in rows:
-        by_problem.setdefault(r["problem_id"], {})[r["mode"]] = r
+    from thrifty.eval.toy import format_oracle_rows
 
     def cell(picked: list[dict]) -> dict:
         return {"n": len(picked), "accuracy": round(statistics.fmean(bool(r["correct"]) for r in picked), 3),
                 "mean_tokens": round(statistics.fmean(r["num_tokens"] for r in picked), 1)}
 
     picks: dict[str, list[dict]] = {}
-    per_format: dict[str, dict[str, list[dict]]] = {}
-    for modes in by_problem.values():
-        right = [modes[f] for f in ARM_FORMATS if f in modes and modes[f]["correct"]]
-        pick = min(right, key=lambda r: r["num_tokens"]) if right else modes["long_cot"]
-        tier = tier_of.get(int(pick["difficulty"]), "other")
-        for key in ("all", tier):
+    for pick in format_oracle_rows(rows):  # the cheapest right format per problem, long CoT when none is
+        for key in ("all", tier_of.get(int(pick["difficulty"]), "other")):
             picks.setdefault(key, []).append(pick)
-        for fmt, r in modes.items():
-            per_format.setdefault(tier, {}).setdefault(fmt, []).append(r)
+    per_format: dict[str, dict[str, list[dict]]] = {}
+    for r in rows:
+        if r["mode"] in ARM_FORMATS:
+            per_format.setdefault(tier_of.get(int(r["difficulty"]), "other"), {}).setdefault(r["mode"], []).append(r)
     return {"oracle": {key: cell(rs) for key, rs in picks.items()},
             "formats": {tier: {fmt: cell(rs) for fmt, rs in fmts.items()} for tier, fmts in per_format.items()}}
 
