@@ -49,14 +49,14 @@ SMOKE_GRPO = ["--max_steps", "1", "--save_strategy", "no", "--per_device_train_b
 ARM_PANEL, MIND_PANEL = "tiered world, ARM-layout SFT", "running-sum world, MinD-layout SFT"
 
 
-def arm_panel(out: Path, seed: int, smoke: bool) -> dict:
-    """One seed of the ARM-layout panel (the demo with every baseline); returns its ``report.json``."""
+def arm_panel(out: Path, seed: int, smoke: bool, baselines: tuple[str, ...] = ARM_BASELINES) -> dict:
+    """One seed of the ARM-layout panel (the demo with ``baselines``); returns its ``report.json``."""
     from thrifty.trainers.demo import run_demo
 
     tiny = dict(from_scratch=False, sft_overrides=["--max_steps", "2", "--save_strategy", "no"], n_train=64,
                 n_test_per_difficulty=1, max_new_tokens=32,
                 grpo_overrides=SMOKE_GRPO) if smoke else {}
-    run_demo(out / f"arm_seed{seed}", seed=seed, baselines=ARM_BASELINES, **tiny)
+    run_demo(out / f"arm_seed{seed}", seed=seed, baselines=baselines, **tiny)
     return json.loads((out / f"arm_seed{seed}" / "report.json").read_text())
 
 
@@ -248,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--panels", nargs="+", default=["arm", "mind"], choices=["arm", "mind"],
                         help="which starting points to run (default both)")
+    parser.add_argument("--baselines", nargs="+", default=list(ARM_BASELINES), choices=list(ARM_BASELINES),
+                        help="the methods trained beside ARM2 from ARM's layout (default all)")
     parser.add_argument("--docs", default=None,
                         help="also copy results.json, pareto.png and table.md into this folder and rewrite the "
                              "toy-world blocks of docs/methods/arm.md and mind.md from them")
@@ -262,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out)
     seeds = [0] if args.smoke else args.seeds
-    arm = {seed: arm_panel(out, seed, args.smoke) for seed in seeds} if "arm" in args.panels else {}
+    arm = {seed: arm_panel(out, seed, args.smoke, tuple(args.baselines)) for seed in seeds} if "arm" in args.panels else {}
     mind = mind_panel(out, seeds, args.smoke) if "mind" in args.panels else None
     rows = collect(arm, mind)
     summary = medians(rows)
