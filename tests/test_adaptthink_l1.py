@@ -254,3 +254,18 @@ def test_eval_reports_l1_length_error_and_the_nothinking_rate(tiny_model_dir, tm
     assert "l1" not in results["adaptive"] and results["adaptive"]["nothinking_rate"] == 0.0
     report = (out / "report.md").read_text()
     assert "budget 6 tokens (exact)" in report and "budget 4 tokens (max)" in report
+
+
+def test_runs_recorded_before_these_keys_still_resume():
+    """A GRPO run at the new keys' defaults has none of them in its run spec (thrifty.trainers.common.run_spec), so
+    a checkpoint recorded before L1 and AdaptThink existed resumes after the upgrade; a set key is recorded."""
+    from thrifty.trainers.common import run_spec
+    from thrifty.trainers.grpo import parse_grpo_args
+
+    spec = run_spec("grpo", *parse_grpo_args(["--config", "recipes/toy/grpo_plain.yaml", "--output_dir", "x",
+                                                "--model_name_or_path", "thrifty/assets/toy_base"]))
+    new = [k for k in spec if "l1_" in k or "adaptthink" in k or k == "importance_sampling_level"]
+    assert new == []
+    spec = run_spec("grpo", *parse_grpo_args(["--config", "recipes/toy/grpo_l1_exact.yaml", "--output_dir", "x",
+                                                "--model_name_or_path", "thrifty/assets/toy_base"]))
+    assert spec["data.l1_budget_mode"] == "exact" and spec["data.l1_budget_range"] == [10, 320]

@@ -50,3 +50,20 @@ def test_method_block_arithmetic():
     assert "hold for ARM2 in 2 of 3 seeds (0, 1, 2)" in block
     with pytest.raises(ValueError, match="no <!-- bench_toy_methods -->"):
         bench.replace_block("no block here", block, "page.md")
+
+
+def test_readme_tells_the_benchmarks_story():
+    """The README's opening quotes ARM2's accuracy and token-ratio ranges over the benchmark's seeds, and the
+    forced-long-CoT accuracy range, as results.json has them (so the front page cannot drift from the numbers)."""
+    bench = _bench()
+    results = json.loads(RESULTS.read_text())
+    readme = (REPO / "README.md").read_text()
+
+    def span(method: str, key: str, fmt: str) -> str:
+        return bench._span([r[key] for r in results["rows"] if r["method"] == method], fmt)
+
+    arm2_seeds = sorted(r["seed"] for r in results["rows"] if r["method"] == "ARM2")
+    assert f"answers {span('ARM2', 'accuracy', '{:.3f}')} of the test problems right" in readme
+    assert f"at {span('ARM2', 'token_ratio', '{:.2f}')}x the tokens of the same model forced to think long" in readme
+    assert f"(accuracy {span('SFT forced to long CoT', 'accuracy', '{:.3f}')})" in readme
+    assert f"in each of seeds {arm2_seeds[0]}-{arm2_seeds[-1]}" in readme

@@ -30,8 +30,15 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from thrifty.l1_budget import L1_BUDGET_RANGE, L1_INSTRUCTION
 from thrifty.recipes import RecipeError
 from thrifty.rewards.ada import ARM2_LENGTH_LAMBDA
+from thrifty.rewards.adaptthink import (
+    ADAPTTHINK_DELTA,
+    ADAPTTHINK_NOTHINKING_RATIO,
+    NOTHINKING_PREFIX,
+    THINKING_PREFIX,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -177,11 +184,19 @@ RUN_SPEC_TRAINING_KEYS = (
     "per_device_train_batch_size", "gradient_accumulation_steps", "max_length", "packing", "loss_averaging",
     "assistant_only_loss", "completion_only_loss", "variant", "reward_funcs", "reward_weights", "reward_kwargs",
     "ada_zero_unknown", "num_generations", "max_completion_length", "temperature", "beta", "loss_type",
-    "scale_rewards", "ada_length_penalty", "ada_length_lambda",
+    "scale_rewards", "ada_length_penalty", "ada_length_lambda", "importance_sampling_level", "adaptthink_delta",
+    "adaptthink_nothinking_ratio", "adaptthink_nothinking_prefix", "adaptthink_thinking_prefix",
 )
-#: Keys added to :data:`RUN_SPEC_TRAINING_KEYS` after runs were recorded without them: left out of the spec while
-#: at these defaults, so that such runs still resume.
-RUN_SPEC_LATER_DEFAULTS: dict[str, Any] = {"ada_length_penalty": False, "ada_length_lambda": ARM2_LENGTH_LAMBDA}
+#: Keys added to the run spec (training keys of :data:`RUN_SPEC_TRAINING_KEYS`, and ``data.`` keys of a recipe's data
+#: arguments) after runs were recorded without them: left out of the spec while at these defaults, so that such
+#: runs still resume after an upgrade.
+RUN_SPEC_LATER_DEFAULTS: dict[str, Any] = {
+    "ada_length_penalty": False, "ada_length_lambda": ARM2_LENGTH_LAMBDA, "importance_sampling_level": "token",
+    "adaptthink_delta": ADAPTTHINK_DELTA, "adaptthink_nothinking_ratio": ADAPTTHINK_NOTHINKING_RATIO,
+    "adaptthink_nothinking_prefix": NOTHINKING_PREFIX, "adaptthink_thinking_prefix": THINKING_PREFIX,
+    "data.l1_budget_mode": None, "data.l1_budget_range": list(L1_BUDGET_RANGE), "data.l1_instruction": L1_INSTRUCTION,
+    "data.l1_budget_seed": 0, "data.adaptthink_ref_file": None, "data.adaptthink_ref_samples": 0,
+}
 RUN_SPEC_MODEL_KEYS = ("use_peft", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "use_rslora",
                        "use_dora", "dtype")
 
@@ -196,7 +211,8 @@ def run_spec(stage: str, data_args, training_args, model_args) -> dict[str, Any]
 
     model = model_args.model_name_or_path
     spec: dict[str, Any] = {"stage": stage, "model_name_or_path": model, "model_fingerprint": model_fingerprint(model)}
-    spec.update({f"data.{k}": v for k, v in sorted(asdict(data_args).items())})
+    spec.update({f"data.{k}": v for k, v in sorted(asdict(data_args).items())
+                 if not (f"data.{k}" in RUN_SPEC_LATER_DEFAULTS and v == RUN_SPEC_LATER_DEFAULTS[f"data.{k}"])})
     for key in RUN_SPEC_TRAINING_KEYS:
         if hasattr(training_args, key) and not (
                 key in RUN_SPEC_LATER_DEFAULTS and getattr(training_args, key) == RUN_SPEC_LATER_DEFAULTS[key]):
