@@ -380,6 +380,7 @@ def plot_labelled_panels(points: list[dict], title: str, path: str | Path, highl
     labels = list(dict.fromkeys(p["label"] for p in points))
     cmap = plt.get_cmap("tab10")
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels) + 0.6, 3.6), squeeze=False)
+    named: set[str] = set()  # each label enters the legend once, from the first panel that has it
     for ax, panel in zip(axes[0], panels, strict=True):
         for i, label in enumerate(labels):
             mine = [p for p in points if p["panel"] == panel and p["label"] == label
@@ -390,7 +391,8 @@ def plot_labelled_panels(points: list[dict], title: str, path: str | Path, highl
             style = dict(color=cmap(i % 10), marker="*" if star else _PANEL_MARKERS[i % len(_PANEL_MARKERS)])
             xs, ys = [p["mean_tokens"] for p in mine], [p["accuracy"] for p in mine]
             ax.scatter(xs, ys, s=(160 if star else 36), alpha=0.9 if len(mine) == 1 else 0.55, zorder=3,
-                       label=label if panel == panels[0] else None, **style)
+                       label=None if label in named else label, **style)
+            named.add(label)
             if len(mine) > 1:
                 mid_x, mid_y = sorted(xs)[len(xs) // 2], sorted(ys)[len(ys) // 2]
                 ax.scatter([mid_x], [mid_y], s=110, edgecolors="black", linewidths=1.2, zorder=4, **style)

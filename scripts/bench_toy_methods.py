@@ -177,7 +177,8 @@ def method_block(results: dict, methods: tuple[str, ...]) -> str:
     ``results.json``), the range of accuracy and tokens, the median token ratio against its reference and, on the
     tiered world, the range of the easy and hard tiers' long-CoT shares; the demo's bars per seed for ARM2."""
     lines = [BLOCK_START, "",
-             "| method | seeds | accuracy | mean output tokens | median tokens vs reference | long-CoT share easy / hard |",
+             "| method | seeds | accuracy | mean output tokens | median tokens vs reference | long-CoT share easy / hard "
+             "(MinD: mean turns) |",
              "|---|---|---|---|---|---|"]
     for method in methods:
         mine = [r for r in results["rows"] if r["method"] == method]
@@ -185,7 +186,9 @@ def method_block(results: dict, methods: tuple[str, ...]) -> str:
             continue
         ratio = statistics.median(r["token_ratio"] for r in mine)
         shares = "-"
-        if mine[0].get("easy_long_cot") is not None:
+        if mine[0].get("mean_turns") is not None:
+            shares = f"{_span([r['mean_turns'] for r in mine], '{:.2f}')} turns"
+        elif mine[0].get("easy_long_cot") is not None:
             shares = (f"{_span([r['easy_long_cot'] for r in mine], '{:.2f}')} / "
                       f"{_span([r['hard_long_cot'] for r in mine], '{:.2f}')}")
         seeds = ", ".join(str(r["seed"]) for r in mine if r["seed"] is not None) or "-"
@@ -211,8 +214,10 @@ def method_block(results: dict, methods: tuple[str, ...]) -> str:
     bars = [r for r in results["rows"] if r.get("bars") and r["method"] in methods]
     if bars:
         held = sum(all(r["bars"].values()) for r in bars)
+        fails = "; ".join(f"seed {r['seed']} fails " + ", ".join(k for k, ok in r["bars"].items() if not ok)
+                          for r in bars if not all(r["bars"].values()))
         lines += ["", f"The demo's five bars hold for {bars[0]['method']} in {held} of {len(bars)} seeds "
-                      f"({', '.join(str(r['seed']) for r in bars)})."]
+                      f"({', '.join(str(r['seed']) for r in bars)})" + (f"; {fails}." if fails else ".")]
     lines += ["", "Greedy, every seed of `python scripts/bench_toy_methods.py --docs docs/experiments/compare`; "
                   "[per-seed table and plot](../experiments/compare.md).", "", BLOCK_END]
     return "\n".join(lines)
