@@ -71,12 +71,14 @@ def mind_panel(out: Path, seeds: list[int], smoke: bool) -> dict:
     else:
         sft = build_sft_model(root)
     benchmark = running_sum_benchmark(root / "test_running_sum.jsonl", 1 if smoke else 30)
-    result = {"sft": evaluate(sft, sft / "eval", benchmark), "runs": []}
+    tokens = 32 if smoke else 384  # a smoke run's barely trained models would write 384 tokens each
+    result = {"sft": evaluate(sft, sft / "eval", benchmark, tokens), "runs": []}
     for seed in seeds:
         for label, recipe, tag in MIND_RUNS:
             run_dir = root / f"{tag}_seed{seed}"
             train(recipe, sft, run_dir, seed, SMOKE_GRPO if smoke else ["--max_steps", str(MIND_STEPS)])
-            result["runs"].append({"method": label, "seed": seed, **evaluate(run_dir, run_dir / "eval", benchmark)})
+            result["runs"].append({"method": label, "seed": seed,
+                                   **evaluate(run_dir, run_dir / "eval", benchmark, tokens)})
     return result
 
 

@@ -86,12 +86,12 @@ def running_sum_benchmark(path: Path, per_difficulty: int) -> Path:
     return path
 
 
-def evaluate(model: Path, out: Path, benchmark: Path) -> dict:
+def evaluate(model: Path, out: Path, benchmark: Path, max_new_tokens: int = 384) -> dict:
     """Greedy, plain prompts: accuracy, mean output tokens, mean turns and the turns histogram."""
     from thrifty.eval.runner import EvalConfig, load_run, run_eval
 
     run_eval(EvalConfig(model_name_or_path=str(model), output_dir=str(out), benchmarks=[str(benchmark)],
-                        modes=["adaptive"], temperature=0.0, max_new_tokens=384, batch_size=128, plots=False))
+                        modes=["adaptive"], temperature=0.0, max_new_tokens=max_new_tokens, batch_size=128, plots=False))
     rows = load_run(out)[1]
     turns = [r.get("turns") or 0 for r in rows]
     return {
@@ -123,13 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sft = build_sft_model(out)
     benchmark = running_sum_benchmark(out / "test_running_sum.jsonl", per_difficulty)
-    results: dict = {"sft": evaluate(sft, sft / "eval", benchmark), "runs": []}
+    tokens = 32 if args.smoke else 384  # a smoke run's barely trained models would write 384 tokens each
+    results: dict = {"sft": evaluate(sft, sft / "eval", benchmark, tokens), "runs": []}
     for seed in args.seeds:
         for name, recipe, tag, overrides in (r for r in RUNS if r[2] in args.runs):
             run_dir = out / f"{tag}_seed{seed}"
             train(recipe, sft, run_dir, seed, [*overrides, *extra])  # reuses a finished run of the same inputs
             results["runs"].append({"rewards": name, "seed": seed,
-                                    **evaluate(run_dir, run_dir / "eval", benchmark)})
+                                    **evaluate(run_dir, run_dir / "eval", benchmark, tokens)})
 
     lines = ["| model | seed | accuracy | mean tokens | mean turns | turns (share of answers) |", "|---|---|---|---|---|---|"]
     for name, seed, r in [("SFT (start)", "-", results["sft"])] + [
