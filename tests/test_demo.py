@@ -197,3 +197,13 @@ def test_demo_report_embeds_its_plots(demo_run):
                 counts = Counter(r["format"] for r in rs)
                 assert got["n"] == len(rs) == 2 * len(tiers[tier])
                 assert got["format_mix"] == pytest.approx({f: c / len(rs) for f, c in counts.items()})
+
+
+def test_the_demo_parser_offers_every_demo_method():
+    """``thrifty demo --method/--baseline`` choices are DEMO_METHODS' names (the parser does not import them)."""
+    from thrifty.cli import DEMO_ADAPTIVE_METHODS, DEMO_BASELINE_METHODS
+    from thrifty.eval.modes import ADAPTIVE
+    from thrifty.trainers.demo import DEMO_METHODS
+
+    assert set(DEMO_BASELINE_METHODS) == set(DEMO_METHODS)
+    assert set(DEMO_ADAPTIVE_METHODS) == {name for name, m in DEMO_METHODS.items() if m.eval_modes == (ADAPTIVE,)}

@@ -182,6 +182,13 @@ def cmd_recipes(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``thrifty demo``'s method names (the keys of ``thrifty.trainers.demo.DEMO_METHODS``, written out so the parser
+#: does not import the trainers; ``tests/test_demo.py`` pins them): ``--method`` takes those evaluated in adaptive
+#: mode, ``--baseline`` any of them.
+DEMO_BASELINE_METHODS = ("arm2", "plain", "ada", "ada_length", "l1_exact", "adaptthink")
+DEMO_ADAPTIVE_METHODS = ("arm2", "plain", "ada", "ada_length", "adaptthink")
+
+
 def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
     from thrifty.trainers.demo import run_demo
 
@@ -236,10 +243,10 @@ def build_parser(sft_recipe_help: bool = False) -> argparse.ArgumentParser:
                       help="train a new tiny model from scratch instead of starting from the shipped toy base")
     demo.add_argument("--seed", type=int, default=0,
                       help="seed of the toy data, the SFT and the GRPO run (default 0); each seed is its own world")
-    demo.add_argument("--method", choices=["arm2", "plain", "ada", "ada_length"], default="arm2",
+    demo.add_argument("--method", choices=DEMO_ADAPTIVE_METHODS, default="arm2",
                       help="the GRPO method trained into OUT/grpo: arm2 (default, the recommended path: ARM2's "
                            "length-aware Ada-GRPO), plain (plain GRPO) or ada (ARM's Ada-GRPO)")
-    demo.add_argument("--baseline", action="append", default=[], choices=["arm2", "plain", "ada", "ada_length", "l1_exact", "adaptthink"],
+    demo.add_argument("--baseline", action="append", default=[], choices=DEMO_BASELINE_METHODS,
                       help="also train this method into OUT/grpo_<name> from the same SFT model and compare it "
                            "(repeatable; e.g. --baseline plain, about 3 more minutes)")
     demo.add_argument("--grpo-steps", type=positive_int, default=None,

@@ -30,6 +30,7 @@ otherwise).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -280,14 +281,19 @@ class ThriftyGRPOTrainer(GRPOTrainer):
     def _adaptthink_on(self) -> bool:
         return self.variant == "adaptthink" and self.model.training
 
+    @functools.cached_property
+    def _adaptthink_prefixes(self) -> tuple[list[int], list[int]]:
+        """The token ids of the NoThinking and Thinking prefixes, tokenized once per trainer."""
+        tok = self.processing_class
+        return tuple(tok(text, add_special_tokens=False)["input_ids"]
+                     for text in (self.args.adaptthink_nothinking_prefix, self.args.adaptthink_thinking_prefix))
+
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
         """adaptthink: each rollout of a group gets its forced prefix (module :mod:`thrifty.trainers.adaptthink`)."""
         if not self._adaptthink_on():
             return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
                                                  has_tool_images)
-        tok = self.processing_class
-        no_ids = tok(self.args.adaptthink_nothinking_prefix, add_special_tokens=False)["input_ids"]
-        yes_ids = tok(self.args.adaptthink_thinking_prefix, add_special_tokens=False)["input_ids"]
+        no_ids, yes_ids = self._adaptthink_prefixes
         prompts, forced = force_prefixes(prompt_ids, self.accelerator.process_index * len(prompt_ids),
                                          self.num_generations, self.args.adaptthink_nothinking_ratio, no_ids, yes_ids)
         completion_ids, logprobs = super()._generate_single_turn(prompts, images, multimodal_fields, num_generations,
