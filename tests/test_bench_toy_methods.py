@@ -48,6 +48,9 @@ def test_method_block_arithmetic():
     block = bench.method_block({"rows": rows}, ("ARM2",))
     assert "| ARM2 | 0, 1, 2 | 0.980-1.000 | 50.0-70.0 | 0.38x SFT forced to long CoT | 0.00-0.30 / 1.00 |" in block
     assert "hold for ARM2 in 2 of 3 seeds (0, 1, 2); seed 2 fails b2." in block
+    same = [{**row, "seed": s, "bars": {"b1": s == 2, "b2": True}} for s, row in enumerate(rows)]  # seeds by bars
+    assert "hold for ARM2 in 1 of 3 seeds (0, 1, 2); seeds 0, 1 fail b1." in bench.method_block({"rows": same},
+                                                                                               ("ARM2",))
     with pytest.raises(ValueError, match="no <!-- bench_toy_methods -->"):
         bench.replace_block("no block here", block, "page.md")
 

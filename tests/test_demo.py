@@ -40,6 +40,8 @@ def test_demo_runs_end_to_end_and_resumes(demo_run):
     assert list(data["comparison"]) == ["ARM2", "SFT forced to long CoT", "plain GRPO", "format oracle", "SFT"]
     assert all(set(cells) == {"all", "easy", "medium", "hard"} for cells in data["comparison"].values())
     assert len(data["demo_bars"]) == 5 and data["demo_bars_pass"] == all(data["demo_bars"].values())
+    assert set(data["demo_bars_by_model"]) == {"ARM2", "plain GRPO"}  # every model in adaptive mode is judged
+    assert data["demo_bars_by_model"]["ARM2"] == data["demo_bars"]
     text = report.read_text()
     assert text.splitlines()[2] == data["headline"]
     for name in ("SFT forced to long CoT", "plain GRPO", "format oracle"):
@@ -84,7 +86,7 @@ def _cell(accuracy: float, tokens: float, long_cot: float) -> dict:
 def test_demo_bars_and_headline_on_hand_made_cells():
     """Each of the five bars fails on its own when its number crosses the line, and the headline names every
     baseline with its ratio."""
-    from thrifty.trainers.demo import demo_bars, headline
+    from thrifty.trainers.demo import DEMO_METHODS, RECOMMENDED, demo_bars, headline
 
     def model(acc=0.99, tokens=50.0, easy=0.0, hard=1.0):
         return {"all": _cell(acc, tokens, 0.3), "easy": _cell(1.0, 20, easy), "hard": _cell(acc, 150, hard)}
@@ -100,13 +102,16 @@ def test_demo_bars_and_headline_on_hand_made_cells():
     }
     for bar, (cells, forced) in failing.items():
         assert [name for name, ok in demo_bars(cells, forced).items() if not ok] == [bar]
-    rows = {"ARM2": model(), "SFT forced to long CoT": long, "format oracle": {"all": _cell(0.995, 40.0, 0.2)},
-            "SFT": {"all": _cell(0.6, 20.0, 0.1)}}
-    text = headline("ARM2", rows, 240)
-    assert text.startswith("ARM2, thrifty's recommended path, answers 0.990 of 240 toy test problems right (greedy) "
-                           "at 50.0 mean output tokens")
+    recommended = DEMO_METHODS[RECOMMENDED].label
+    rows = {recommended: model(), "SFT forced to long CoT": long, "format oracle": {"all": _cell(0.995, 40.0, 0.2)},
+            "SFT": {"all": _cell(0.6, 20.0, 0.1)}, "SFT (l1_exact:32)": {"all": _cell(0.1, 90.0, 1.0)}}
+    text = headline(recommended, rows, 240)
+    assert text.startswith(f"{recommended}, thrifty's recommended path, answers 0.990 of 240 toy test problems right "
+                           "(greedy) at 50.0 mean output tokens")
     assert "0.31x the tokens of SFT forced to long CoT (0.950 at 160.0)" in text
     assert "1.25x the tokens of format oracle (0.995 at 40.0)" in text and "of SFT (" not in text
+    other = next(m.label for name, m in DEMO_METHODS.items() if name != RECOMMENDED)
+    assert headline(other, {**rows, other: rows.pop(recommended)}, 240).startswith(f"{other} answers 0.990")
 
 
 def test_format_oracle_picks_the_cheapest_right_format():

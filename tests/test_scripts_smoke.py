@@ -36,8 +36,11 @@ SMOKE = {
     "bench_toy_methods": (["--out"], lambda r: {x["method"] for x in r["rows"]} == {
         "ARM2", "plain GRPO", "Ada-GRPO", "Ada-GRPO + Kimi length", "SFT forced to long CoT", "format oracle", "SFT",
         "L1-Exact (l1_exact:32)", "L1-Exact (l1_exact:96)", "L1-Exact (l1_exact:256)", "AdaptThink",
+        "SFT (l1_exact:32)", "SFT (l1_exact:96)", "SFT (l1_exact:256)",
         "MinD SFT (multi-turn)", "MinD", "MinD + fewer turns (extension)"}
         and next(x for x in r["rows"] if x["method"] == "L1-Exact (l1_exact:96)")["l1"]["budget"] == 96
+        and next(x for x in r["rows"] if x["method"] == "SFT (l1_exact:256)")["l1"]["budget"] == 256
+        and not next(x for x in r["rows"] if x["method"] == "SFT (l1_exact:256)")["trained"]
         and len(next(x for x in r["rows"] if x["method"] == "ARM2")["bars"]) == 5
         and {m["method"]: m["seeds"] for m in r["medians"]}["MinD"] == 1),
     "bench_style_select": (["--out"], lambda r: set(r["accuracy"]) == {"direct", "short_cot"}),

@@ -91,6 +91,8 @@ DEMO_METHODS: dict[str, DemoMethod] = {
 #: thrifty's recommended path on the toy world (chosen from ``scripts/bench_toy_methods.py``'s seeds).
 RECOMMENDED = "arm2"
 SFT_LABEL = "SFT"
+#: Where the SFT model's answers to L1's budget prompts go (``OUT/sft/<this>``), evaluated when L1 is compared.
+SFT_BUDGET_EVAL = "eval_l1"
 FORCED_LONG_LABEL, ORACLE_LABEL = "SFT forced to long CoT", "format oracle"
 ACCURACY_PLOT, FORMAT_PLOT = "accuracy_vs_tokens", "format_by_tier"
 PANELS = ("all", "easy", "medium", "hard")
@@ -104,6 +106,12 @@ DEMO_BARS: tuple[tuple[str, Callable[[dict, dict], bool]], ...] = (
     ("easy tier long-CoT share <= 0.2", lambda m, long: m["easy"]["format_mix"].get("long_cot", 0.0) <= 0.2),
     ("hard tier long-CoT share >= 0.9", lambda m, long: m["hard"]["format_mix"].get("long_cot", 0.0) >= 0.9),
 )
+
+
+def is_sft_row(label: str) -> bool:
+    """Whether the comparison row ``label`` is the SFT model in its own adaptive mode or in an L1 budget mode
+    (context, not a baseline the headline names; the forced-long-CoT row is a baseline)."""
+    return label == SFT_LABEL or label.startswith(f"{SFT_LABEL} (")
 
 
 def _row_label(method: DemoMethod, mode: str) -> str:
@@ -143,6 +151,12 @@ def train_grpo_stage(method_recipe: str, sft_dir: Path, out_dir: Path, seed: int
     record_finished_run(out_dir, spec)
 
 
+def _l1_stats(eval_dir: Path, mode: str) -> dict:
+    """The length error against the budget of L1 mode ``mode`` in the eval run ``eval_dir``
+    (:func:`thrifty.l1_budget.l1_length_stats`, all tiers)."""
+    return load_run(eval_dir)[0]["results"]["toy"][mode]["l1"]
+
+
 def _mix(cell: dict) -> str:
     shares = cell["format_mix"]
     return ", ".join(f"{k} {v:.2f}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1]) if v >= 0.005)
@@ -171,8 +185,9 @@ def headline(label: str, rows: dict[str, dict], n_problems: int) -> str:
     me = rows[label]["all"]
     against = [f"{me['mean_tokens'] / cells['all']['mean_tokens']:.2f}x the tokens of {name} "
                f"({cells['all']['accuracy']:.3f} at {cells['all']['mean_tokens']:.1f})"
-               for name, cells in rows.items() if name not in (label, SFT_LABEL)]
-    return (f"{label}, thrifty's recommended path, answers {me['accuracy']:.3f} of {n_problems} toy test problems "
+               for name, cells in rows.items() if name != label and not is_sft_row(name)]
+    who = f"{label}, thrifty's recommended path," if label == DEMO_METHODS[RECOMMENDED].label else label
+    return (f"{who} answers {me['accuracy']:.3f} of {n_problems} toy test problems "
             f"right (greedy) at {me['mean_tokens']:.1f} mean output tokens: " + "; ".join(against) + ".")
 
 
@@ -312,17 +327,26 @@ def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_over
         name: evaluate_toy_model(out / f"grpo_{name}", out / f"grpo_{name}" / "eval", n_test_per_difficulty, seed,
                                  max_new_tokens, DEMO_METHODS[name].eval_modes)
         for name in baselines}
+    # L1's budget prompts are new to the SFT model: its answers to them are L1's starting point (a reference row)
+    budget_modes = tuple(dict.fromkeys(mode for name in baselines for mode in DEMO_METHODS[name].eval_modes
+                                       if l1_mode_budget(mode) is not None))
+    sft_budget_summary = (evaluate_toy_model(sft_dir, sft_dir / SFT_BUDGET_EVAL, n_test_per_difficulty, seed,
+                                             max_new_tokens, budget_modes) if budget_modes else {})
     timings["eval_s"] = time.perf_counter() - t
 
     oracle = summarize_toy(format_oracle_rows(load_run(sft_dir / "eval")[1]))
     rows = {label: tier_cells(grpo_summary, ADAPTIVE), FORCED_LONG_LABEL: tier_cells(sft_summary, "long_cot"),
             **{_row_label(DEMO_METHODS[name], mode): tier_cells(summary, mode)
                for name, summary in baseline_summaries.items() for mode in DEMO_METHODS[name].eval_modes},
-            ORACLE_LABEL: tier_cells(oracle, FORMAT_ORACLE), SFT_LABEL: tier_cells(sft_summary, ADAPTIVE)}
-    l1_length = {  # L1's budget modes: the length error against each budget (thrifty.l1_budget.l1_length_stats)
-        _row_label(DEMO_METHODS[name], mode): load_run(out / f"grpo_{name}" / "eval")[0]["results"]["toy"][mode]["l1"]
-        for name in baselines for mode in DEMO_METHODS[name].eval_modes if l1_mode_budget(mode) is not None}
-    bars = demo_bars(rows[label], rows[FORCED_LONG_LABEL])
+            ORACLE_LABEL: tier_cells(oracle, FORMAT_ORACLE), SFT_LABEL: tier_cells(sft_summary, ADAPTIVE),
+            **{f"{SFT_LABEL} ({mode})": tier_cells(sft_budget_summary, mode) for mode in budget_modes}}
+    l1_length = {**{_row_label(DEMO_METHODS[name], mode): _l1_stats(out / f"grpo_{name}" / "eval", mode)
+                    for name in baselines for mode in DEMO_METHODS[name].eval_modes if mode in budget_modes},
+                 **{f"{SFT_LABEL} ({mode})": _l1_stats(sft_dir / SFT_BUDGET_EVAL, mode) for mode in budget_modes}}
+    bars_by_model = {name: demo_bars(rows[name], rows[FORCED_LONG_LABEL])
+                     for name in (label, *(_row_label(DEMO_METHODS[n], ADAPTIVE) for n in baselines
+                                           if ADAPTIVE in DEMO_METHODS[n].eval_modes))}
+    bars = bars_by_model[label]
     n_problems = sft_summary[ADAPTIVE]["all"]["n"]
     first = headline(label, rows, n_problems)
     plots = write_demo_plots(out, rows, label)
@@ -330,7 +354,7 @@ def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_over
     report = {"headline": first, "method": method, "label": label, "baselines": list(baselines), "seed": seed,
               "base_model": str(TOY_BASE_DIR if not from_scratch else out / "init"), "from_scratch": from_scratch,
               "n_test_problems": n_problems, "timings": timings, "comparison": rows, "l1_length": l1_length,
-              "demo_bars": bars,
+              "demo_bars": bars, "demo_bars_by_model": bars_by_model,
               "demo_bars_pass": all(bars.values()), "bar": tiers, "plots": plots, "summary": sft_summary,
               "grpo_summary": grpo_summary}
     write_json(out / "report.json", report)
