@@ -21,7 +21,9 @@ A method trains from the SFT layout its paper uses, so there are two starting po
 
 Writes ``OUT/results.json`` (every number, every seed), ``OUT/pareto.png`` (accuracy against mean output tokens,
 every seed a point, each method's median outlined, the oracle a star) and ``OUT/table.md``; ``--docs DIR`` copies
-the three into ``DIR`` (the figures of ``docs/experiments/compare.md``). Reruns reuse every finished stage, so an
+the three into ``DIR`` (the figures of ``docs/experiments/compare.md``) and rewrites the method pages' blocks;
+with ``--section NAME`` only compare.md's block of that name (a check on other seeds, e.g. ``--seeds 5 6 7
+--section untuned``). Reruns reuse every finished stage, so an
 interrupted run resumes and the report can be rebuilt from the cached runs in seconds. ``--smoke``: seed 0, tiny
 data, 2 SFT steps, 1 GRPO step per method, 1 test problem per difficulty (seconds, same code path).
 """
@@ -234,17 +236,37 @@ def method_block(results: dict, methods: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
-def replace_block(text: str, block: str, where: str) -> str:
-    """``text`` with its :data:`BLOCK_START` ... :data:`BLOCK_END` span replaced by ``block``."""
-    start, end = text.find(BLOCK_START), text.find(BLOCK_END)
+def block_markers(section: str | None = None) -> tuple[str, str]:
+    """The markers around a generated block: :data:`BLOCK_START` / :data:`BLOCK_END`, or, for a named section of
+    compare.md (``--section``), ``<!-- bench_toy_methods NAME -->`` / ``<!-- /bench_toy_methods NAME -->``."""
+    if section is None:
+        return BLOCK_START, BLOCK_END
+    return f"<!-- bench_toy_methods {section} -->", f"<!-- /bench_toy_methods {section} -->"
+
+
+def replace_block(text: str, block: str, where: str, section: str | None = None) -> str:
+    """``text`` with its block (:func:`block_markers` of ``section``) replaced by ``block``."""
+    begin, finish = block_markers(section)
+    start, end = text.find(begin), text.find(finish)
     if start < 0 or end < start:
-        raise ValueError(f"{where}: no {BLOCK_START} ... {BLOCK_END} block to update")
-    return text[:start] + block + text[end + len(BLOCK_END):]
+        raise ValueError(f"{where}: no {begin} ... {finish} block to update")
+    return text[:start] + block + text[end + len(finish):]
 
 
-def compare_block(results: dict) -> str:
-    """The block of docs/experiments/compare.md: the per-seed table and the medians (:func:`table`)."""
-    return f"{BLOCK_START}\n\n{table(results['rows'], results['medians'])}\n{BLOCK_END}"
+def compare_block(results: dict, section: str | None = None) -> str:
+    """A block of docs/experiments/compare.md: the per-seed table and the medians (:func:`table`)."""
+    begin, finish = block_markers(section)
+    return f"{begin}\n\n{table(results['rows'], results['medians'])}\n{finish}"
+
+
+def update_section(results: dict, docs_dir: Path, section: str) -> None:
+    """Rewrite only the ``section`` block of ``docs_dir/experiments/compare.md`` from ``results`` (a check on
+    other seeds; the method pages keep quoting the main comparison)."""
+    from thrifty.jsonl import write_text
+
+    path = docs_dir / "experiments" / "compare.md"
+    write_text(path, replace_block(path.read_text(encoding="utf-8"), compare_block(results, section), str(path),
+                                   section))
 
 
 def update_method_pages(results: dict, docs_dir: Path) -> None:
@@ -268,7 +290,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="the methods trained beside ARM2 from ARM's layout (default all)")
     parser.add_argument("--docs", default=None,
                         help="also copy results.json, pareto.png and table.md into this folder and rewrite the "
-                             "toy-world blocks of docs/methods/arm.md and mind.md from them")
+                             "toy-world blocks of docs/methods/*.md and compare.md from them")
+    parser.add_argument("--section", default=None,
+                        help="with --docs: rewrite only compare.md's block <!-- bench_toy_methods SECTION --> (a "
+                             "check on other seeds), not the method pages")
     parser.add_argument("--smoke", action="store_true", help="seed 0, tiny data, 1 GRPO step per method (seconds)")
     args = parser.parse_args(argv)
     os.environ.setdefault("WANDB_MODE", "offline")
@@ -301,7 +326,9 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.docs).mkdir(parents=True, exist_ok=True)
         for name in ("results.json", "pareto.png", "table.md"):
             shutil.copyfile(out / name, Path(args.docs) / name)
-        if not args.smoke:  # a smoke run's numbers never reach the method pages
+        if args.section and not args.smoke:  # a smoke run's numbers never reach the docs
+            update_section(results, REPO / "docs", args.section)
+        elif not args.smoke:
             update_method_pages(results, REPO / "docs")
     print((out / "table.md").read_text())
     print(json.dumps(results))

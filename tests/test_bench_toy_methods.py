@@ -14,6 +14,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs/experiments/compare/results.json"
+#: The check on seeds no setting was chosen on (compare.md's ``untuned`` section).
+UNTUNED = REPO / "docs/experiments/compare_untuned/results.json"
 
 
 def _bench():
@@ -53,6 +55,20 @@ def test_method_block_arithmetic():
                                                                                                ("ARM2",))
     with pytest.raises(ValueError, match="no <!-- bench_toy_methods -->"):
         bench.replace_block("no block here", block, "page.md")
+    page = "a\n<!-- bench_toy_methods -->\nmain\n<!-- /bench_toy_methods -->\n<!-- bench_toy_methods x -->\nold\n" \
+           "<!-- /bench_toy_methods x -->\nb"
+    new = bench.replace_block(page, "<!-- bench_toy_methods x -->new<!-- /bench_toy_methods x -->", "p.md", "x")
+    assert "main" in new and "old" not in new and "x -->new<" in new and new.endswith("\nb")
+
+
+def test_the_untuned_seeds_section_quotes_its_output():
+    """compare.md's check on other seeds shows the table of its own results.json, whose seeds the main comparison
+    never ran."""
+    bench = _bench()
+    untuned = json.loads(UNTUNED.read_text())
+    assert not untuned["smoke"] and not set(untuned["seeds"]) & set(json.loads(RESULTS.read_text())["seeds"])
+    assert bench.compare_block(untuned, "untuned") in (REPO / "docs/experiments/compare.md").read_text(), (
+        "docs/experiments/compare.md: the untuned section differs from its results.json; rerun the command above it")
 
 
 def test_readme_tells_the_benchmarks_story():
@@ -72,3 +88,6 @@ def test_readme_tells_the_benchmarks_story():
     assert f"at {span('ARM2', 'token_ratio', '{:.2f}')}x the tokens of the same model forced to think long" in flat
     assert f"(accuracy {span('SFT forced to long CoT', 'accuracy', '{:.3f}')})" in flat
     assert f"The demo's five bars hold in {len(held)} of seeds {arm2[0]['seed']}-{arm2[-1]['seed']}" in flat
+    later = sorted((r for r in json.loads(UNTUNED.read_text())["rows"] if r["method"] == "ARM2"), key=lambda r: r["seed"])
+    assert (f"and in {sum(all(r['bars'].values()) for r in later)} of seeds {later[0]['seed']}-{later[-1]['seed']}, "
+            "which no setting was chosen on") in flat

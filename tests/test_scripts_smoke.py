@@ -149,6 +149,8 @@ def test_script_smoke(name, tmp_path, monkeypatch, capsys, request):
     argv = ["--smoke", *([extra[0], str(tmp_path / "out")] if extra else [])]
     if name == "bench_real_model":  # the session's imported SmolLM2 (download and import are the fixture's)
         argv += ["--model", str(request.getfixturevalue("real_model_dir"))]
+    if name == "bench_toy_methods":  # compare.md's untuned-seeds command: copies its files, no page is touched
+        argv += ["--docs", str(tmp_path / "docs"), "--section", "untuned"]
     spec = importlib.util.spec_from_file_location(f"smoke_{name}", SCRIPTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -158,3 +160,5 @@ def test_script_smoke(name, tmp_path, monkeypatch, capsys, request):
     assert code == 0, result
     assert result["smoke"] is True and result["pass"] is None and result["bar"], result
     assert check(result), result
+    if name == "bench_toy_methods":
+        assert {f.name for f in (tmp_path / "docs").iterdir()} == {"results.json", "pareto.png", "table.md"}
