@@ -245,7 +245,8 @@ def build_parser(sft_recipe_help: bool = False) -> argparse.ArgumentParser:
                       help="seed of the toy data, the SFT and the GRPO run (default 0); each seed is its own world")
     demo.add_argument("--method", choices=DEMO_ADAPTIVE_METHODS, default="arm2",
                       help="the GRPO method trained into OUT/grpo: arm2 (default, the recommended path: ARM2's "
-                           "length-aware Ada-GRPO), plain (plain GRPO) or ada (ARM's Ada-GRPO)")
+                           "length-aware Ada-GRPO), plain (plain GRPO), ada (ARM's Ada-GRPO), ada_length (Ada-GRPO "
+                           "+ Kimi's length reward) or adaptthink (AdaptThink)")
     demo.add_argument("--baseline", action="append", default=[], choices=DEMO_BASELINE_METHODS,
                       help="also train this method into OUT/grpo_<name> from the same SFT model and compare it "
                            "(repeatable; e.g. --baseline plain, about 3 more minutes)")

@@ -211,12 +211,10 @@ def run_spec(stage: str, data_args, training_args, model_args) -> dict[str, Any]
 
     model = model_args.model_name_or_path
     spec: dict[str, Any] = {"stage": stage, "model_name_or_path": model, "model_fingerprint": model_fingerprint(model)}
-    spec.update({f"data.{k}": v for k, v in sorted(asdict(data_args).items())
-                 if not (f"data.{k}" in RUN_SPEC_LATER_DEFAULTS and v == RUN_SPEC_LATER_DEFAULTS[f"data.{k}"])})
-    for key in RUN_SPEC_TRAINING_KEYS:
-        if hasattr(training_args, key) and not (
-                key in RUN_SPEC_LATER_DEFAULTS and getattr(training_args, key) == RUN_SPEC_LATER_DEFAULTS[key]):
-            spec[key] = getattr(training_args, key)
+    training = {key: getattr(training_args, key) for key in RUN_SPEC_TRAINING_KEYS if hasattr(training_args, key)}
+    data = {f"data.{k}": v for k, v in sorted(asdict(data_args).items())}
+    spec.update({key: value for key, value in {**data, **training}.items()
+                 if key not in RUN_SPEC_LATER_DEFAULTS or value != RUN_SPEC_LATER_DEFAULTS[key]})
     for key in RUN_SPEC_MODEL_KEYS:
         if hasattr(model_args, key):
             spec[key] = getattr(model_args, key)
