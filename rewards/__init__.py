@@ -11,6 +11,7 @@ from .ada import ada_grpo_alpha, ada_grpo_alpha_batch, arm2_length_alpha
 from .adaptthink import AdaptThinkAccuracyReward, adaptthink_advantage
 from .arm import ARM_INVALID_TAGS, ArmAccuracyReward, KimiLengthReward, arm_answer, arm_format_valid
 from .common import completion_text, completion_texts
+from .efficient import ArmEfficientLengthReward, EfficientLengthReward
 from .format_rewards import (
     arm_format_reward,
     is_valid_mind,
@@ -50,6 +51,11 @@ register_reward("l1_length", L1LengthReward, factory=True,
                 doc="L1/LCPO: correct - 0.0003|N - n| (exact budget), correct * clip(0.001(N - n) + 0.5, 0, 1) (max)")
 register_reward("kimi_length", KimiLengthReward, factory=True,
                 doc="extension (not ARM's): Kimi k1.5 length reward within a prompt's group, ARM correctness")
+register_reward("efficient_length", EfficientLengthReward, factory=True,
+                doc="Arora & Zanette 2025: -alpha*sigmoid(z) on a correct answer, z its length against the group's "
+                    "correct ones; add to accuracy")
+register_reward("arm_efficient_length", ArmEfficientLengthReward, factory=True,
+                doc="efficient_length with ARM's correctness; add to arm_accuracy")
 
 # TRL's own rewards (trl.rewards), by name, imported lazily
 register_reward("trl_accuracy", "trl.rewards:accuracy_reward", doc="TRL: math-verify accuracy vs column 'solution'")
@@ -75,7 +81,9 @@ __all__ = [
     "AccuracyReward",
     "AdaptThinkAccuracyReward",
     "ArmAccuracyReward",
+    "ArmEfficientLengthReward",
     "EXPLORATION_MARKERS",
+    "EfficientLengthReward",
     "FewerTurnsReward",
     "KimiLengthReward",
     "L1LengthReward",

@@ -27,7 +27,8 @@ from typing import Any
 from thrifty.formats import CODE, DIRECT, LONG_COT, SHORT_COT, UNKNOWN, opening_format
 
 from .accuracy import AccuracyReward
-from .common import column, completion_texts
+from .common import column, completion_texts, gathered_by_prompt
+from .length import kimi_length_lambdas
 
 #: Tags that make a completion of each opening format invalid (ARM's ``invalid_combinations``).
 ARM_INVALID_TAGS: dict[str, tuple[str, ...]] = {
@@ -92,8 +93,9 @@ class KimiLengthReward(ArmAccuracyReward):
     """An opt-in EXTENSION of Ada-GRPO (not ARM's): Kimi k1.5's length reward with ARM's correctness.
 
     Per completion, ``lambda`` from :func:`thrifty.rewards.length.kimi_length_lambdas` over the completions of the
-    same prompt, gathered from every process (:func:`gathered_kimi_lambdas`: a group can span processes); the reward is ``lambda`` for a correct completion (ARM's format-gated ``arm_accuracy``) and
-    ``min(0, lambda)`` for a wrong one (Kimi Team 2025, section 2.3.3). Added to ``arm_accuracy`` with a weight
+    same prompt, gathered from every process (:func:`gathered_kimi_lambdas`: a group can span processes); the
+    reward is ``lambda`` for a correct completion (ARM's format-gated ``arm_accuracy``) and ``min(0, lambda)`` for
+    a wrong one (Kimi Team 2025, section 2.3.3). Added to ``arm_accuracy`` with a weight
     (``recipes/toy/grpo_ada_length.yaml``): among correct formats the shorter is paid more, so a tier whose direct
     answer is right need not drift to long CoT.
     """
@@ -101,7 +103,6 @@ class KimiLengthReward(ArmAccuracyReward):
     __name__ = "kimi_length"
 
     def __call__(self, prompts: list, completions: list, completion_ids: list | None = None, **columns: Any):
-
         if completion_ids is None:
             raise ValueError("kimi_length needs completion_ids (TRL passes them)")
         correct, _ = self.verdicts(completions, columns)  # the checker's cache answers arm_accuracy's repeats
@@ -110,28 +111,5 @@ class KimiLengthReward(ArmAccuracyReward):
 
 
 def gathered_kimi_lambdas(prompts: list, lengths: list[int]) -> list[float]:
-    """This process's Kimi lambdas, computed over the completions of ALL processes.
-
-    TRL calls a reward on each process's slice of the batch, and with several processes one prompt's group of
-    ``num_generations`` completions can span processes (2 of 4 per rank in tests/test_launch_ada.py), so
-    min/max length must come from the whole group: every process gathers (prompt, length) from all processes
-    (``accelerate.utils.gather_object``; every process calls the reward at the same step, as TRL does), groups by
-    prompt (a prompt's completions share its messages), and keeps the lambdas of its own rows. On one process
-    the gather is the identity."""
-    from accelerate.utils import gather_object
-
-    from .length import kimi_length_lambdas
-
-    local = [(repr(p), n) for p, n in zip(prompts, lengths, strict=True)]
-    sizes = gather_object([len(local)])
-    everything = gather_object(local)
-    rank = _process_index()
-    start = sum(sizes[:rank])
-    lambdas = kimi_length_lambdas([n for _, n in everything], [g for g, _ in everything])
-    return lambdas[start : start + len(local)]
-
-
-def _process_index() -> int:
-    from accelerate import PartialState
-
-    return PartialState().process_index
+    """This process's Kimi lambdas, over the completions of ALL processes (:func:`gathered_by_prompt`)."""
+    return gathered_by_prompt(prompts, lengths, kimi_length_lambdas)

@@ -9,6 +9,7 @@ Completions are strings (standard data) or lists of messages ``[{"role": "assist
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 
@@ -50,3 +51,23 @@ def column(columns: dict[str, Any], name: str, n: int, reward: str) -> list:
     if len(values) != n:
         raise ValueError(f"reward '{reward}': column '{name}' has {len(values)} values for {n} completions")
     return list(values)
+
+
+def gathered_by_prompt(prompts: list, rows: list, compute: Callable[[list, list], list[float]]) -> list[float]:
+    """``compute(rows, groups)`` over the rows of ALL processes, grouped by prompt; this process's share of it.
+
+    TRL calls a reward on each process's slice of the batch, and with several processes one prompt's group of
+    ``num_generations`` completions can span processes (2 of 4 per rank in tests/test_launch_ada.py), so a
+    group statistic (min/max or mean/std of lengths) must come from the whole group: every process gathers
+    (prompt, row) from all processes (``accelerate.utils.gather_object``; every process calls the reward at the
+    same step, as TRL does), groups by prompt (a prompt's completions share its messages), and keeps the values of
+    its own rows. On one process the gather is the identity."""
+    from accelerate import PartialState
+    from accelerate.utils import gather_object
+
+    local = [(repr(p), row) for p, row in zip(prompts, rows, strict=True)]
+    sizes = gather_object([len(local)])
+    everything = gather_object(local)
+    start = sum(sizes[: PartialState().process_index])
+    values = compute([row for _, row in everything], [g for g, _ in everything])
+    return values[start : start + len(local)]

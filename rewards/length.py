@@ -3,10 +3,14 @@
 - ``short_length``: ``1 - min(len, max_len) / max_len``, where ``len`` is the completion's token count: 1 for an
   immediate stop, 0 at ``max_len`` tokens. A plain conciseness shaping term (cf. Kimi k1.5's length penalty,
   which is relative within a group; this is absolute and bounded).
+- Kimi k1.5's group-relative length term (:func:`kimi_length_lambdas`) and Arora & Zanette's length penalty on
+  correct completions (:func:`efficient_length_penalties`): pure functions over a batch, the rewards that use them
+  in :mod:`thrifty.rewards.arm` and :mod:`thrifty.rewards.efficient`.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -30,4 +34,39 @@ def kimi_length_lambdas(lengths: list[int], groups: list[object]) -> list[float]
     for length, group in zip(lengths, groups, strict=True):
         lo, hi = min(by_group[group]), max(by_group[group])
         out.append(0.0 if hi == lo else 0.5 - (length - lo) / (hi - lo))
+    return out
+
+
+#: The official scripts' alpha (Zanette-Labs/efficient-reasoning ``run_rloo_1.5B.sh``, ``run_rloo_7B.sh``: 0.1; the
+#: paper sweeps 0.05 to 0.4) and the epsilon of its length normalisation (``reward_server/math_server.py``).
+EFFICIENT_ALPHA = 0.1
+EFFICIENT_EPSILON = 1e-7
+
+
+def efficient_length_penalties(lengths: list[int], correct: list[bool], groups: list[object],
+                               alpha: float = EFFICIENT_ALPHA) -> list[float]:
+    """The length term of Arora & Zanette 2025 ("Training Language Models to Reason Efficiently", arXiv
+    2502.04463; official ``reward_server/math_server.py``, ``reward_type: sigmoid``), per completion.
+
+    Their reward is ``correct * (1 - alpha * sigmoid((len - mean(x)) / (std(x) + 1e-7)))`` with ``mean(x)`` and
+    ``std(x)`` (population std, ``np.std``) the token lengths of the CORRECT completions of the same prompt x. This
+    returns the term it subtracts, ``-alpha * sigmoid(...)`` for a correct completion and 0 for a wrong one, so that
+    ``accuracy + term`` (weights 1 and 1) is their reward exactly. A prompt's only correct completion gets
+    ``-alpha / 2`` (z = 0)."""
+    if alpha < 0:
+        raise ValueError(f"alpha must be >= 0, not {alpha}")
+    right: dict[object, list[int]] = {}
+    for length, ok, group in zip(lengths, correct, groups, strict=True):
+        if ok:
+            right.setdefault(group, []).append(length)
+    out = []
+    for length, ok, group in zip(lengths, correct, groups, strict=True):
+        if not ok:
+            out.append(0.0)
+            continue
+        lens = right[group]
+        mean = sum(lens) / len(lens)
+        std = math.sqrt(sum((n - mean) ** 2 for n in lens) / len(lens))
+        z = (length - mean) / (std + EFFICIENT_EPSILON)
+        out.append(-alpha / (1.0 + math.exp(-z)))
     return out

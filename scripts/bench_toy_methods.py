@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: The methods trained from ARM's layout (``thrifty.trainers.demo.DEMO_METHODS``): ARM2 in each seed's ``grpo/``
 #: folder, the others beside it (``grpo_<name>/``), whichever the demo recommends.
 ARM_METHOD = "arm2"
-ARM_BASELINES = ("plain", "ada", "ada_length", "l1_exact", "adaptthink")
+ARM_BASELINES = ("plain", "ada", "ada_length", "efficient", "l1_exact", "adaptthink")
 #: MinD's runs: (label, recipe ``recipes/toy/grpo_<recipe>.yaml``, run folder tag).
 MIND_RUNS = (("MinD", "mind", "mind"), ("MinD + fewer turns (extension)", "mind_fewer_turns", "mind_fewer_turns"))
 MIND_STEPS = 80
@@ -53,14 +53,16 @@ SMOKE_GRPO = ["--max_steps", "1", "--save_strategy", "no", "--per_device_train_b
 ARM_PANEL, MIND_PANEL = "tiered world, ARM-layout SFT", "running-sum world, MinD-layout SFT"
 
 
-def arm_panel(out: Path, seed: int, smoke: bool, baselines: tuple[str, ...] = ARM_BASELINES) -> dict:
-    """One seed of the ARM-layout panel (the demo with ``baselines``); returns its ``report.json``."""
+def arm_panel(out: Path, seed: int, smoke: bool, baselines: tuple[str, ...] = ARM_BASELINES,
+              method: str = ARM_METHOD) -> dict:
+    """One seed of the ARM-layout panel (the demo training ``method`` into ``grpo/``, with ``baselines``); returns
+    its ``report.json``."""
     from thrifty.trainers.demo import run_demo
 
     tiny = dict(from_scratch=False, sft_overrides=["--max_steps", "2", "--save_strategy", "no"], n_train=64,
                 n_test_per_difficulty=1, max_new_tokens=32,
                 grpo_overrides=SMOKE_GRPO) if smoke else {}
-    run_demo(out / f"arm_seed{seed}", seed=seed, method=ARM_METHOD, baselines=baselines, **tiny)
+    run_demo(out / f"arm_seed{seed}", seed=seed, method=method, baselines=baselines, **tiny)
     return json.loads((out / f"arm_seed{seed}" / "report.json").read_text())
 
 
@@ -169,6 +171,7 @@ METHOD_PAGES = {
     "l1.md": ("L1-Exact (l1_exact:32)", "L1-Exact (l1_exact:96)", "L1-Exact (l1_exact:256)",
               "SFT (l1_exact:32)", "SFT (l1_exact:96)", "SFT (l1_exact:256)", "ARM2", "SFT forced to long CoT"),
     "adaptthink.md": ("AdaptThink", "ARM2", "SFT forced to long CoT", "format oracle"),
+    "efficient.md": ("Efficient RL", "plain GRPO", "ARM2", "SFT forced to long CoT", "format oracle"),
 }
 BLOCK_START, BLOCK_END = "<!-- bench_toy_methods -->", "<!-- /bench_toy_methods -->"
 
@@ -286,8 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--panels", nargs="+", default=["arm", "mind"], choices=["arm", "mind"],
                         help="which starting points to run (default both)")
-    parser.add_argument("--baselines", nargs="+", default=list(ARM_BASELINES), choices=list(ARM_BASELINES),
-                        help="the methods trained beside ARM2 from ARM's layout (default all)")
+    parser.add_argument("--method", default=ARM_METHOD, choices=[ARM_METHOD, *ARM_BASELINES],
+                        help="the method trained into each seed's grpo/ folder (default arm2; a row like the others)")
+    parser.add_argument("--baselines", nargs="+", default=list(ARM_BASELINES), choices=[ARM_METHOD, *ARM_BASELINES],
+                        help="the methods trained beside it from ARM's layout (default all the others)")
     parser.add_argument("--docs", default=None,
                         help="also copy results.json, pareto.png and table.md into this folder and rewrite the "
                              "toy-world blocks of docs/methods/*.md and compare.md from them")
@@ -305,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out)
     seeds = [0] if args.smoke else args.seeds
-    arm = {seed: arm_panel(out, seed, args.smoke, tuple(args.baselines)) for seed in seeds} if "arm" in args.panels else {}
+    arm = ({seed: arm_panel(out, seed, args.smoke, tuple(args.baselines), args.method) for seed in seeds}
+           if "arm" in args.panels else {})
     mind = mind_panel(out, seeds, args.smoke) if "mind" in args.panels else None
     rows = collect(arm, mind)
     summary = medians(rows)

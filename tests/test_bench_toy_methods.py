@@ -14,8 +14,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs/experiments/compare/results.json"
-#: The check on seeds no setting was chosen on (compare.md's ``untuned`` section).
-UNTUNED = REPO / "docs/experiments/compare_untuned/results.json"
+#: The checks on seeds no setting was chosen on: compare.md's section -> its results.json.
+SECTIONS = {"untuned": REPO / "docs/experiments/compare_untuned/results.json",
+            "fresh": REPO / "docs/experiments/compare_fresh/results.json"}
 
 
 def _bench():
@@ -61,33 +62,48 @@ def test_method_block_arithmetic():
     assert "main" in new and "old" not in new and "x -->new<" in new and new.endswith("\nb")
 
 
-def test_the_untuned_seeds_section_quotes_its_output():
-    """compare.md's check on other seeds shows the table of its own results.json, whose seeds the main comparison
-    never ran."""
+@pytest.mark.parametrize("section", sorted(SECTIONS))
+def test_the_other_seeds_sections_quote_their_output(section):
+    """compare.md's checks on other seeds show the table of their own results.json, whose seeds the main
+    comparison never ran and no other check ran either."""
     bench = _bench()
-    untuned = json.loads(UNTUNED.read_text())
-    assert not untuned["smoke"] and not set(untuned["seeds"]) & set(json.loads(RESULTS.read_text())["seeds"])
-    assert bench.compare_block(untuned, "untuned") in (REPO / "docs/experiments/compare.md").read_text(), (
-        "docs/experiments/compare.md: the untuned section differs from its results.json; rerun the command above it")
+    mine = json.loads(SECTIONS[section].read_text())
+    others = [RESULTS, *(path for name, path in SECTIONS.items() if name != section)]
+    assert not mine["smoke"] and not any(set(mine["seeds"]) & set(json.loads(p.read_text())["seeds"]) for p in others)
+    assert bench.compare_block(mine, section) in (REPO / "docs/experiments/compare.md").read_text(), (
+        f"docs/experiments/compare.md: the {section} section differs from its results.json; rerun the command "
+        "above it")
 
 
 def test_readme_tells_the_benchmarks_story():
-    """The README's opening quotes ARM2's accuracy and token-ratio ranges over the benchmark's seeds, and the
-    forced-long-CoT accuracy range, as results.json has them (so the front page cannot drift from the numbers)."""
+    """The README's opening quotes the recommended method's accuracy and token-ratio ranges over the benchmark's
+    seeds, the forced-long-CoT accuracy range, in how many seeds of each results file (the main comparison, then
+    each check on seeds no setting was chosen on) the demo's bars held, and the totals over every seed for the
+    recommended method, plain GRPO and Efficient RL, as the files have them (so the front page cannot drift from
+    the numbers)."""
     bench = _bench()
     results = json.loads(RESULTS.read_text())
     readme = (REPO / "README.md").read_text()
+    method = results["recommended"]
+    others = [json.loads(path.read_text())["rows"] for path in SECTIONS.values()]
+    every = [results["rows"], *others]
 
-    def span(method: str, key: str, fmt: str) -> str:
-        return bench._span([r[key] for r in results["rows"] if r["method"] == method], fmt)
+    def span(name: str, key: str, fmt: str) -> str:
+        return bench._span([r[key] for r in results["rows"] if r["method"] == name], fmt)
 
-    arm2 = sorted((r for r in results["rows"] if r["method"] == "ARM2"), key=lambda r: r["seed"])
-    held = [r["seed"] for r in arm2 if all(r["bars"].values())]
+    def held(rows: list[dict]) -> str:
+        mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["seed"])
+        return f"{sum(all(r['bars'].values()) for r in mine)} of seeds {mine[0]['seed']}-{mine[-1]['seed']}"
+
+    def total(name: str) -> int:
+        return sum(all(r["bars"].values()) for rows in every for r in rows if r["method"] == name)
+
     flat = " ".join(readme.split())
-    assert f"answers {span('ARM2', 'accuracy', '{:.3f}')} of the test problems right" in flat
-    assert f"at {span('ARM2', 'token_ratio', '{:.2f}')}x the tokens of the same model forced to think long" in flat
+    assert f"answers {span(method, 'accuracy', '{:.3f}')} of the test problems right" in flat
+    assert f"at {span(method, 'token_ratio', '{:.2f}')}x the tokens of the same model forced to think long" in flat
     assert f"(accuracy {span('SFT forced to long CoT', 'accuracy', '{:.3f}')})" in flat
-    assert f"The demo's five bars hold in {len(held)} of seeds {arm2[0]['seed']}-{arm2[-1]['seed']}" in flat
-    later = sorted((r for r in json.loads(UNTUNED.read_text())["rows"] if r["method"] == "ARM2"), key=lambda r: r["seed"])
-    assert (f"and in {sum(all(r['bars'].values()) for r in later)} of seeds {later[0]['seed']}-{later[-1]['seed']}, "
+    assert (f"The demo's five bars hold in {held(results['rows'])}, in {held(others[0])} and in {held(others[1])}, "
             "which no setting was chosen on") in flat
+    seeds = {r["seed"] for rows in every for r in rows if r["method"] == method}
+    assert (f"Over all {len(seeds)} seeds they hold in {total(method)} for {method}, {total('plain GRPO')} for plain "
+            f"GRPO and {total('Efficient RL')} for Efficient RL") in flat

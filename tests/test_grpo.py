@@ -165,6 +165,28 @@ def test_real_data_recipes_parse():
         assert training_args.loss_type and training_args.scale_rewards and training_args.beta is not None
 
 
+def test_efficient_rl_recipes_are_the_official_run_and_the_toy_one_differs_only_in_its_reward():
+    """recipes/efficient: Zanette-Labs/efficient-reasoning run_rloo_1.5B.sh's values (docs/methods/efficient.md);
+    the toy recipe is grpo_plain.yaml with the length term added and without per-group std scaling."""
+    data, paper, model = parse_grpo_args(["--config", str(REPO / "recipes/efficient/grpo_r1_distill_1.5b.yaml")])
+    assert model.model_name_or_path == "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
+    assert (data.dataset_name, data.prompt_column, data.answer_column) == (
+        "daman1209arora/compression_dataset", "problem", "solution")
+    assert data.prompt_template.startswith("<｜User｜>Please reason step by step, and put your final answer within "
+                                           "\\boxed{}. Question: {problem}<｜Assistant｜>")
+    assert paper.reward_funcs == ["accuracy", "efficient_length"] and paper.reward_weights == [1.0, 1.0]
+    assert paper.reward_kwargs["efficient_length"]["alpha"] == 0.1
+    assert (paper.num_generations, paper.learning_rate, paper.beta, paper.temperature, paper.max_steps, paper.seed) == (
+        8, 5e-6, 0.001, 1.0, 100, 42)
+    assert (paper.scale_rewards, paper.loss_type, paper.max_completion_length) == ("batch", "grpo", 32000)
+    _, toy, _ = parse_grpo_args(["--config", str(REPO / "recipes/toy/grpo_efficient.yaml")])
+    _, plain, _ = parse_grpo_args(["--config", str(REPO / "recipes/toy/grpo_plain.yaml")])
+    assert toy.reward_funcs == ["arm_accuracy", "arm_efficient_length"] and toy.scale_rewards == "none"
+    assert toy.reward_kwargs["arm_efficient_length"]["alpha"] == 0.1
+    differ = {k for k, v in vars(toy).items() if v != getattr(plain, k) and k != "distributed_state"}
+    assert differ == {"reward_funcs", "reward_weights", "reward_kwargs", "scale_rewards"}, differ
+
+
 def test_mind_recipes_are_the_papers_and_the_extension_is_named():
     """MinD's recipes: R = format + accuracy + unit compactness with GRPO's per-sequence normalisation; the
     fewer-turns reward only in the *_fewer_turns extension recipes, which otherwise change nothing."""

@@ -383,6 +383,66 @@ def test_kimi_length_reward_pays_shorter_correct_completions_within_a_prompt():
     assert scores[1] > 0 > scores[0]
 
 
+def _official_efficient_reward(lengths: list[int], correct: list[bool], alpha: float) -> list[float]:
+    """Zanette-Labs/efficient-reasoning ``reward_server/math_server.py`` (``reward_type == 'sigmoid'``) for ONE
+    prompt's completions, transcribed: numpy mean and population std of the correct lengths, eps 1e-7."""
+    import numpy as np
+
+    lens = [n for n, ok in zip(lengths, correct, strict=True) if ok]
+    out = []
+    for n, ok in zip(lengths, correct, strict=True):
+        if ok:
+            relative_length = (n - np.mean(lens)) / (np.std(lens) + 1e-7)
+            out.append(1.0 * (1 - alpha * (1 / (1 + np.exp(-relative_length)))))
+        else:
+            out.append(0.0)
+    return out
+
+
+def test_arm_efficient_length_plus_arm_accuracy_is_the_official_reward():
+    """Arora & Zanette's reward, correct * (1 - alpha * sigmoid(z)) with z over the prompt's CORRECT lengths, is
+    arm_accuracy + arm_efficient_length at weights 1 and 1, on a group mixing right, wrong and format-gated answers;
+    the other prompt's only right answer gets z = 0, i.e. 1 - alpha / 2."""
+    right_long = "<LONG_COT>\nstart 3 . 3 + 4 = 7 so 7 .\n</LONG_COT>\n<ANSWER>\n7\n</ANSWER>"
+    right_code = "<CODE>\nprint(3 + 4)\n</CODE>\n<ANSWER>\n7\n</ANSWER>"
+    right_short = "<COT>\n3 7\n</COT>\n<ANSWER>\n7\n</ANSWER>"
+    wrong_direct = "<ANSWER>\n5\n</ANSWER>"
+    mixed_tags = "<COT>\n3 7\n</COT>\n<CODE>\n</CODE>\n<ANSWER>\n7\n</ANSWER>"  # right answer, invalid format
+    prompts = [[{"role": "user", "content": "3 4 _ _ _ _"}]] * 5 + [[{"role": "user", "content": "1 _ _ _ _ _"}]] * 2
+    completions = [right_long, right_code, right_short, wrong_direct, mixed_tags, "<ANSWER>\n1\n</ANSWER>",
+                   wrong_direct]
+    lengths = [120, 40, 12, 5, 20, 5, 5]
+    ids = [[0] * n for n in lengths]
+    golds = ["7"] * 5 + ["1"] * 2
+    alpha = 0.2
+    accuracy = get_reward("arm_accuracy", kind="number")(prompts, completions, answer=golds)
+    term = get_reward("arm_efficient_length", alpha=alpha, kind="number")(prompts, completions, completion_ids=ids,
+                                                                           answer=golds)
+    want = (_official_efficient_reward(lengths[:5], [True, True, True, False, False], alpha)
+            + _official_efficient_reward(lengths[5:], [True, False], alpha))
+    assert [a + t for a, t in zip(accuracy, term, strict=True)] == pytest.approx(want)
+    assert want[5] == pytest.approx(1 - alpha / 2) and want[2] > want[1] > want[0] > want[3] == want[4] == 0.0
+    assert get_reward("arm_efficient_length", alpha=0.0, kind="number")(
+        prompts, completions, completion_ids=ids, answer=golds) == [0.0] * 7
+    with pytest.raises(RewardError, match="alpha must be >= 0"):
+        get_reward("arm_efficient_length", alpha=-0.1)
+
+
+def test_efficient_length_reads_the_accuracy_rewards_answer():
+    """The generic form pairs with ``accuracy``: a boxed answer counts (ARM's gate does not apply), with the
+    official default alpha 0.1."""
+    from thrifty.rewards.length import EFFICIENT_ALPHA
+
+    prompts = [[{"role": "user", "content": "2+2"}]] * 3
+    completions = ["so \\boxed{4}", "think think think, so \\boxed{4}", "\\boxed{5}"]
+    lengths = [4, 12, 3]
+    term = get_reward("efficient_length", kind="math")(prompts, completions, completion_ids=[[0] * n for n in lengths],
+                                                       answer=["4"] * 3)
+    want = _official_efficient_reward(lengths, [True, True, False], EFFICIENT_ALPHA)
+    assert EFFICIENT_ALPHA == 0.1
+    assert [1 + term[0], 1 + term[1], term[2]] == pytest.approx(want)
+
+
 def test_checked_reward_wraps_async_rewards_as_coroutines():
     """TRL awaits async reward functions: the checked wrapper of one stays a coroutine function, keeps the
     reward's name, checks its output and reports its errors as the reward's, as for a plain function."""

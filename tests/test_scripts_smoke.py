@@ -34,7 +34,8 @@ SMOKE = {
         "accuracy only", "MinD (paper)", "MinD + fewer_turns (extension)"} and set(r["bars"]["0"]) == {
         "accuracy_within_0.01", "tokens_at_most_0.45x", "token_ratio"}),
     "bench_toy_methods": (["--out"], lambda r: {x["method"] for x in r["rows"]} == {
-        "ARM2", "plain GRPO", "Ada-GRPO", "Ada-GRPO + Kimi length", "SFT forced to long CoT", "format oracle", "SFT",
+        "ARM2", "plain GRPO", "Ada-GRPO", "Ada-GRPO + Kimi length", "Efficient RL", "SFT forced to long CoT",
+        "format oracle", "SFT",
         "L1-Exact (l1_exact:32)", "L1-Exact (l1_exact:96)", "L1-Exact (l1_exact:256)", "AdaptThink",
         "SFT (l1_exact:32)", "SFT (l1_exact:96)", "SFT (l1_exact:256)",
         "MinD SFT (multi-turn)", "MinD", "MinD + fewer turns (extension)"}
@@ -42,6 +43,7 @@ SMOKE = {
         and next(x for x in r["rows"] if x["method"] == "SFT (l1_exact:256)")["l1"]["budget"] == 256
         and not next(x for x in r["rows"] if x["method"] == "SFT (l1_exact:256)")["trained"]
         and len(next(x for x in r["rows"] if x["method"] == "ARM2")["bars"]) == 5
+        and len(next(x for x in r["rows"] if x["method"] == "Efficient RL")["bars"]) == 5
         and {m["method"]: m["seeds"] for m in r["medians"]}["MinD"] == 1),
     "bench_style_select": (["--out"], lambda r: set(r["accuracy"]) == {"direct", "short_cot"}),
     "bench_real_model": (["--work"], lambda r: set(r["times"]) == {
@@ -149,8 +151,9 @@ def test_script_smoke(name, tmp_path, monkeypatch, capsys, request):
     argv = ["--smoke", *([extra[0], str(tmp_path / "out")] if extra else [])]
     if name == "bench_real_model":  # the session's imported SmolLM2 (download and import are the fixture's)
         argv += ["--model", str(request.getfixturevalue("real_model_dir"))]
-    if name == "bench_toy_methods":  # compare.md's untuned-seeds command: copies its files, no page is touched
-        argv += ["--docs", str(tmp_path / "docs"), "--section", "untuned"]
+    if name == "bench_toy_methods":  # compare.md's fresh-seeds command (another method in grpo/): copies its files,
+        argv += ["--docs", str(tmp_path / "docs"), "--section", "fresh", "--method", "efficient",  # touches no page
+                 "--baselines", "arm2", "plain", "ada", "ada_length", "l1_exact", "adaptthink"]
     spec = importlib.util.spec_from_file_location(f"smoke_{name}", SCRIPTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -346,29 +346,36 @@ def test_a_raising_reward_stops_grpo_with_exit_2_and_one_line(tiny_model_dir, tm
 
 
 # ---------------------------------------------------------------------------------------------------------
-# 8. kimi_length over 2 real processes
+# 8. kimi_length and efficient_length over 2 real processes
 # ---------------------------------------------------------------------------------------------------------
 KIMI_WORKER = textwrap.dedent("""
     import json, sys
     from accelerate import PartialState
     from thrifty.rewards.arm import gathered_kimi_lambdas
+    from thrifty.rewards.common import gathered_by_prompt
+    from thrifty.rewards.length import efficient_length_penalties
     state = PartialState(cpu=True)  # gloo over torchrun (what accelerate launch sets up on CPU)
     # the gathered batch: 2 groups of 4 completions (p1, p2); each rank holds half of every group
     prompts = [["p1"], ["p1"], ["p2"], ["p2"], ["p1"], ["p1"], ["p2"], ["p2"]]
     lengths = [10, 20, 5, 5, 30, 40, 9, 13]
     mine = slice(4 * state.process_index, 4 * state.process_index + 4)
     lambdas = gathered_kimi_lambdas(prompts[mine], lengths[mine])
+    correct = [True, True, True, False, True, False, True, True]
+    rows = list(zip(lengths, correct))[mine]
+    penalties = gathered_by_prompt(prompts[mine], rows, lambda rows, groups: efficient_length_penalties(
+        [n for n, _ in rows], [ok for _, ok in rows], groups, 0.1))
     with open(sys.argv[1] + f".{state.process_index}", "w") as f:
-        json.dump(lambdas, f)
+        json.dump([lambdas, penalties], f)
     state.wait_for_everyone()
     state.destroy_process_group()
 """)
 
 
-def test_kimi_length_groups_span_processes(tmp_path):
-    """Two real processes (torchrun, gloo), each holding half of every prompt's group: each one's lambdas come
-    from the whole group's min/max length, exactly as one process computing over the gathered batch."""
-    from thrifty.rewards.length import kimi_length_lambdas
+def test_length_rewards_groups_span_processes(tmp_path):
+    """Two real processes (torchrun, gloo), each holding half of every prompt's group: each one's Kimi lambdas come
+    from the whole group's min/max length and its efficient_length penalties from the whole group's correct
+    lengths, exactly as one process computing over the gathered batch."""
+    from thrifty.rewards.length import efficient_length_penalties, kimi_length_lambdas
 
     script = tmp_path / "kimi_worker.py"
     script.write_text(KIMI_WORKER)
@@ -377,10 +384,16 @@ def test_kimi_length_groups_span_processes(tmp_path):
     proc = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29517", str(script),
                            str(tmp_path / "out")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    got = json.loads((tmp_path / "out.0").read_text()) + json.loads((tmp_path / "out.1").read_text())
-    want = kimi_length_lambdas([10, 20, 5, 5, 30, 40, 9, 13], ["p1", "p1", "p2", "p2"] * 2)
-    assert got == pytest.approx(want)
-    assert got[1] == pytest.approx(0.5 - 10 / 30)  # per process, rank 0 saw p1 as {10, 20}: 20 would get -0.5
+    (lambdas0, penalties0), (lambdas1, penalties1) = (json.loads((tmp_path / f"out.{rank}").read_text())
+                                                      for rank in (0, 1))
+    groups = ["p1", "p1", "p2", "p2"] * 2
+    lengths = [10, 20, 5, 5, 30, 40, 9, 13]
+    assert lambdas0 + lambdas1 == pytest.approx(kimi_length_lambdas(lengths, groups))
+    assert lambdas0[1] == pytest.approx(0.5 - 10 / 30)  # per process, rank 0 saw p1 as {10, 20}: 20 would get -0.5
+    correct = [True, True, True, False, True, False, True, True]
+    assert penalties0 + penalties1 == pytest.approx(efficient_length_penalties(lengths, correct, groups, 0.1))
+    # p1's correct lengths are {10, 20, 30} across both ranks: 20 is their mean, so z = 0 (rank 0 alone: z = 1)
+    assert penalties0[1] == pytest.approx(-0.05)
 
 
 # ---------------------------------------------------------------------------------------------------------
