@@ -199,9 +199,9 @@ def test_sft_full_fine_tune_on_messages(real_model_dir, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# GRPO (plain, Ada-GRPO, MinD, L1-Exact, AdaptThink) with LoRA on GSM8K prompts
+# GRPO (plain, Ada-GRPO, MinD, L1-Exact, AdaptThink, Efficient RL) with LoRA on GSM8K prompts
 # ---------------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("variant", ["plain", "ada", "mind", "l1_exact", "adaptthink"])
+@pytest.mark.parametrize("variant", ["plain", "ada", "mind", "l1_exact", "adaptthink", "efficient"])
 def test_grpo_lora_every_variant(variant, real_model_dir, shared_data, tmp_path):
     from thrifty.trainers.common import train_and_save
     from thrifty.trainers.grpo import build_grpo_trainer, parse_grpo_args
@@ -215,6 +215,9 @@ def test_grpo_lora_every_variant(variant, real_model_dir, shared_data, tmp_path)
         argv += ["--attn_implementation", "eager"]
     if variant == "adaptthink":  # the reference accuracy pre-sampled from the model itself, 2 samples per prompt
         argv += ["--adaptthink_ref_samples", "2"]
+    if variant == "efficient":  # the paper's pair (recipes/efficient): the boxed-answer accuracy and its length term
+        argv += ["--reward_funcs", "accuracy", "efficient_length", "--reward_kwargs",
+                 '{"accuracy": {"kind": "number"}, "efficient_length": {"kind": "number", "alpha": 0.1}}']
     trainer = build_grpo_trainer(*parse_grpo_args(argv))
     if variant == "plain":  # every ModelConfig setting reaches the policy, not only dtype
         assert trainer.model.config._attn_implementation == "eager"
@@ -223,7 +226,8 @@ def test_grpo_lora_every_variant(variant, real_model_dir, shared_data, tmp_path)
     logs = {k for h in trainer.state.log_history for k in h}
     assert any(k.startswith("format/") for k in logs)
     assert {"plain": "rewards/arm_accuracy/mean", "ada": "ada/alpha_mean", "mind": "turns/mean",
-            "l1_exact": "rewards/l1_length/mean", "adaptthink": "adaptthink/ref_accuracy"}[variant] in logs
+            "l1_exact": "rewards/l1_length/mean", "adaptthink": "adaptthink/ref_accuracy",
+            "efficient": "rewards/efficient_length/mean"}[variant] in logs
     assert (tmp_path / variant / "adapter_model.safetensors").is_file()
 
 
