@@ -8,9 +8,10 @@ A method trains from the SFT layout its paper uses, so there are two starting po
   toy world (easy, medium, hard). Per seed S this is ``thrifty demo --seed S`` with every baseline of
   :data:`ARM_BASELINES` (:func:`thrifty.trainers.demo.run_demo` into ``OUT/arm_seedS``): the toy data and the
   multi-format SFT model of seed S, then from that model, 80 GRPO steps each with seed S, ARM2's length-aware
-  Ada-GRPO (``recipes/toy/grpo_arm2.yaml``, the demo's recommended path), plain GRPO, ARM's Ada-GRPO, Ada-GRPO
-  plus Kimi k1.5's length reward, L1-Exact (evaluated at budgets 32, 96 and 256) and AdaptThink; a greedy eval of
-  each on the 240 test problems of seed S, against the SFT model forced to long CoT (what a plain reasoning model
+  Ada-GRPO (``recipes/toy/grpo_arm2.yaml``, the demo's recommended path; ``--method`` puts another in ``grpo/``),
+  plain GRPO, ARM's Ada-GRPO, Ada-GRPO plus Kimi k1.5's length reward, Efficient RL (Arora and Zanette's length
+  penalty), L1-Exact (evaluated at budgets 32, 96 and 256) and AdaptThink; a greedy eval of each on the 240 test
+  problems of seed S, against the SFT model forced to long CoT (what a plain reasoning model
   does) and the format oracle (per problem the cheapest format the SFT model gets right). Each seed's folder holds
   the demo's report with its bars.
 - **MinD's layout** (one thinking unit per turn), the running-sum family (R1-like traces with 1-6 reflective units):
@@ -23,9 +24,10 @@ Writes ``OUT/results.json`` (every number, every seed), ``OUT/pareto.png`` (accu
 every seed a point, each method's median outlined, the oracle a star) and ``OUT/table.md``; ``--docs DIR`` copies
 the three into ``DIR`` (the figures of ``docs/experiments/compare.md``) and rewrites the method pages' blocks;
 with ``--section NAME`` only compare.md's block of that name (a check on other seeds, e.g. ``--seeds 5 6 7
---section untuned``). Reruns reuse every finished stage, so an
-interrupted run resumes and the report can be rebuilt from the cached runs in seconds. ``--smoke``: seed 0, tiny
-data, 2 SFT steps, 1 GRPO step per method, 1 test problem per difficulty (seconds, same code path).
+--section untuned``, or ``--seeds 8 9 --method efficient --baselines arm2 plain --section fresh``). Reruns reuse
+every finished stage, so an interrupted run resumes and the report can be rebuilt from the cached runs in seconds.
+``--smoke``: seed 0, tiny data, 2 SFT steps, 1 GRPO step per method, 1 test problem per difficulty (seconds, same
+code path).
 """
 
 from __future__ import annotations
