@@ -172,8 +172,8 @@ def test_efficient_rl_recipes_are_the_official_run_and_the_toy_one_differs_only_
     assert model.model_name_or_path == "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
     assert (data.dataset_name, data.prompt_column, data.answer_column) == (
         "daman1209arora/compression_dataset", "problem", "solution")
-    assert data.prompt_template.startswith("<｜User｜>Please reason step by step, and put your final answer within "
-                                           "\\boxed{}. Question: {problem}<｜Assistant｜>")
+    assert data.prompt_template == ("Please reason step by step, and put your final answer within \\boxed{}. "
+                                    "Question: {problem}")
     assert paper.reward_funcs == ["accuracy", "efficient_length"] and paper.reward_weights == [1.0, 1.0]
     assert paper.reward_kwargs["efficient_length"]["alpha"] == 0.1
     assert (paper.num_generations, paper.learning_rate, paper.beta, paper.temperature, paper.max_steps, paper.seed) == (

@@ -231,6 +231,32 @@ def test_grpo_lora_every_variant(variant, real_model_dir, shared_data, tmp_path)
     assert (tmp_path / variant / "adapter_model.safetensors").is_file()
 
 
+def test_efficient_rl_paper_recipe_trains_a_step(real_model_dir, tmp_path):
+    """recipes/efficient/grpo_r1_distill_1.5b.yaml as shipped (the official instruction as the user message of the
+    model's chat template, the gold read from a solution's last \\boxed{}, batch-scaled rewards, the per-sequence
+    loss), shrunk to one LoRA step on SmolLM2 and two problems in the compression dataset's columns."""
+    from thrifty.trainers.common import train_and_save
+    from thrifty.trainers.grpo import build_grpo_trainer, parse_grpo_args
+
+    data = _write_jsonl(tmp_path / "compression.jsonl", [
+        {"problem": "What is 2 + 2?", "solution": "Adding, 2 + 2 = 4, so the answer is $\\boxed{4}$."},
+        {"problem": "What is 3 * 5?", "solution": "Multiplying gives $\\boxed{15}$."}])
+    argv = ["--config", "recipes/efficient/grpo_r1_distill_1.5b.yaml", "--model_name_or_path", str(real_model_dir),
+            "--dataset_name", str(data), "--output_dir", str(tmp_path / "out"), "--max_steps", "1",
+            "--num_generations", "2", "--gradient_accumulation_steps", "1", "--max_completion_length", "8",
+            "--use_vllm", "false", "--bf16", "false", "--dtype", "float32", "--attn_implementation", "eager",
+            "--gradient_checkpointing", "false", "--resume_from_checkpoint", "false", *COMMON, *LORA]
+    data_args, training_args, model_args = parse_grpo_args(argv)
+    assert (training_args.scale_rewards, training_args.loss_type) == ("batch", "grpo")
+    trainer = build_grpo_trainer(data_args, training_args, model_args)
+    assert trainer.train_dataset[0]["prompt"] == [{"role": "user", "content": (
+        "Please reason step by step, and put your final answer within \\boxed{}. Question: What is 2 + 2?")}]
+    train_and_save(trainer)
+    logs = {k for h in trainer.state.log_history for k in h}
+    assert {"rewards/accuracy/mean", "rewards/efficient_length/mean"} <= logs
+    assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
+
+
 def test_grpo_passes_every_model_setting(real_model_dir, tmp_path):
     """revision, trust_remote_code, attn_implementation, dtype and quantization reach GRPOTrainer as they reach
     SFT and DPO (quantization needs bitsandbytes and a GPU, so the trainer class records its arguments here)."""
