@@ -52,21 +52,21 @@ def efficient_length_penalties(lengths: list[int], correct: list[bool], groups: 
     ``std(x)`` (population std, ``np.std``) the token lengths of the CORRECT completions of the same prompt x. This
     returns the term it subtracts, ``-alpha * sigmoid(...)`` for a correct completion and 0 for a wrong one, so that
     ``accuracy + term`` (weights 1 and 1) is their reward exactly. A prompt's only correct completion gets
-    ``-alpha / 2`` (z = 0)."""
-    if alpha < 0:
-        raise ValueError(f"alpha must be >= 0, not {alpha}")
+    ``-alpha / 2`` (z = 0). The reward that calls this checks ``alpha`` where a recipe sets it
+    (:class:`~thrifty.rewards.efficient.EfficientLengthReward`)."""
     right: dict[object, list[int]] = {}
     for length, ok, group in zip(lengths, correct, groups, strict=True):
         if ok:
             right.setdefault(group, []).append(length)
+    stats = {}  # per prompt: mean and population std of its correct lengths
+    for group, lens in right.items():
+        mean = sum(lens) / len(lens)
+        stats[group] = mean, math.sqrt(sum((n - mean) ** 2 for n in lens) / len(lens))
     out = []
     for length, ok, group in zip(lengths, correct, groups, strict=True):
         if not ok:
             out.append(0.0)
             continue
-        lens = right[group]
-        mean = sum(lens) / len(lens)
-        std = math.sqrt(sum((n - mean) ** 2 for n in lens) / len(lens))
-        z = (length - mean) / (std + EFFICIENT_EPSILON)
-        out.append(-alpha / (1.0 + math.exp(-z)))
+        mean, std = stats[group]
+        out.append(-alpha / (1.0 + math.exp(-(length - mean) / (std + EFFICIENT_EPSILON))))
     return out
