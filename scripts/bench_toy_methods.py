@@ -10,8 +10,8 @@ A method trains from the SFT layout its paper uses, so there are two starting po
   multi-format SFT model of seed S, then from that model, 80 GRPO steps each with seed S, ARM2's length-aware
   Ada-GRPO (``recipes/toy/grpo_arm2.yaml``, the demo's recommended path; ``--method`` puts another in ``grpo/``),
   plain GRPO, ARM's Ada-GRPO, Ada-GRPO plus Kimi k1.5's length reward, Efficient RL (Arora and Zanette's length
-  penalty), L1-Exact (evaluated at budgets 32, 96 and 256) and AdaptThink; a greedy eval of each on the 240 test
-  problems of seed S, against the SFT model forced to long CoT (what a plain reasoning model
+  penalty, at alpha 0.1 and 0.4), L1-Exact (evaluated at budgets 32, 96 and 256) and AdaptThink; a greedy eval of
+  each on the 240 test problems of seed S, against the SFT model forced to long CoT (what a plain reasoning model
   does) and the format oracle (per problem the cheapest format the SFT model gets right). Each seed's folder holds
   the demo's report with its bars.
 - **MinD's layout** (one thinking unit per turn), the running-sum family (R1-like traces with 1-6 reflective units):
@@ -45,7 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: The methods trained from ARM's layout (``thrifty.trainers.demo.DEMO_METHODS``): ARM2 in each seed's ``grpo/``
 #: folder, the others beside it (``grpo_<name>/``), whichever the demo recommends.
 ARM_METHOD = "arm2"
-ARM_BASELINES = ("plain", "ada", "ada_length", "efficient", "l1_exact", "adaptthink")
+ARM_BASELINES = ("plain", "ada", "ada_length", "efficient", "efficient_alpha04", "l1_exact", "adaptthink")
 #: MinD's runs: (label, recipe ``recipes/toy/grpo_<recipe>.yaml``, run folder tag).
 MIND_RUNS = (("MinD", "mind", "mind"), ("MinD + fewer turns (extension)", "mind_fewer_turns", "mind_fewer_turns"))
 MIND_STEPS = 80
@@ -173,7 +173,8 @@ METHOD_PAGES = {
     "l1.md": ("L1-Exact (l1_exact:32)", "L1-Exact (l1_exact:96)", "L1-Exact (l1_exact:256)",
               "SFT (l1_exact:32)", "SFT (l1_exact:96)", "SFT (l1_exact:256)", "ARM2", "SFT forced to long CoT"),
     "adaptthink.md": ("AdaptThink", "ARM2", "SFT forced to long CoT", "format oracle"),
-    "efficient.md": ("Efficient RL", "plain GRPO", "ARM2", "SFT forced to long CoT", "format oracle"),
+    "efficient.md": ("Efficient RL", "Efficient RL (alpha 0.4)", "plain GRPO", "ARM2", "SFT forced to long CoT",
+                     "format oracle"),
 }
 BLOCK_START, BLOCK_END = "<!-- bench_toy_methods -->", "<!-- /bench_toy_methods -->"
 

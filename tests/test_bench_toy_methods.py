@@ -79,8 +79,8 @@ def test_readme_tells_the_benchmarks_story():
     """The README's opening quotes the recommended method's accuracy and token-ratio ranges over the benchmark's
     seeds, the forced-long-CoT accuracy range, in how many seeds of each results file (the main comparison, then
     each check on seeds no setting was chosen on) the demo's bars held, and the totals over every seed for the
-    recommended method, plain GRPO and Efficient RL, as the files have them (so the front page cannot drift from
-    the numbers)."""
+    recommended method, plain GRPO and Efficient RL at both alphas, as the files have them (so the front page cannot
+    drift from the numbers)."""
     bench = _bench()
     results = json.loads(RESULTS.read_text())
     readme = (REPO / "README.md").read_text()
@@ -106,4 +106,5 @@ def test_readme_tells_the_benchmarks_story():
             "which no setting was chosen on") in flat
     seeds = {r["seed"] for rows in every for r in rows if r["method"] == method}
     assert (f"Over all {len(seeds)} seeds they hold in {total(method)} for {method}, {total('plain GRPO')} for plain "
-            f"GRPO and {total('Efficient RL')} for Efficient RL") in flat
+            f"GRPO, {total('Efficient RL')} for Efficient RL") in flat
+    assert f"and {total('Efficient RL (alpha 0.4)')} for Efficient RL at alpha 0.4" in flat
