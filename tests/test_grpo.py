@@ -168,7 +168,7 @@ def test_real_data_recipes_parse():
 def test_efficient_rl_recipes_are_the_official_run_and_the_toy_one_differs_only_in_its_reward():
     """recipes/efficient: Zanette-Labs/efficient-reasoning run_rloo_1.5B.sh's values (docs/methods/efficient.md);
     the toy recipe is grpo_plain.yaml with the length term added and without per-group std scaling, and its
-    alpha 0.4 variant differs from it in alpha alone."""
+    alpha 0.2 and 0.4 variants differ from it in alpha alone."""
     data, paper, model = parse_grpo_args(["--config", str(REPO / "recipes/efficient/grpo_r1_distill_1.5b.yaml")])
     assert model.model_name_or_path == "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
     assert (data.dataset_name, data.prompt_column, data.answer_column) == (
@@ -186,11 +186,12 @@ def test_efficient_rl_recipes_are_the_official_run_and_the_toy_one_differs_only_
     assert toy.reward_kwargs["arm_efficient_length"]["alpha"] == 0.1
     differ = {k for k, v in vars(toy).items() if v != getattr(plain, k) and k != "distributed_state"}
     assert differ == {"reward_funcs", "reward_weights", "reward_kwargs", "scale_rewards"}, differ
-    _, strong, _ = parse_grpo_args(["--config", str(REPO / "recipes/toy/grpo_efficient_alpha04.yaml")])
-    assert strong.reward_kwargs == {**toy.reward_kwargs, "arm_efficient_length": {
-        **toy.reward_kwargs["arm_efficient_length"], "alpha": 0.4}}  # the paper's sweep top, nothing else changed
-    assert {k for k, v in vars(strong).items() if v != getattr(toy, k) and k != "distributed_state"} == {
-        "reward_kwargs"}
+    for name, alpha in (("grpo_efficient_alpha02", 0.2), ("grpo_efficient_alpha04", 0.4)):  # the paper's sweep
+        _, strong, _ = parse_grpo_args(["--config", str(REPO / f"recipes/toy/{name}.yaml")])
+        assert strong.reward_kwargs == {**toy.reward_kwargs, "arm_efficient_length": {
+            **toy.reward_kwargs["arm_efficient_length"], "alpha": alpha}}, name
+        assert {k for k, v in vars(strong).items() if v != getattr(toy, k) and k != "distributed_state"} == {
+            "reward_kwargs"}, name
 
 
 def test_mind_recipes_are_the_papers_and_the_extension_is_named():

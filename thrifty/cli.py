@@ -185,9 +185,10 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 #: ``thrifty demo``'s method names (the keys of ``thrifty.trainers.demo.DEMO_METHODS``, written out so the parser
 #: does not import the trainers; ``tests/test_demo.py`` pins them): ``--method`` takes those evaluated in adaptive
 #: mode, ``--baseline`` any of them.
-DEMO_BASELINE_METHODS = ("arm2", "plain", "ada", "ada_length", "efficient", "efficient_alpha04", "l1_exact",
+DEMO_BASELINE_METHODS = ("arm2", "plain", "ada", "ada_length", "efficient", "efficient_alpha02", "efficient_alpha04",
+                         "l1_exact", "adaptthink")
+DEMO_ADAPTIVE_METHODS = ("arm2", "plain", "ada", "ada_length", "efficient", "efficient_alpha02", "efficient_alpha04",
                          "adaptthink")
-DEMO_ADAPTIVE_METHODS = ("arm2", "plain", "ada", "ada_length", "efficient", "efficient_alpha04", "adaptthink")
 
 
 def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
@@ -248,7 +249,8 @@ def build_parser(sft_recipe_help: bool = False) -> argparse.ArgumentParser:
                       help="the GRPO method trained into OUT/grpo: arm2 (default, the recommended path: ARM2's "
                            "length-aware Ada-GRPO), plain (plain GRPO), ada (ARM's Ada-GRPO), ada_length (Ada-GRPO "
                            "+ Kimi's length reward), efficient (Efficient RL: Arora & Zanette's accuracy, paid less "
-                           "for a longer right answer, alpha 0.1), efficient_alpha04 (the same at alpha 0.4) or "
+                           "for a longer right answer, alpha 0.1), efficient_alpha02 and efficient_alpha04 (the same at "
+                           "alpha 0.2 and 0.4) or "
                            "adaptthink (AdaptThink)")
     demo.add_argument("--baseline", action="append", default=[], choices=DEMO_BASELINE_METHODS,
                       help="also train this method into OUT/grpo_<name> from the same SFT model and compare it "
