@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs/experiments/compare/results.json"
 #: The checks on seeds no setting was chosen on: compare.md's section -> its results.json.
 SECTIONS = {"untuned": REPO / "docs/experiments/compare_untuned/results.json",
-            "fresh": REPO / "docs/experiments/compare_fresh/results.json"}
+            "fresh": REPO / "docs/experiments/compare_fresh/results.json",
+            "screen": REPO / "docs/experiments/compare_screen/results.json"}
 
 
 def _bench():
@@ -102,7 +103,8 @@ def test_readme_tells_the_benchmarks_story():
     assert f"answers {span(method, 'accuracy', '{:.3f}')} of the test problems right" in flat
     assert f"at {span(method, 'token_ratio', '{:.2f}')}x the tokens of the same model forced to think long" in flat
     assert f"(accuracy {span('SFT forced to long CoT', 'accuracy', '{:.3f}')})" in flat
-    assert (f"The demo's five bars hold in {held(results['rows'])}, in {held(others[0])} and in {held(others[1])}, "
+    assert (f"The demo's five bars hold in {held(results['rows'])}, "
+            + ", ".join(f"in {held(rows)}" for rows in others[:-1]) + f" and in {held(others[-1])}, "
             "which no setting was chosen on") in flat
     seeds = {r["seed"] for rows in every for r in rows if r["method"] == method}
     assert (f"Over all {len(seeds)} seeds they hold in {total(method)} for {method}, {total('plain GRPO')} for plain "
