@@ -249,9 +249,8 @@ def build_parser(sft_recipe_help: bool = False) -> argparse.ArgumentParser:
                       help="the GRPO method trained into OUT/grpo: arm2 (default, the recommended path: ARM2's "
                            "length-aware Ada-GRPO), plain (plain GRPO), ada (ARM's Ada-GRPO), ada_length (Ada-GRPO "
                            "+ Kimi's length reward), efficient (Efficient RL: Arora & Zanette's accuracy, paid less "
-                           "for a longer right answer, alpha 0.1), efficient_alpha02 and efficient_alpha04 (the same at "
-                           "alpha 0.2 and 0.4) or "
-                           "adaptthink (AdaptThink)")
+                           "for a longer right answer, alpha 0.1), efficient_alpha02 and efficient_alpha04 (the same "
+                           "at alpha 0.2 and 0.4) or adaptthink (AdaptThink)")
     demo.add_argument("--baseline", action="append", default=[], choices=DEMO_BASELINE_METHODS,
                       help="also train this method into OUT/grpo_<name> from the same SFT model and compare it "
                            "(repeatable; e.g. --baseline plain, about 3 more minutes)")
