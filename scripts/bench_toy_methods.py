@@ -41,14 +41,14 @@ import statistics
 import sys
 from pathlib import Path
 
+from thrifty.cli import DEMO_BASELINE_METHODS  # every demo method's name (the parser's: imports no trainer)
+
 REPO = Path(__file__).resolve().parents[1]
+
 #: The methods trained from ARM's layout (``thrifty.trainers.demo.DEMO_METHODS``): ARM2 in each seed's ``grpo/``
 #: folder, the others beside it (``grpo_<name>/``), whichever the demo recommends.
 ARM_METHOD = "arm2"
 ARM_BASELINES = ("plain", "ada", "ada_length", "efficient", "efficient_alpha04", "l1_exact", "adaptthink")
-#: Every method ``--method`` and ``--baselines`` take: the defaults and those run only on some seeds' checks
-#: (Efficient RL at alpha 0.2: compare.md's screen on fresh seeds).
-ARM_CHOICES = (ARM_METHOD, *ARM_BASELINES, "efficient_alpha02")
 #: MinD's runs: (label, recipe ``recipes/toy/grpo_<recipe>.yaml``, run folder tag).
 MIND_RUNS = (("MinD", "mind", "mind"), ("MinD + fewer turns (extension)", "mind_fewer_turns", "mind_fewer_turns"))
 MIND_STEPS = 80
@@ -295,9 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--panels", nargs="+", default=["arm", "mind"], choices=["arm", "mind"],
                         help="which starting points to run (default both)")
-    parser.add_argument("--method", default=ARM_METHOD, choices=ARM_CHOICES,
+    parser.add_argument("--method", default=ARM_METHOD, choices=DEMO_BASELINE_METHODS,
                         help="the method trained into each seed's grpo/ folder (default arm2; a row like the others)")
-    parser.add_argument("--baselines", nargs="+", default=list(ARM_BASELINES), choices=ARM_CHOICES,
+    parser.add_argument("--baselines", nargs="+", default=list(ARM_BASELINES), choices=DEMO_BASELINE_METHODS,
                         help="the methods trained beside it from ARM's layout (default all the others)")
     parser.add_argument("--docs", default=None,
                         help="also copy results.json, pareto.png and table.md into this folder and rewrite the "
