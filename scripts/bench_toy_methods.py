@@ -297,8 +297,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="which starting points to run (default both)")
     parser.add_argument("--method", default=ARM_METHOD, choices=DEMO_BASELINE_METHODS,
                         help="the method trained into each seed's grpo/ folder (default arm2; a row like the others)")
-    parser.add_argument("--baselines", nargs="+", default=list(ARM_BASELINES), choices=DEMO_BASELINE_METHODS,
-                        help="the methods trained beside it from ARM's layout (default all the others)")
+    parser.add_argument("--baselines", nargs="*", default=list(ARM_BASELINES), choices=DEMO_BASELINE_METHODS,
+                        help="the methods trained beside it from ARM's layout (default all the others; none: "
+                             "--baselines alone)")
     parser.add_argument("--docs", default=None,
                         help="also copy results.json, pareto.png and table.md into this folder and rewrite the "
                              "toy-world blocks of docs/methods/*.md and compare.md from them")
