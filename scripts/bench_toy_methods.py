@@ -20,7 +20,8 @@ A method trains from the SFT layout its paper uses, so there are two starting po
   the same 80 steps as the other methods (``--max_steps 80``; MinD's recipe alone runs 160); a greedy eval on the
   running-sum test problems against the SFT model.
 
-Writes ``OUT/results.json`` (every number, every seed), ``OUT/pareto.png`` (accuracy against mean output tokens,
+Writes ``OUT/results.json`` (every number, every seed; and per seed how decided the format choice of the SFT
+model and of the model in ``grpo/`` is, :func:`format_choice`), ``OUT/pareto.png`` (accuracy against mean output tokens,
 every seed a point, each method's median outlined, the oracle a star) and ``OUT/table.md``; ``--docs DIR`` copies
 the three into ``DIR`` (the figures of ``docs/experiments/compare.md``) and rewrites the method pages' blocks;
 with ``--section NAME`` only compare.md's block of that name (a check on other seeds, e.g. ``--seeds 5 6 7
@@ -36,6 +37,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import shutil
 import statistics
 import sys
@@ -59,15 +61,16 @@ ARM_PANEL, MIND_PANEL = "tiered world, ARM-layout SFT", "running-sum world, MinD
 
 
 def arm_panel(out: Path, seed: int, smoke: bool, baselines: tuple[str, ...] = ARM_BASELINES,
-              method: str = ARM_METHOD) -> dict:
-    """One seed of the ARM-layout panel (the demo training ``method`` into ``grpo/``, with ``baselines``); returns
-    its ``report.json``."""
+              method: str = ARM_METHOD, grpo_args: tuple[str, ...] = ()) -> dict:
+    """One seed of the ARM-layout panel (the demo training ``method`` into ``grpo/``, with ``baselines``, each
+    with the recipe overrides ``grpo_args``); returns its ``report.json``."""
     from thrifty.trainers.demo import run_demo
 
     tiny = dict(from_scratch=False, sft_overrides=["--max_steps", "2", "--save_strategy", "no"], n_train=64,
-                n_test_per_difficulty=1, max_new_tokens=32,
-                grpo_overrides=SMOKE_GRPO) if smoke else {}
-    run_demo(out / f"arm_seed{seed}", seed=seed, method=method, baselines=baselines, **tiny)
+                n_test_per_difficulty=1, max_new_tokens=32) if smoke else {}
+    overrides = [*(SMOKE_GRPO if smoke else []), *grpo_args]
+    run_demo(out / f"arm_seed{seed}", seed=seed, method=method, baselines=baselines,
+             grpo_overrides=overrides or None, **tiny)
     return json.loads((out / f"arm_seed{seed}" / "report.json").read_text())
 
 
@@ -90,6 +93,44 @@ def mind_panel(out: Path, seeds: list[int], smoke: bool) -> dict:
             train(recipe, sft, run_dir, seed, SMOKE_GRPO if smoke else ["--max_steps", str(MIND_STEPS)])
             result["runs"].append({"method": label, "seed": seed,
                                    **evaluate(run_dir, run_dir / "eval", benchmark, tokens)})
+    return result
+
+
+def format_choice(model_dir: Path, per_difficulty: int, seed: int) -> dict[str, dict]:
+    """How decided a model's choice of format is, per tier of seed ``seed``'s toy test set: the mean probability it
+    gives each ARM format's opening tag as the first tokens of its answer to the adaptive prompt (the eval's
+    prompt, nothing pre-filled), and the mean gap between its two likeliest formats. Greedy decoding takes the
+    likeliest tag, so a tier whose gap is small flips with a small change of the weights; GRPO, sampling at
+    temperature 1, draws formats with these probabilities."""
+    import torch
+
+    from thrifty.benchmarks import load_toy_problems, problem_text
+    from thrifty.formats import ARM_FORMATS, OPENING_TAGS
+    from thrifty.generation import prompt_token_ids, render_prompt
+    from thrifty.models import load_model_and_tokenizer
+    from thrifty.toy_world import TIERS
+
+    model, tokenizer = load_model_and_tokenizer(str(model_dir), dtype="float32", device="cpu")
+    model.eval()
+    by_tier: dict[str, list[list[float]]] = {}
+    for problem in load_toy_problems(per_difficulty, seed):
+        text = render_prompt(tokenizer, [{"role": "user", "content": problem_text(problem)}])
+        prompt = prompt_token_ids(tokenizer, text)
+        probs = []
+        for fmt in ARM_FORMATS:
+            ids = prompt_token_ids(tokenizer, text + OPENING_TAGS[fmt])
+            if ids[:len(prompt)] != prompt:
+                raise ValueError(f"{model_dir}: the tag {OPENING_TAGS[fmt]!r} merges with the prompt's last token")
+            with torch.no_grad():
+                logits = model(torch.tensor([ids])).logits[0, len(prompt) - 1:-1].float()
+            tag = torch.tensor(ids[len(prompt):])
+            probs.append(torch.log_softmax(logits, -1).gather(1, tag[:, None]).sum().exp().item())
+        tier = next(name for name, levels in TIERS.items() if problem.meta["difficulty"] in levels)
+        by_tier.setdefault(tier, []).append(probs)
+    result = {}
+    for tier, rows in by_tier.items():
+        mean = {fmt: sum(r[i] for r in rows) / len(rows) for i, fmt in enumerate(ARM_FORMATS)}
+        result[tier] = {"n": len(rows), **mean, "gap": sum(sorted(r)[-1] - sorted(r)[-2] for r in rows) / len(rows)}
     return result
 
 
@@ -262,10 +303,25 @@ def replace_block(text: str, block: str, where: str, section: str | None = None)
     return text[:start] + block + text[end + len(finish):]
 
 
+def format_choice_table(choices: dict[str, dict[str, dict]]) -> str:
+    """:func:`format_choice` per seed and model, Markdown: per tier the probabilities of short and long CoT's tags
+    and the mean gap between the two likeliest formats."""
+    tiers = ("easy", "medium", "hard")
+    lines = ["| seed | model | " + " | ".join(f"{t}: P(short CoT) / P(long CoT), gap" for t in tiers) + " |",
+             "|---|---|" + "---|" * len(tiers)]
+    for seed, models in choices.items():
+        for model, cells in models.items():
+            lines.append(f"| {seed} | {model} | " + " | ".join(
+                f"{cells[t]['short_cot']:.2f} / {cells[t]['long_cot']:.2f}, {cells[t]['gap']:.2f}" for t in tiers) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def compare_block(results: dict, section: str | None = None) -> str:
-    """A block of docs/experiments/compare.md: the per-seed table and the medians (:func:`table`)."""
+    """A block of docs/experiments/compare.md: the per-seed table and the medians (:func:`table`), then, where the
+    results have it, how decided each model's format choice is (:func:`format_choice_table`)."""
     begin, finish = block_markers(section)
-    return f"{begin}\n\n{table(results['rows'], results['medians'])}\n{finish}"
+    choices = f"\n{format_choice_table(results['format_choice'])}" if results.get("format_choice") else ""
+    return f"{begin}\n\n{table(results['rows'], results['medians'])}{choices}\n{finish}"
 
 
 def update_section(results: dict, docs_dir: Path, section: str) -> None:
@@ -300,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baselines", nargs="*", default=list(ARM_BASELINES), choices=DEMO_BASELINE_METHODS,
                         help="the methods trained beside it from ARM's layout (default all the others; none: "
                              "--baselines alone)")
+    parser.add_argument("--grpo-args", default="",
+                        help="GRPO recipe overrides for every method of ARM's layout, one string (a screen of one "
+                             "setting, e.g. \"--learning_rate 3e-4\"; use its own --out), recorded in results.json")
     parser.add_argument("--docs", default=None,
                         help="also copy results.json, pareto.png and table.md into this folder and rewrite the "
                              "toy-world blocks of docs/methods/*.md and compare.md from them")
@@ -313,22 +372,28 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO / "scripts"))
     from thrifty.eval.plots import plot_labelled_panels
     from thrifty.jsonl import write_json, write_text
-    from thrifty.trainers.demo import DEMO_METHODS, ORACLE_LABEL, RECOMMENDED, is_sft_row
+    from thrifty.trainers.demo import DEMO_METHODS, ORACLE_LABEL, RECOMMENDED, SFT_LABEL, is_sft_row
 
     out = Path(args.out)
     seeds = [0] if args.smoke else args.seeds
-    arm = ({seed: arm_panel(out, seed, args.smoke, tuple(args.baselines), args.method) for seed in seeds}
+    grpo_args = tuple(shlex.split(args.grpo_args))
+    arm = ({seed: arm_panel(out, seed, args.smoke, tuple(args.baselines), args.method, grpo_args) for seed in seeds}
            if "arm" in args.panels else {})
     mind = mind_panel(out, seeds, args.smoke) if "mind" in args.panels else None
     rows = collect(arm, mind)
+    per_tier = 1 if args.smoke else 30  # the demo's test problems per difficulty (run_demo's default)
     summary = medians(rows)
-    recommended = DEMO_METHODS[RECOMMENDED].label
-    every_seed = all(all(r["bars"].values()) for r in rows if r["method"] == recommended) if arm else None
-    results = {"bar": f"the demo's five bars (thrifty.trainers.demo.DEMO_BARS) hold for {recommended}, the demo's "
-                      "recommended path, in every seed; the other methods' bars reported, not judged",
-               "recommended": recommended,
+    recommended, judged = DEMO_METHODS[RECOMMENDED].label, DEMO_METHODS[args.method].label
+    mine = [r for r in rows if r["method"] == judged and r["bars"]]
+    every_seed = all(all(r["bars"].values()) for r in mine) if mine else None
+    results = {"bar": f"the demo's five bars (thrifty.trainers.demo.DEMO_BARS) hold for {judged}, the method in "
+                      "each seed's grpo/ folder, in every seed; the other methods' bars reported, not judged",
+               "recommended": recommended, "judged": judged, "grpo_args": list(grpo_args),
                "pass": None if args.smoke else every_seed, "smoke": args.smoke, "seeds": seeds,
-               "mind_steps": MIND_STEPS, "rows": rows, "medians": summary}
+               "mind_steps": MIND_STEPS, "rows": rows, "medians": summary,
+               "format_choice": {str(seed): {SFT_LABEL: format_choice(out / f"arm_seed{seed}" / "sft", per_tier, seed),
+                                             judged: format_choice(out / f"arm_seed{seed}" / "grpo", per_tier, seed)}
+                                 for seed in arm}}
     write_json(out / "results.json", results)
     points = [{"panel": r["panel"], "label": r["method"], "accuracy": r["accuracy"], "mean_tokens": r["mean_tokens"]}
               for r in rows if not is_sft_row(r["method"])]

@@ -19,6 +19,10 @@ SECTIONS = {"untuned": REPO / "docs/experiments/compare_untuned/results.json",
             "fresh": REPO / "docs/experiments/compare_fresh/results.json",
             "screen": REPO / "docs/experiments/compare_screen/results.json"}
 
+#: The judgment of a candidate for the demo: compare.md's section -> its results.json. It reruns seeds of the main
+#: comparison on purpose (with their SFT models rebuilt), so it is kept out of :data:`SECTIONS`' no-overlap rule.
+JUDGMENTS = {"judge": REPO / "docs/experiments/compare_judge/results.json"}
+
 
 def _bench():
     spec = importlib.util.spec_from_file_location("bench_toy_methods_blocks", REPO / "scripts/bench_toy_methods.py")
@@ -110,3 +114,54 @@ def test_readme_tells_the_benchmarks_story():
     assert (f"Over all {len(seeds)} seeds they hold in {total(method)} for {method}, {total('plain GRPO')} for plain "
             f"GRPO, {total('Efficient RL')} for Efficient RL") in flat
     assert f"and {total('Efficient RL (alpha 0.4)')} for Efficient RL at alpha 0.4" in flat
+
+
+@pytest.mark.parametrize("section", sorted(JUDGMENTS))
+def test_a_judgment_quotes_its_output_and_its_verdict(section):
+    """A judged candidate's section shows its results.json's table, and its verdict sentence (in how many of the
+    seeds the bars held, and the failing seeds) is the one the file gives, so the outcome cannot be misreported."""
+    bench = _bench()
+    mine = json.loads(JUDGMENTS[section].read_text())
+    page = " ".join((REPO / "docs/experiments/compare.md").read_text().split())
+    assert not mine["smoke"] and bench.compare_block(mine, section) in (REPO / "docs/experiments/compare.md").read_text()
+    rows = sorted((r for r in mine["rows"] if r["method"] == mine["judged"]), key=lambda r: r["seed"])
+    assert [r["seed"] for r in rows] == mine["seeds"] == sorted(mine["seeds"])
+    failed = [str(r["seed"]) for r in rows if not all(r["bars"].values())]
+    assert mine["pass"] == (not failed)
+    verdict = f"the bars hold for {mine['judged']} in {len(rows) - len(failed)} of these {len(rows)} seeds"
+    assert verdict + (f" (fail: {', '.join(failed)})" if failed else "") in page, verdict
+
+
+def test_format_choice_is_the_probability_of_each_tag_token_by_token(tiny_model_dir):
+    """format_choice's one-pass tag probabilities equal the product of next-token probabilities taken one token at a
+    time (the off-by-one a sliced logits tensor invites), and its tier means and gaps follow from them."""
+    import torch
+
+    from thrifty.benchmarks import load_toy_problems, problem_text
+    from thrifty.formats import ARM_FORMATS, OPENING_TAGS
+    from thrifty.generation import prompt_token_ids, render_prompt
+    from thrifty.models import load_model_and_tokenizer
+
+    result = _bench().format_choice(tiny_model_dir, 1, seed=3)
+    assert set(result) == {"easy", "medium", "hard"} and sum(cell["n"] for cell in result.values()) == 9
+    model, tokenizer = load_model_and_tokenizer(str(tiny_model_dir), dtype="float32", device="cpu")
+    easy = [p for p in load_toy_problems(1, 3) if p.meta["difficulty"] in (1, 2)]
+    rows = []
+    for problem in easy:
+        text = render_prompt(tokenizer, [{"role": "user", "content": problem_text(problem)}])
+        prompt = prompt_token_ids(tokenizer, text)
+        row = []
+        for fmt in ARM_FORMATS:
+            ids, p = list(prompt), 1.0
+            for token in prompt_token_ids(tokenizer, text + OPENING_TAGS[fmt])[len(prompt):]:
+                with torch.no_grad():
+                    p *= torch.softmax(model(torch.tensor([ids])).logits[0, -1], -1)[token].item()
+                ids.append(token)
+            row.append(p)
+        rows.append(row)
+    for i, fmt in enumerate(ARM_FORMATS):
+        assert result["easy"][fmt] == pytest.approx(sum(r[i] for r in rows) / len(rows), rel=1e-3, abs=1e-6)
+    gap = sum(sorted(r)[-1] - sorted(r)[-2] for r in rows) / len(rows)
+    assert result["easy"]["gap"] == pytest.approx(gap, rel=1e-3, abs=1e-6)
+    table = _bench().format_choice_table({"3": {"SFT": result}})
+    assert table.splitlines()[2].startswith(f"| 3 | SFT | {result['easy']['short_cot']:.2f} / ")

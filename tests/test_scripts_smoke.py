@@ -34,7 +34,7 @@ SMOKE = {
         "accuracy only", "MinD (paper)", "MinD + fewer_turns (extension)"} and set(r["bars"]["0"]) == {
         "accuracy_within_0.01", "tokens_at_most_0.45x", "token_ratio"}),
     "bench_toy_methods": (["--out"], lambda r: {x["method"] for x in r["rows"]} == {
-        "ARM2", "plain GRPO", "Ada-GRPO", "Ada-GRPO + Kimi length", "Efficient RL", "SFT forced to long CoT",
+        "ARM2", "plain GRPO", "Efficient RL", "SFT forced to long CoT",
         "format oracle", "SFT",
         "L1-Exact (l1_exact:32)", "L1-Exact (l1_exact:96)", "L1-Exact (l1_exact:256)", "AdaptThink",
         "SFT (l1_exact:32)", "SFT (l1_exact:96)", "SFT (l1_exact:256)",
@@ -44,7 +44,10 @@ SMOKE = {
         and not next(x for x in r["rows"] if x["method"] == "SFT (l1_exact:256)")["trained"]
         and len(next(x for x in r["rows"] if x["method"] == "ARM2")["bars"]) == 5
         and len(next(x for x in r["rows"] if x["method"] == "Efficient RL")["bars"]) == 5
-        and {m["method"]: m["seeds"] for m in r["medians"]}["MinD"] == 1),
+        and {m["method"]: m["seeds"] for m in r["medians"]}["MinD"] == 1
+        and set(r["format_choice"]["0"]) == {"SFT", r["judged"]} and r["judged"] == "Efficient RL"
+        and all(0 <= cell["short_cot"] + cell["long_cot"] <= 1 and cell["n"] == 1
+                for cell in r["format_choice"]["0"]["SFT"].values())),
     "bench_style_select": (["--out"], lambda r: set(r["accuracy"]) == {"direct", "short_cot"}),
     "bench_real_model": (["--work"], lambda r: set(r["times"]) == {
         "toy traces", "mind data", "sft (LoRA)", "grpo mind (LoRA)", "eval base", "eval sft adapter"}),
@@ -152,8 +155,9 @@ def test_script_smoke(name, tmp_path, monkeypatch, capsys, request):
     if name == "bench_real_model":  # the session's imported SmolLM2 (download and import are the fixture's)
         argv += ["--model", str(request.getfixturevalue("real_model_dir"))]
     if name == "bench_toy_methods":  # compare.md's fresh-seeds command (another method in grpo/): copies its files,
-        argv += ["--docs", str(tmp_path / "docs"), "--section", "fresh", "--method", "efficient",  # touches no page
-                 "--baselines", "arm2", "plain", "ada", "ada_length", "l1_exact", "adaptthink"]
+        # touches no page; the baselines with their own rows or eval modes (Ada-GRPO's recipes run in test_demo)
+        argv += ["--docs", str(tmp_path / "docs"), "--section", "fresh", "--method", "efficient",
+                 "--baselines", "arm2", "plain", "l1_exact", "adaptthink", "--grpo-args", "--learning_rate 2e-4"]
     spec = importlib.util.spec_from_file_location(f"smoke_{name}", SCRIPTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -165,3 +169,6 @@ def test_script_smoke(name, tmp_path, monkeypatch, capsys, request):
     assert check(result), result
     if name == "bench_toy_methods":
         assert {f.name for f in (tmp_path / "docs").iterdir()} == {"results.json", "pareto.png", "table.md"}
+        assert result["grpo_args"] == ["--learning_rate", "2e-4"]  # every method trained with the screen's setting
+        for run in ("grpo", "grpo_arm2", "grpo_adaptthink"):
+            assert "learning_rate: 0.0002" in (tmp_path / "out" / "arm_seed0" / run / "thrifty_recipe.yaml").read_text()
