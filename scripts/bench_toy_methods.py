@@ -155,6 +155,8 @@ def collect(arm_reports: dict[int, dict], mind: dict | None) -> list[dict]:
                 "token_ratio": cells["all"]["mean_tokens"] / forced["mean_tokens"],
                 "easy_long_cot": _tier_share(cells, "easy", "long_cot"),
                 "hard_long_cot": _tier_share(cells, "hard", "long_cot"),
+                "by_tier": {tier: {"accuracy": cell["accuracy"], "mean_tokens": cell["mean_tokens"]}
+                            for tier, cell in cells.items() if tier != "all"},
                 "easy_direct": _tier_share(cells, "easy", "direct"),
                 "hard_direct": _tier_share(cells, "hard", "direct"),
                 "l1": report.get("l1_length", {}).get(label),
@@ -320,8 +322,10 @@ def compare_block(results: dict, section: str | None = None) -> str:
     """A block of docs/experiments/compare.md: the per-seed table and the medians (:func:`table`), then, where the
     results have it, how decided each model's format choice is (:func:`format_choice_table`)."""
     begin, finish = block_markers(section)
+    setting = (f"Every trained row ran with the GRPO overrides `{' '.join(results['grpo_args'])}`.\n\n"
+               if results.get("grpo_args") else "")
     choices = f"\n{format_choice_table(results['format_choice'])}" if results.get("format_choice") else ""
-    return f"{begin}\n\n{table(results['rows'], results['medians'])}{choices}\n{finish}"
+    return f"{begin}\n\n{setting}{table(results['rows'], results['medians'])}{choices}\n{finish}"
 
 
 def update_section(results: dict, docs_dir: Path, section: str) -> None:

@@ -19,9 +19,11 @@ SECTIONS = {"untuned": REPO / "docs/experiments/compare_untuned/results.json",
             "fresh": REPO / "docs/experiments/compare_fresh/results.json",
             "screen": REPO / "docs/experiments/compare_screen/results.json"}
 
-#: The judgment of a candidate for the demo: compare.md's section -> its results.json. It reruns seeds of the main
-#: comparison on purpose (with their SFT models rebuilt), so it is kept out of :data:`SECTIONS`' no-overlap rule.
-JUDGMENTS = {"judge": REPO / "docs/experiments/compare_judge/results.json"}
+#: The judgment of a candidate for the demo and a screen run from its SFT models: compare.md's section -> its
+#: results.json. They rerun seeds of the other sections on purpose (their SFT models rebuilt), so they are kept out of
+#: :data:`SECTIONS`' no-overlap rule.
+RERUNS = {"judge": REPO / "docs/experiments/compare_judge/results.json",
+          "screen_lr3e4": REPO / "docs/experiments/compare_screen_lr3e4/results.json"}
 
 
 def _bench():
@@ -114,14 +116,20 @@ def test_readme_tells_the_benchmarks_story():
     assert (f"Over all {len(seeds)} seeds they hold in {total(method)} for {method}, {total('plain GRPO')} for plain "
             f"GRPO, {total('Efficient RL')} for Efficient RL") in flat
     assert f"and {total('Efficient RL (alpha 0.4)')} for Efficient RL at alpha 0.4" in flat
+    judged = [r for rows in (*every, json.loads(RERUNS["judge"].read_text())["rows"]) for r in rows
+              if r["method"] == "Efficient RL (alpha 0.2)"]  # not the learning-rate screen: another setting
+    failed = [str(r["seed"]) for r in judged if not all(r["bars"].values())]
+    assert (f"Efficient RL at alpha 0.2, judged on seeds 0-9 and six new worlds after a screen on 10-12, holds them in "
+            f"{len(judged) - len(failed)} of {len(judged)} seeds (misses seed {', '.join(failed)},") in flat
 
 
-@pytest.mark.parametrize("section", sorted(JUDGMENTS))
+@pytest.mark.parametrize("section", sorted(RERUNS))
 def test_a_judgment_quotes_its_output_and_its_verdict(section):
-    """A judged candidate's section shows its results.json's table, and its verdict sentence (in how many of the
-    seeds the bars held, and the failing seeds) is the one the file gives, so the outcome cannot be misreported."""
+    """A judged (or screened) candidate's section shows its results.json's table, and its verdict sentence (in how
+    many of the seeds the bars held, and the failing seeds) is the one the file gives, so the outcome cannot be
+    misreported."""
     bench = _bench()
-    mine = json.loads(JUDGMENTS[section].read_text())
+    mine = json.loads(RERUNS[section].read_text())
     page = " ".join((REPO / "docs/experiments/compare.md").read_text().split())
     assert not mine["smoke"] and bench.compare_block(mine, section) in (REPO / "docs/experiments/compare.md").read_text()
     rows = sorted((r for r in mine["rows"] if r["method"] == mine["judged"]), key=lambda r: r["seed"])
