@@ -34,7 +34,7 @@ SMOKE = {
         "accuracy only", "MinD (paper)", "MinD + fewer_turns (extension)"} and set(r["bars"]["0"]) == {
         "accuracy_within_0.01", "tokens_at_most_0.45x", "token_ratio"}),
     "bench_toy_methods": (["--out"], lambda r: {x["method"] for x in r["rows"]} == {
-        "ARM2", "plain GRPO", "Efficient RL", "SFT forced to long CoT",
+        "ARM2", "plain GRPO", "Ada-GRPO + Kimi length", "Efficient RL", "SFT forced to long CoT",
         "format oracle", "SFT",
         "L1-Exact (l1_exact:32)", "L1-Exact (l1_exact:96)", "L1-Exact (l1_exact:256)", "AdaptThink",
         "SFT (l1_exact:32)", "SFT (l1_exact:96)", "SFT (l1_exact:256)",
@@ -155,9 +155,11 @@ def test_script_smoke(name, tmp_path, monkeypatch, capsys, request):
     if name == "bench_real_model":  # the session's imported SmolLM2 (download and import are the fixture's)
         argv += ["--model", str(request.getfixturevalue("real_model_dir"))]
     if name == "bench_toy_methods":  # compare.md's fresh-seeds command (another method in grpo/): copies its files,
-        # touches no page; the baselines with their own rows or eval modes (Ada-GRPO's recipes run in test_demo)
+        # touches no page; the baselines with rows of their own (ARM2's bars, L1's budgets, AdaptThink), plain GRPO,
+        # and Ada-GRPO + Kimi length, whose recipe no other test trains (Ada-GRPO's is trained in test_grpo)
         argv += ["--docs", str(tmp_path / "docs"), "--section", "fresh", "--method", "efficient",
-                 "--baselines", "arm2", "plain", "l1_exact", "adaptthink", "--grpo-args", "--learning_rate 2e-4"]
+                 "--baselines", "arm2", "plain", "ada_length", "l1_exact", "adaptthink",
+                 "--grpo-args", "--learning_rate 2e-4"]
     spec = importlib.util.spec_from_file_location(f"smoke_{name}", SCRIPTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
