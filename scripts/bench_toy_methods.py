@@ -100,8 +100,9 @@ def format_choice(model_dir: Path, per_difficulty: int, seed: int) -> dict[str, 
     """How decided a model's choice of format is, per tier of seed ``seed``'s toy test set: the mean probability it
     gives each ARM format's opening tag as the first tokens of its answer to the adaptive prompt (the eval's
     prompt, nothing pre-filled), and the mean gap between its two likeliest formats. Greedy decoding takes the
-    likeliest tag, so a tier whose gap is small flips with a small change of the weights; GRPO, sampling at
-    temperature 1, draws formats with these probabilities."""
+    likeliest tag (exactly so where each tag is one token, as in the toy tokenizer), so a tier whose gap is small
+    flips with a small change of the weights; GRPO, sampling at temperature 1, draws formats with these
+    probabilities."""
     import torch
 
     from thrifty.benchmarks import load_toy_problems, problem_text
