@@ -60,6 +60,11 @@ SMOKE_GRPO = ["--max_steps", "1", "--save_strategy", "no", "--per_device_train_b
 ARM_PANEL, MIND_PANEL = "tiered world, ARM-layout SFT", "running-sum world, MinD-layout SFT"
 
 
+def toy_test_size(smoke: bool) -> int:
+    """The toy test problems per difficulty of an ARM-layout seed: the demo's 30, or 1 in ``--smoke``."""
+    return 1 if smoke else 30
+
+
 def arm_panel(out: Path, seed: int, smoke: bool, baselines: tuple[str, ...] = ARM_BASELINES,
               method: str = ARM_METHOD, grpo_args: tuple[str, ...] = ()) -> dict:
     """One seed of the ARM-layout panel (the demo training ``method`` into ``grpo/``, with ``baselines``, each
@@ -67,10 +72,10 @@ def arm_panel(out: Path, seed: int, smoke: bool, baselines: tuple[str, ...] = AR
     from thrifty.trainers.demo import run_demo
 
     tiny = dict(from_scratch=False, sft_overrides=["--max_steps", "2", "--save_strategy", "no"], n_train=64,
-                n_test_per_difficulty=1, max_new_tokens=32) if smoke else {}
+                max_new_tokens=32) if smoke else {}
     overrides = [*(SMOKE_GRPO if smoke else []), *grpo_args]
     run_demo(out / f"arm_seed{seed}", seed=seed, method=method, baselines=baselines,
-             grpo_overrides=overrides or None, **tiny)
+             grpo_overrides=overrides or None, n_test_per_difficulty=toy_test_size(smoke), **tiny)
     return json.loads((out / f"arm_seed{seed}" / "report.json").read_text())
 
 
@@ -102,36 +107,45 @@ def format_choice(model_dir: Path, per_difficulty: int, seed: int) -> dict[str, 
     prompt, nothing pre-filled), and the mean gap between its two likeliest formats. Greedy decoding takes the
     likeliest tag (exactly so where each tag is one token, as in the toy tokenizer), so a tier whose gap is small
     flips with a small change of the weights; GRPO, sampling at temperature 1, draws formats with these
-    probabilities."""
+    probabilities. One forward pass per problem (its four prompt + tag sequences in one batch); the result is
+    kept in ``model_dir/format_choice.json`` and reused while the model and the test set are the same."""
     import torch
 
     from thrifty.benchmarks import load_toy_problems, problem_text
     from thrifty.formats import ARM_FORMATS, OPENING_TAGS
     from thrifty.generation import prompt_token_ids, render_prompt
-    from thrifty.models import load_model_and_tokenizer
-    from thrifty.toy_world import TIERS
+    from thrifty.jsonl import write_json
+    from thrifty.models import load_model_and_tokenizer, model_fingerprint
+    from thrifty.toy_world import ToyWorld
 
+    cache = Path(model_dir) / "format_choice.json"
+    key = {"model_fingerprint": model_fingerprint(str(model_dir)), "per_difficulty": per_difficulty, "seed": seed}
+    if cache.is_file() and (cached := json.loads(cache.read_text()))["key"] == key:
+        return cached["result"]
     model, tokenizer = load_model_and_tokenizer(str(model_dir), dtype="float32", device="cpu")
     model.eval()
+    world = ToyWorld(seed=seed)
     by_tier: dict[str, list[list[float]]] = {}
     for problem in load_toy_problems(per_difficulty, seed):
         text = render_prompt(tokenizer, [{"role": "user", "content": problem_text(problem)}])
         prompt = prompt_token_ids(tokenizer, text)
-        probs = []
+        tags = []
         for fmt in ARM_FORMATS:
             ids = prompt_token_ids(tokenizer, text + OPENING_TAGS[fmt])
             if ids[:len(prompt)] != prompt:
                 raise ValueError(f"{model_dir}: the tag {OPENING_TAGS[fmt]!r} merges with the prompt's last token")
-            with torch.no_grad():
-                logits = model(torch.tensor([ids])).logits[0, len(prompt) - 1:-1].float()
-            tag = torch.tensor(ids[len(prompt):])
-            probs.append(torch.log_softmax(logits, -1).gather(1, tag[:, None]).sum().exp().item())
-        tier = next(name for name, levels in TIERS.items() if problem.meta["difficulty"] in levels)
-        by_tier.setdefault(tier, []).append(probs)
+            tags.append(ids[len(prompt):])
+        width = max(map(len, tags))  # right-padded: a position sees only the tokens before it
+        batch = torch.tensor([prompt + tag + [tag[-1]] * (width - len(tag)) for tag in tags])
+        with torch.no_grad():
+            logprobs = torch.log_softmax(model(batch).logits[:, len(prompt) - 1:-1].float(), -1)
+        probs = [logprobs[i, range(len(tag)), tag].sum().exp().item() for i, tag in enumerate(tags)]
+        by_tier.setdefault(world.task.tier_of(problem.meta["difficulty"]), []).append(probs)
     result = {}
     for tier, rows in by_tier.items():
         mean = {fmt: sum(r[i] for r in rows) / len(rows) for i, fmt in enumerate(ARM_FORMATS)}
         result[tier] = {"n": len(rows), **mean, "gap": sum(sorted(r)[-1] - sorted(r)[-2] for r in rows) / len(rows)}
+    write_json(cache, {"key": key, "result": result})
     return result
 
 
@@ -386,7 +400,6 @@ def main(argv: list[str] | None = None) -> int:
            if "arm" in args.panels else {})
     mind = mind_panel(out, seeds, args.smoke) if "mind" in args.panels else None
     rows = collect(arm, mind)
-    per_tier = 1 if args.smoke else 30  # the demo's test problems per difficulty (run_demo's default)
     summary = medians(rows)
     recommended, judged = DEMO_METHODS[RECOMMENDED].label, DEMO_METHODS[args.method].label
     mine = [r for r in rows if r["method"] == judged and r["bars"]]
@@ -396,8 +409,9 @@ def main(argv: list[str] | None = None) -> int:
                "recommended": recommended, "judged": judged, "grpo_args": list(grpo_args),
                "pass": None if args.smoke else every_seed, "smoke": args.smoke, "seeds": seeds,
                "mind_steps": MIND_STEPS, "rows": rows, "medians": summary,
-               "format_choice": {str(seed): {SFT_LABEL: format_choice(out / f"arm_seed{seed}" / "sft", per_tier, seed),
-                                             judged: format_choice(out / f"arm_seed{seed}" / "grpo", per_tier, seed)}
+               "format_choice": {str(seed): {label: format_choice(out / f"arm_seed{seed}" / folder,
+                                                                  toy_test_size(args.smoke), seed)
+                                             for label, folder in ((SFT_LABEL, "sft"), (judged, "grpo"))}
                                  for seed in arm}}
     write_json(out / "results.json", results)
     points = [{"panel": r["panel"], "label": r["method"], "accuracy": r["accuracy"], "mean_tokens": r["mean_tokens"]}

@@ -140,10 +140,15 @@ def test_a_judgment_quotes_its_output_and_its_verdict(section):
     assert verdict + (f" (fail: {', '.join(failed)})" if failed else "") in page, verdict
 
 
-def test_format_choice_is_the_probability_of_each_tag_token_by_token(tiny_model_dir):
-    """format_choice's one-pass tag probabilities equal the product of next-token probabilities taken one token at a
-    time (the off-by-one a sliced logits tensor invites), and its tier means and gaps follow from them."""
+def test_format_choice_is_the_probability_of_each_tag_token_by_token(tiny_model_dir, tmp_path):
+    """format_choice's batched tag probabilities equal the product of next-token probabilities taken one token at a
+    time (the off-by-one a sliced logits tensor invites), its tier means and gaps follow from them, and its cache
+    answers only for the same model and test set."""
+    import shutil
+
     import torch
+
+    tiny_model_dir = Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))  # the cache file lands beside it
 
     from thrifty.benchmarks import load_toy_problems, problem_text
     from thrifty.formats import ARM_FORMATS, OPENING_TAGS
@@ -173,3 +178,10 @@ def test_format_choice_is_the_probability_of_each_tag_token_by_token(tiny_model_
     assert result["easy"]["gap"] == pytest.approx(gap, rel=1e-3, abs=1e-6)
     table = _bench().format_choice_table({"3": {"SFT": result}})
     assert table.splitlines()[2].startswith(f"| 3 | SFT | {result['easy']['short_cot']:.2f} / ")
+
+    cache = tiny_model_dir / "format_choice.json"
+    stored = json.loads(cache.read_text())
+    cache.write_text(json.dumps({**stored, "result": "reused"}))
+    assert _bench().format_choice(tiny_model_dir, 1, seed=3) == "reused"
+    assert _bench().format_choice(tiny_model_dir, 1, seed=4) != "reused"  # another test set: computed again
+    assert json.loads(cache.read_text())["key"]["seed"] == 4
