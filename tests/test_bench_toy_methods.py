@@ -23,7 +23,9 @@ SECTIONS = {"untuned": REPO / "docs/experiments/compare_untuned/results.json",
 #: results.json. They rerun seeds of the other sections on purpose (their SFT models rebuilt), so they are kept out of
 #: :data:`SECTIONS`' no-overlap rule.
 RERUNS = {"judge": REPO / "docs/experiments/compare_judge/results.json",
-          "screen_lr3e4": REPO / "docs/experiments/compare_screen_lr3e4/results.json"}
+          "screen_lr3e4": REPO / "docs/experiments/compare_screen_lr3e4/results.json",
+          "screen_official": REPO / "docs/experiments/compare_screen_official/results.json",
+          "screen_updates": REPO / "docs/experiments/compare_screen_updates/results.json"}
 
 
 def _bench():
