@@ -25,7 +25,9 @@ SECTIONS = {"untuned": REPO / "docs/experiments/compare_untuned/results.json",
 RERUNS = {"judge": REPO / "docs/experiments/compare_judge/results.json",
           "screen_lr3e4": REPO / "docs/experiments/compare_screen_lr3e4/results.json",
           "screen_official": REPO / "docs/experiments/compare_screen_official/results.json",
-          "screen_updates": REPO / "docs/experiments/compare_screen_updates/results.json"}
+          "screen_updates": REPO / "docs/experiments/compare_screen_updates/results.json",
+          "screen_loss": REPO / "docs/experiments/compare_screen_loss/results.json",
+          "screen_official_loss": REPO / "docs/experiments/compare_screen_official_loss/results.json"}
 
 
 def _bench():

@@ -186,9 +186,9 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 #: does not import the trainers; ``tests/test_demo.py`` pins them): ``--method`` takes those evaluated in adaptive
 #: mode, ``--baseline`` any of them.
 DEMO_BASELINE_METHODS = ("arm2", "plain", "ada", "ada_length", "efficient", "efficient_alpha02", "efficient_alpha04",
-                         "l1_exact", "adaptthink")
+                         "efficient_official", "l1_exact", "adaptthink")
 DEMO_ADAPTIVE_METHODS = ("arm2", "plain", "ada", "ada_length", "efficient", "efficient_alpha02", "efficient_alpha04",
-                         "adaptthink")
+                         "efficient_official", "adaptthink")
 
 
 def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
