@@ -192,6 +192,12 @@ def test_efficient_rl_recipes_are_the_official_run_and_the_toy_one_differs_only_
             **toy.reward_kwargs["arm_efficient_length"], "alpha": alpha}}, name
         assert {k for k, v in vars(strong).items() if v != getattr(toy, k) and k != "distributed_state"} == {
             "reward_kwargs"}, name
+    # the demo's recipe: alpha 0.2 with the official code's loss and whitening over the batch, nothing else changed
+    _, alpha02, _ = parse_grpo_args(["--config", str(REPO / "recipes/toy/grpo_efficient_alpha02.yaml")])
+    _, official, _ = parse_grpo_args(["--config", str(REPO / "recipes/toy/grpo_efficient_official.yaml")])
+    assert (official.loss_type, official.scale_rewards) == ("grpo", "batch") == (paper.loss_type, paper.scale_rewards)
+    assert {k for k, v in vars(official).items() if v != getattr(alpha02, k) and k != "distributed_state"} == {
+        "loss_type", "scale_rewards"}
 
 
 def test_mind_recipes_are_the_papers_and_the_extension_is_named():
