@@ -27,7 +27,9 @@ RERUNS = {"judge": REPO / "docs/experiments/compare_judge/results.json",
           "screen_official": REPO / "docs/experiments/compare_screen_official/results.json",
           "screen_updates": REPO / "docs/experiments/compare_screen_updates/results.json",
           "screen_loss": REPO / "docs/experiments/compare_screen_loss/results.json",
-          "screen_official_loss": REPO / "docs/experiments/compare_screen_official_loss/results.json"}
+          "screen_official_loss": REPO / "docs/experiments/compare_screen_official_loss/results.json",
+          "judge_official": REPO / "docs/experiments/compare_judge_official/results.json",
+          "screen_alpha01_official": REPO / "docs/experiments/compare_screen_alpha01_official/results.json"}
 
 
 def _bench():
@@ -125,6 +127,11 @@ def test_readme_tells_the_benchmarks_story():
     failed = [str(r["seed"]) for r in judged if not all(r["bars"].values())]
     assert (f"Efficient RL at alpha 0.2, judged on seeds 0-9 and six new worlds after a screen on 10-12, holds them in "
             f"{len(judged) - len(failed)} of {len(judged)} seeds (misses seed {', '.join(failed)},") in flat
+    official = json.loads(RERUNS["judge_official"].read_text())
+    mine = [r for r in official["rows"] if r["method"] == official["judged"]]
+    missed = [str(r["seed"]) for r in mine if not all(r["bars"].values())]
+    assert (f"with the official code's loss, which makes that choice, in {len(mine) - len(missed)} of {len(mine)} "
+            f"judged seeds (misses seeds {' and '.join(missed)},") in flat
 
 
 @pytest.mark.parametrize("section", sorted(RERUNS))
