@@ -192,12 +192,14 @@ def test_efficient_rl_recipes_are_the_official_run_and_the_toy_one_differs_only_
             **toy.reward_kwargs["arm_efficient_length"], "alpha": alpha}}, name
         assert {k for k, v in vars(strong).items() if v != getattr(toy, k) and k != "distributed_state"} == {
             "reward_kwargs"}, name
-    # the demo's recipe: alpha 0.2 with the official code's loss and whitening over the batch, nothing else changed
-    _, alpha02, _ = parse_grpo_args(["--config", str(REPO / "recipes/toy/grpo_efficient_alpha02.yaml")])
-    _, official, _ = parse_grpo_args(["--config", str(REPO / "recipes/toy/grpo_efficient_official.yaml")])
-    assert (official.loss_type, official.scale_rewards) == ("grpo", "batch") == (paper.loss_type, paper.scale_rewards)
-    assert {k for k, v in vars(official).items() if v != getattr(alpha02, k) and k != "distributed_state"} == {
-        "loss_type", "scale_rewards"}
+    # the official-loss recipes: the paper recipe's loss and whitening over the batch on a toy recipe, nothing else
+    for name, dapo in (("grpo_efficient_official", "grpo_efficient"),
+                       ("grpo_efficient_official_alpha02", "grpo_efficient_alpha02")):
+        _, mine, _ = parse_grpo_args(["--config", str(REPO / f"recipes/toy/{dapo}.yaml")])
+        _, official, _ = parse_grpo_args(["--config", str(REPO / f"recipes/toy/{name}.yaml")])
+        assert (official.loss_type, official.scale_rewards) == (paper.loss_type, paper.scale_rewards), name
+        assert {k for k, v in vars(official).items() if v != getattr(mine, k) and k != "distributed_state"} == {
+            "loss_type", "scale_rewards"}, name
 
 
 def test_mind_recipes_are_the_papers_and_the_extension_is_named():
