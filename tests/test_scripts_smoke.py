@@ -34,7 +34,8 @@ SMOKE = {
         "accuracy only", "MinD (paper)", "MinD + fewer_turns (extension)"} and set(r["bars"]["0"]) == {
         "accuracy_within_0.01", "tokens_at_most_0.45x", "token_ratio"}),
     "bench_toy_methods": (["--out"], lambda r: {x["method"] for x in r["rows"]} == {
-        "ARM2", "plain GRPO", "Ada-GRPO + Kimi length", "Efficient RL", "SFT forced to long CoT",
+        "ARM2", "plain GRPO", "Ada-GRPO + Kimi length", "Efficient RL", "Efficient RL (official loss)",
+        "SFT forced to long CoT",
         "format oracle", "SFT",
         "L1-Exact (l1_exact:32)", "L1-Exact (l1_exact:96)", "L1-Exact (l1_exact:256)", "AdaptThink",
         "SFT (l1_exact:32)", "SFT (l1_exact:96)", "SFT (l1_exact:256)",
@@ -156,9 +157,10 @@ def test_script_smoke(name, tmp_path, monkeypatch, capsys, request):
         argv += ["--model", str(request.getfixturevalue("real_model_dir"))]
     if name == "bench_toy_methods":  # compare.md's fresh-seeds command (another method in grpo/): copies its files,
         # touches no page; the baselines with rows of their own (ARM2's bars, L1's budgets, AdaptThink), plain GRPO,
-        # and Ada-GRPO + Kimi length, whose recipe no other test trains (Ada-GRPO's is trained in test_grpo)
+        # and the recipes no other test trains: Ada-GRPO + Kimi length, and Efficient RL with the official loss and
+        # batch whitening (Ada-GRPO's is trained in test_grpo)
         argv += ["--docs", str(tmp_path / "docs"), "--section", "fresh", "--method", "efficient",
-                 "--baselines", "arm2", "plain", "ada_length", "l1_exact", "adaptthink",
+                 "--baselines", "arm2", "plain", "ada_length", "efficient_official", "l1_exact", "adaptthink",
                  "--grpo-args", "--learning_rate 2e-4"]
     spec = importlib.util.spec_from_file_location(f"smoke_{name}", SCRIPTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
@@ -172,6 +174,9 @@ def test_script_smoke(name, tmp_path, monkeypatch, capsys, request):
     if name == "bench_toy_methods":
         assert {f.name for f in (tmp_path / "docs").iterdir()} == {"results.json", "pareto.png", "table.md"}
         assert result["grpo_args"] == ["--learning_rate", "2e-4"]  # every method trained with the screen's setting
-        for run in ("grpo", "grpo_arm2", "grpo_adaptthink"):
+        for run in ("grpo", "grpo_arm2", "grpo_adaptthink", "grpo_efficient_official"):
             record = json.loads((tmp_path / "out" / "arm_seed0" / run / "thrifty_train_run.json").read_text())
             assert record["learning_rate"] == 2e-4, (run, record["learning_rate"])
+        official = json.loads((tmp_path / "out" / "arm_seed0" / "grpo_efficient_official" / "thrifty_train_run.json")
+                              .read_text())
+        assert (official["loss_type"], official["scale_rewards"]) == ("grpo", "batch"), official
