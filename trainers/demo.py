@@ -96,6 +96,7 @@ DEMO_METHODS: dict[str, DemoMethod] = {
     "efficient_official_alpha02": DemoMethod("toy/grpo_efficient_official_alpha02.yaml",
                                              "Efficient RL (official loss, alpha 0.2)"),
     "efficient_official": DemoMethod("toy/grpo_efficient_official.yaml", "Efficient RL (official loss)"),
+    "efficient_tag": DemoMethod("toy/grpo_efficient_tag.yaml", "Efficient RL (format-tag weight)"),
     "l1_exact": DemoMethod("toy/grpo_l1_exact.yaml", "L1-Exact", ("l1_exact:32", "l1_exact:96", "l1_exact:256")),
     "adaptthink": DemoMethod("toy/grpo_adaptthink.yaml", "AdaptThink"),
 }

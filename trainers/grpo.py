@@ -19,10 +19,14 @@
 L1's token budgets (``l1_budget_mode``; docs/methods/l1.md) are a data key of any variant: each question ends with
 its budget, which the ``l1_length`` reward reads from the ``l1_budget`` column.
 
+``format_tag_loss_weight`` (a thrifty extension, off by default; :mod:`thrifty.trainers.format_tag_weight`) makes
+the tokens of each completion's opening ARM format tag count that many times in the loss (plain and ada).
+
 Logged every step (all variants): ``format/<fmt>`` share, ``format/<fmt>/accuracy`` (when an ``accuracy``
 reward is used), ``format/<fmt>/tokens`` (mean completion tokens); ``ada/alpha_mean``, ``ada/raw_reward`` and,
 beside TRL's alpha-scaled ``rewards/<name>/mean``, the unscaled ``raw_rewards/<name>/mean`` (ada);
-``turns/mean`` and ``turns/<k>`` shares (mind); with wandb, the per-format numbers also as one
+``turns/mean`` and ``turns/<k>`` shares (mind); ``format_tag/weighted_share``, the share of completions whose
+tag was found and weighted (``format_tag_loss_weight``); with wandb, the per-format numbers also as one
 ``train/format_table`` table per logging step. Completions are logged with their format, and with
 their ``ada_alpha`` when training Ada-GRPO (``log_completions``; wandb runs offline unless ``WANDB_MODE`` says
 otherwise).
@@ -75,6 +79,7 @@ from .adaptthink import (
     presample_reference_accuracy,
 )
 from .common import preflight, run_spec, train_and_save, wandb_defaults
+from .format_tag_weight import format_tag_loss_weights, opening_tag_token_counts
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +180,10 @@ class ThriftyGRPOConfig(GRPOConfig):
     ada_length_lambda: float = field(
         default=ARM2_LENGTH_LAMBDA, metadata={"help": "ada_length_penalty's lambda (ARM2: 0.5)"},
     )
+    format_tag_loss_weight: float = field(default=1.0, metadata={
+        "help": "thrifty extension (in no reference; 1.0 = off): the tokens of each completion's opening ARM format "
+                "tag count this many times in the loss mask, so the choice of format weighs more than one token "
+                "of the completion (thrifty.trainers.format_tag_weight; docs/methods/efficient.md)"})
     adaptthink_delta: float = field(default=ADAPTTHINK_DELTA, metadata={
         "help": "adaptthink: the NoThinking bonus delta (the released models: 0.05)"})
     adaptthink_nothinking_ratio: float = field(default=ADAPTTHINK_NOTHINKING_RATIO, metadata={
@@ -196,6 +205,11 @@ class ThriftyGRPOConfig(GRPOConfig):
                               f"{self.variant!r}")
         if self.ada_length_lambda < 0:
             raise RecipeError(f"ada_length_lambda must be >= 0, not {self.ada_length_lambda}")
+        if self.format_tag_loss_weight <= 0:
+            raise RecipeError(f"format_tag_loss_weight must be > 0, not {self.format_tag_loss_weight}")
+        if self.format_tag_loss_weight != 1.0 and self.variant in ("mind", "adaptthink"):
+            raise RecipeError(f"format_tag_loss_weight weighs ARM's opening format tags, which variant "
+                              f"{self.variant}'s completions do not open with: leave it at 1.0")
         if self.variant == "adaptthink":
             if self.importance_sampling_level != "sequence" or self.loss_type != "grpo":
                 raise RecipeError("variant adaptthink needs importance_sampling_level: sequence and loss_type: grpo "
@@ -327,12 +341,32 @@ class ThriftyGRPOTrainer(GRPOTrainer):
         metrics["adaptthink/advantage_mean"].append(float(self._adaptthink_all.mean()))
 
     def _generate_and_score_completions(self, inputs):
-        """adaptthink: TRL's output with the advantages replaced by AdaptThink's (no group normalisation) and the
-        old log-probabilities by pi_IS's on the forced prefix (:func:`thrifty.trainers.adaptthink.importance_old_logps`)."""
+        """TRL's output; adaptthink: with the advantages replaced by AdaptThink's (no group normalisation) and the
+        old log-probabilities by pi_IS's on the forced prefix (:func:`thrifty.trainers.adaptthink.importance_old_logps`);
+        with ``format_tag_loss_weight``: with the format tags' weights in the loss mask (:meth:`_weight_format_tags`)."""
         output = super()._generate_and_score_completions(inputs)
-        if not self._adaptthink_on():
-            return output
-        n = len(inputs)
+        if self._adaptthink_on():
+            self._adaptthink_output(output, len(inputs))
+        if self.model.training and self.args.format_tag_loss_weight != 1.0:
+            self._weight_format_tags(output)
+        return output
+
+    def _weight_format_tags(self, output: dict[str, Any]) -> None:
+        """``format_tag_loss_weight``: multiply the loss mask's entries of each completion's opening format tag by the
+        weight (:mod:`thrifty.trainers.format_tag_weight`). TRL's ``_compute_loss`` multiplies ``tool_mask`` into
+        its mask (1 where there is no tool), so the weights go there; TRL counted ``num_items_in_batch`` before."""
+        completion_ids, completion_mask = output["completion_ids"], output["completion_mask"]
+        rows = [ids[mask.bool()].tolist() for ids, mask in zip(completion_ids, completion_mask, strict=True)]
+        tokenizer = self.processing_class
+        counts = opening_tag_token_counts(rows, lambda ids: tokenizer.decode(ids, skip_special_tokens=False))
+        weights = format_tag_loss_weights(counts, tuple(completion_ids.shape), self.args.format_tag_loss_weight,
+                                          completion_ids.device)
+        tool_mask = output.get("tool_mask")
+        output["tool_mask"] = weights if tool_mask is None else tool_mask * weights
+        self._metrics["train"]["format_tag/weighted_share"].append(sum(c > 0 for c in counts) / max(len(counts), 1))
+
+    def _adaptthink_output(self, output: dict[str, Any], n: int) -> None:
+        """AdaptThink's advantages and pi_IS old log-probabilities in TRL's output (this process's ``n`` rows)."""
         local = slice(self.accelerator.process_index * n, (self.accelerator.process_index + 1) * n)
         output["advantages"] = self._adaptthink_all[local].to(output["advantages"].device)
         old = output.get("old_per_token_logps")
@@ -346,7 +380,6 @@ class ThriftyGRPOTrainer(GRPOTrainer):
         output["old_per_token_logps"] = importance_old_logps(old, self._adaptthink_forced,
                                                              self._adaptthink_prefix_lengths,
                                                              self.args.adaptthink_nothinking_ratio)
-        return output
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         super().log(logs, start_time)  # TRL averages this window's metrics into ``logs``
