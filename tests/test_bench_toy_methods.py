@@ -30,7 +30,8 @@ RERUNS = {"judge": REPO / "docs/experiments/compare_judge/results.json",
           "screen_official_loss": REPO / "docs/experiments/compare_screen_official_loss/results.json",
           "judge_official": REPO / "docs/experiments/compare_judge_official/results.json",
           "screen_alpha01_official": REPO / "docs/experiments/compare_screen_alpha01_official/results.json",
-          "judge_official_alpha01": REPO / "docs/experiments/compare_judge_official_alpha01/results.json"}
+          "judge_official_alpha01": REPO / "docs/experiments/compare_judge_official_alpha01/results.json",
+          "screen_tag": REPO / "docs/experiments/compare_screen_tag/results.json"}
 
 
 def _bench():
