@@ -115,3 +115,35 @@ def test_bad_weights_are_refused(tmp_path):
     with pytest.raises(RecipeError, match="which variant mind's completions do not open with"):
         parse_grpo_args(["--config", str(REPO / "recipes/toy/grpo_mind.yaml"), "--format_tag_loss_weight", "2",
                          "--output_dir", str(tmp_path)])
+
+
+def test_untagged_starts_are_weighted_only_when_asked(tiny_model_dir, tmp_path):
+    """``format_tag_weight_untagged``: a completion that opens with no tag gets the weight on its first token (the
+    choice not to open with a tag), so a penalised tag is not pushed down harder than an untagged start."""
+    data_args, training_args, model_args = parse_grpo_args(
+        ["--config", str(REPO / "recipes/toy/grpo_efficient_opening.yaml"), "--model_name_or_path",
+         str(tiny_model_dir), "--output_dir", str(tmp_path), *TINY])
+    assert training_args.format_tag_weight_untagged and training_args.format_tag_loss_weight == 4.0
+    trainer = build_grpo_trainer(data_args, training_args, model_args)
+    tokenizer = trainer.processing_class
+    rows, counts = _counts(tokenizer, COMPLETIONS[:4])
+    assert counts == [1, 1, 1, 0]
+    completion_ids, completion_mask = _padded(rows, tokenizer.pad_token_id)
+    output = {"completion_ids": completion_ids, "completion_mask": completion_mask}
+    trainer._weight_format_tags(output)
+    assert output["tool_mask"].tolist() == format_tag_loss_weights([1, 1, 1, 1], tuple(completion_ids.shape),
+                                                                   4.0).tolist()
+    assert trainer._metrics["train"]["format_tag/weighted_share"] == [1.0]
+    trainer.args.format_tag_weight_untagged = False  # the tag-only weight: the untagged start counts once
+    trainer._weight_format_tags(output := {"completion_ids": completion_ids, "completion_mask": completion_mask})
+    assert output["tool_mask"][3].tolist() == [1.0] * completion_ids.shape[1]
+
+
+def test_the_untagged_recipe_differs_from_the_tag_recipe_in_that_key_alone(tmp_path):
+    _, tagged, _ = parse_grpo_args(["--config", str(RECIPE)])
+    _, opening, _ = parse_grpo_args(["--config", str(REPO / "recipes/toy/grpo_efficient_opening.yaml")])
+    assert {k for k, v in vars(opening).items() if v != getattr(tagged, k) and k != "distributed_state"} == {
+        "format_tag_weight_untagged"}
+    with pytest.raises(RecipeError, match="format_tag_weight_untagged weighs .* which is 1.0"):
+        parse_grpo_args(["--config", str(REPO / "recipes/toy/grpo_efficient_alpha02.yaml"),
+                         "--format_tag_weight_untagged", "true", "--output_dir", str(tmp_path)])

@@ -186,10 +186,11 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 #: does not import the trainers; ``tests/test_demo.py`` pins them): ``--method`` takes those evaluated in adaptive
 #: mode, ``--baseline`` any of them.
 DEMO_BASELINE_METHODS = ("arm2", "plain", "ada", "ada_length", "efficient", "efficient_alpha02", "efficient_alpha04",
-                         "efficient_official_alpha02", "efficient_official", "efficient_tag", "l1_exact",
-                         "adaptthink")
+                         "efficient_official_alpha02", "efficient_official", "efficient_tag", "efficient_opening",
+                         "l1_exact", "adaptthink")
 DEMO_ADAPTIVE_METHODS = ("arm2", "plain", "ada", "ada_length", "efficient", "efficient_alpha02", "efficient_alpha04",
-                         "efficient_official_alpha02", "efficient_official", "efficient_tag", "adaptthink")
+                         "efficient_official_alpha02", "efficient_official", "efficient_tag", "efficient_opening",
+                         "adaptthink")
 
 
 def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
@@ -253,7 +254,8 @@ def build_parser(sft_recipe_help: bool = False) -> argparse.ArgumentParser:
                            "for a longer right answer, alpha 0.1), efficient_alpha02 and efficient_alpha04 (the same "
                            "at alpha 0.2 and 0.4), efficient_official (alpha 0.1 with the official code's loss and "
                            "whitening), efficient_official_alpha02 (the same at alpha 0.2), efficient_tag (alpha 0.2 with "
-                           "thrifty's format-tag loss weight) or adaptthink (AdaptThink)")
+                           "thrifty's format-tag loss weight), efficient_opening (the same weight also on an untagged "
+                           "start) or adaptthink (AdaptThink)")
     demo.add_argument("--baseline", action="append", default=[], choices=DEMO_BASELINE_METHODS,
                       help="also train this method into OUT/grpo_<name> from the same SFT model and compare it "
                            "(repeatable; e.g. --baseline plain, about 3 more minutes)")

@@ -97,6 +97,7 @@ DEMO_METHODS: dict[str, DemoMethod] = {
                                              "Efficient RL (official loss, alpha 0.2)"),
     "efficient_official": DemoMethod("toy/grpo_efficient_official.yaml", "Efficient RL (official loss)"),
     "efficient_tag": DemoMethod("toy/grpo_efficient_tag.yaml", "Efficient RL (format-tag weight)"),
+    "efficient_opening": DemoMethod("toy/grpo_efficient_opening.yaml", "Efficient RL (opening-token weight)"),
     "l1_exact": DemoMethod("toy/grpo_l1_exact.yaml", "L1-Exact", ("l1_exact:32", "l1_exact:96", "l1_exact:256")),
     "adaptthink": DemoMethod("toy/grpo_adaptthink.yaml", "AdaptThink"),
 }

@@ -20,7 +20,11 @@ so the choice of format gains weight without the per-sequence mean's length bias
 
 The tag's tokens are found per completion by decoding its first tokens (:func:`opening_tag_token_counts`): one
 token where the tokenizer has the tags as added tokens (thrifty's SFT adds them), several where it splits them;
-a completion that opens with no tag gets no extra weight.
+a completion that opens with no tag gets no extra weight, unless ``format_tag_weight_untagged`` is set: then its
+first token, where the model chose to open without a tag, gets the weight. Without it the weight is lopsided: a
+penalised tag is pushed down ``w`` times harder than an untagged start, so probability can leak from the tags to
+untagged starts, which ARM's reward gives 0 (seen on the toy world: bursts of 20-25% untagged completions late in
+training, docs/experiments/compare.md).
 """
 
 from __future__ import annotations

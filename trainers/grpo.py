@@ -26,8 +26,8 @@ Logged every step (all variants): ``format/<fmt>`` share, ``format/<fmt>/accurac
 reward is used), ``format/<fmt>/tokens`` (mean completion tokens); ``ada/alpha_mean``, ``ada/raw_reward`` and,
 beside TRL's alpha-scaled ``rewards/<name>/mean``, the unscaled ``raw_rewards/<name>/mean`` (ada);
 ``turns/mean`` and ``turns/<k>`` shares (mind); ``format_tag/weighted_share``, the share of completions whose
-tag was found and weighted (``format_tag_loss_weight``); with wandb, the per-format numbers also as one
-``train/format_table`` table per logging step. Completions are logged with their format, and with
+tag (with ``format_tag_weight_untagged``: or first token) was weighted (``format_tag_loss_weight``); with wandb,
+the per-format numbers also as one ``train/format_table`` table per logging step. Completions are logged with their format, and with
 their ``ada_alpha`` when training Ada-GRPO (``log_completions``; wandb runs offline unless ``WANDB_MODE`` says
 otherwise).
 """
@@ -184,6 +184,9 @@ class ThriftyGRPOConfig(GRPOConfig):
         "help": "thrifty extension (in no reference; 1.0 = off): the tokens of each completion's opening ARM format "
                 "tag count this many times in the loss mask, so the choice of format weighs more than one token "
                 "of the completion (thrifty.trainers.format_tag_weight; docs/methods/efficient.md)"})
+    format_tag_weight_untagged: bool = field(default=False, metadata={
+        "help": "with format_tag_loss_weight: also weigh the first token of a completion that opens with no format "
+                "tag (the choice not to open with one) by the same weight; off: that token counts once"})
     adaptthink_delta: float = field(default=ADAPTTHINK_DELTA, metadata={
         "help": "adaptthink: the NoThinking bonus delta (the released models: 0.05)"})
     adaptthink_nothinking_ratio: float = field(default=ADAPTTHINK_NOTHINKING_RATIO, metadata={
@@ -207,6 +210,9 @@ class ThriftyGRPOConfig(GRPOConfig):
             raise RecipeError(f"ada_length_lambda must be >= 0, not {self.ada_length_lambda}")
         if self.format_tag_loss_weight <= 0:
             raise RecipeError(f"format_tag_loss_weight must be > 0, not {self.format_tag_loss_weight}")
+        if self.format_tag_weight_untagged and self.format_tag_loss_weight == 1.0:
+            raise RecipeError("format_tag_weight_untagged weighs an untagged completion's first token by "
+                              "format_tag_loss_weight, which is 1.0 (off): set the weight too")
         if self.format_tag_loss_weight != 1.0 and self.variant in ("mind", "adaptthink"):
             raise RecipeError(f"format_tag_loss_weight weighs ARM's opening format tags, which variant "
                               f"{self.variant}'s completions do not open with: leave it at 1.0")
@@ -352,13 +358,16 @@ class ThriftyGRPOTrainer(GRPOTrainer):
         return output
 
     def _weight_format_tags(self, output: dict[str, Any]) -> None:
-        """``format_tag_loss_weight``: multiply the loss mask's entries of each completion's opening format tag by the
-        weight (:mod:`thrifty.trainers.format_tag_weight`). TRL's ``_compute_loss`` multiplies ``tool_mask`` into
+        """``format_tag_loss_weight``: multiply the loss mask's entries of each completion's opening format tag (with
+        ``format_tag_weight_untagged``, an untagged completion's first token) by the weight
+        (:mod:`thrifty.trainers.format_tag_weight`). TRL's ``_compute_loss`` multiplies ``tool_mask`` into
         its mask (1 where there is no tool), so the weights go there; TRL counted ``num_items_in_batch`` before."""
         completion_ids, completion_mask = output["completion_ids"], output["completion_mask"]
         rows = [ids[mask.bool()].tolist() for ids, mask in zip(completion_ids, completion_mask, strict=True)]
         tokenizer = self.processing_class
         counts = opening_tag_token_counts(rows, lambda ids: tokenizer.decode(ids, skip_special_tokens=False))
+        if self.args.format_tag_weight_untagged:  # no tag: the first token is where the model chose to open without
+            counts = [count or min(len(row), 1) for count, row in zip(counts, rows, strict=True)]
         weights = format_tag_loss_weights(counts, tuple(completion_ids.shape), self.args.format_tag_loss_weight,
                                           completion_ids.device)
         tool_mask = output.get("tool_mask")
