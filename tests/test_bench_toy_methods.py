@@ -31,7 +31,9 @@ RERUNS = {"judge": REPO / "docs/experiments/compare_judge/results.json",
           "judge_official": REPO / "docs/experiments/compare_judge_official/results.json",
           "screen_alpha01_official": REPO / "docs/experiments/compare_screen_alpha01_official/results.json",
           "judge_official_alpha01": REPO / "docs/experiments/compare_judge_official_alpha01/results.json",
-          "screen_tag": REPO / "docs/experiments/compare_screen_tag/results.json"}
+          "screen_tag": REPO / "docs/experiments/compare_screen_tag/results.json",
+          "judge_tag": REPO / "docs/experiments/compare_judge_tag/results.json",
+          "screen_opening": REPO / "docs/experiments/compare_screen_opening/results.json"}
 
 
 def _bench():
