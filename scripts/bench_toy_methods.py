@@ -8,7 +8,7 @@ A method trains from the SFT layout its paper uses, so there are two starting po
   toy world (easy, medium, hard). Per seed S this is ``thrifty demo --seed S`` with every baseline of
   :data:`ARM_BASELINES` (:func:`thrifty.trainers.demo.run_demo` into ``OUT/arm_seedS``): the toy data and the
   multi-format SFT model of seed S, then from that model, 80 GRPO steps each with seed S, ARM2's length-aware
-  Ada-GRPO (``recipes/toy/grpo_arm2.yaml``, the demo's recommended path; ``--method`` puts another in ``grpo/``),
+  Ada-GRPO (``recipes/toy/grpo_arm2.yaml``, the demo's path when it ran; ``--method`` puts another in ``grpo/``),
   plain GRPO, ARM's Ada-GRPO, Ada-GRPO plus Kimi k1.5's length reward, Efficient RL (Arora and Zanette's length
   penalty, at alpha 0.1 and 0.4), L1-Exact (evaluated at budgets 32, 96 and 256) and AdaptThink; a greedy eval of
   each on the 240 test problems of seed S, against the SFT model forced to long CoT (what a plain reasoning model
@@ -48,7 +48,7 @@ from thrifty.cli import DEMO_BASELINE_METHODS  # every demo method's name (the p
 REPO = Path(__file__).resolve().parents[1]
 
 #: The methods trained from ARM's layout (``thrifty.trainers.demo.DEMO_METHODS``): ARM2 in each seed's ``grpo/``
-#: folder, the others beside it (``grpo_<name>/``), whichever the demo recommends.
+#: folder, the others beside it (``grpo_<name>/``); the demo's own: ``thrifty.trainers.demo.RECOMMENDED``.
 ARM_METHOD = "arm2"
 ARM_BASELINES = ("plain", "ada", "ada_length", "efficient", "efficient_alpha04", "l1_exact", "adaptthink")
 #: MinD's runs: (label, recipe ``recipes/toy/grpo_<recipe>.yaml``, run folder tag).

@@ -33,7 +33,8 @@ RERUNS = {"judge": REPO / "docs/experiments/compare_judge/results.json",
           "judge_official_alpha01": REPO / "docs/experiments/compare_judge_official_alpha01/results.json",
           "screen_tag": REPO / "docs/experiments/compare_screen_tag/results.json",
           "judge_tag": REPO / "docs/experiments/compare_judge_tag/results.json",
-          "screen_opening": REPO / "docs/experiments/compare_screen_opening/results.json"}
+          "screen_opening": REPO / "docs/experiments/compare_screen_opening/results.json",
+          "judge_opening": REPO / "docs/experiments/compare_judge_opening/results.json"}
 
 
 def _bench():
@@ -93,51 +94,60 @@ def test_the_other_seeds_sections_quote_their_output(section):
 
 
 def test_readme_tells_the_benchmarks_story():
-    """The README's opening quotes the recommended method's accuracy and token-ratio ranges over the benchmark's
-    seeds, the forced-long-CoT accuracy range, in how many seeds of each results file (the main comparison, then
-    each check on seeds no setting was chosen on) the demo's bars held, and the totals over every seed for the
-    recommended method, plain GRPO and Efficient RL at both alphas, as the files have them (so the front page cannot
-    drift from the numbers)."""
+    """The README's opening quotes the recommended method's accuracy and token-ratio ranges over its judgment's seeds
+    and the forced-long-CoT accuracy range there (the judgment ran with that method recommended and judged it), the
+    seeds of its judgment and screen; then ARM2's record in each results file (the main comparison, then each check on
+    seeds no setting was chosen on), and the totals over every seed for ARM2, plain GRPO and Efficient RL at each
+    alpha and loss, as the files have them (so the front page cannot drift from the numbers)."""
+    from thrifty.trainers.demo import DEMO_METHODS, RECOMMENDED
+
     bench = _bench()
     results = json.loads(RESULTS.read_text())
-    readme = (REPO / "README.md").read_text()
-    method = results["recommended"]
+    readme = " ".join((REPO / "README.md").read_text().split())
+    judgment, screen = (json.loads(RERUNS[name].read_text()) for name in ("judge_opening", "screen_opening"))
+    method = DEMO_METHODS[RECOMMENDED].label
+    assert judgment["recommended"] == judgment["judged"] == screen["judged"] == method
+    assert judgment["pass"] and screen["pass"]
+
+    def span(rows: list[dict], name: str, key: str, fmt: str) -> str:
+        return bench._span([r[key] for r in rows if r["method"] == name], fmt)
+
+    def seeds(mine: dict) -> str:
+        return ", ".join(map(str, mine["seeds"]))
+
+    assert (f"answers {span(judgment['rows'], method, 'accuracy', '{:.3f}')} of the test problems right at "
+            f"{span(judgment['rows'], method, 'token_ratio', '{:.2f}')}x the tokens of the same model forced to think "
+            f"long (accuracy {span(judgment['rows'], 'SFT forced to long CoT', 'accuracy', '{:.3f}')})") in readme
+    assert (f"in every seed of its judgment ({seeds(judgment)}) and of its screen before it ({seeds(screen)})"
+            in readme)
     others = [json.loads(path.read_text())["rows"] for path in SECTIONS.values()]
     every = [results["rows"], *others]
 
-    def span(name: str, key: str, fmt: str) -> str:
-        return bench._span([r[key] for r in results["rows"] if r["method"] == name], fmt)
-
     def held(rows: list[dict]) -> str:
-        mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["seed"])
+        mine = sorted((r for r in rows if r["method"] == "ARM2"), key=lambda r: r["seed"])
         return f"{sum(all(r['bars'].values()) for r in mine)} of seeds {mine[0]['seed']}-{mine[-1]['seed']}"
 
     def total(name: str) -> int:
         return sum(all(r["bars"].values()) for rows in every for r in rows if r["method"] == name)
 
-    flat = " ".join(readme.split())
-    assert f"answers {span(method, 'accuracy', '{:.3f}')} of the test problems right" in flat
-    assert f"at {span(method, 'token_ratio', '{:.2f}')}x the tokens of the same model forced to think long" in flat
-    assert f"(accuracy {span('SFT forced to long CoT', 'accuracy', '{:.3f}')})" in flat
-    assert (f"The demo's five bars hold in {held(results['rows'])}, "
-            + ", ".join(f"in {held(rows)}" for rows in others[:-1]) + f" and in {held(others[-1])}, "
-            "which no setting was chosen on") in flat
-    seeds = {r["seed"] for rows in every for r in rows if r["method"] == method}
-    assert (f"Over all {len(seeds)} seeds they hold in {total(method)} for {method}, {total('plain GRPO')} for plain "
-            f"GRPO, {total('Efficient RL')} for Efficient RL") in flat
-    assert f"and {total('Efficient RL (alpha 0.4)')} for Efficient RL at alpha 0.4" in flat
+    assert (f"ARM2's hold in {held(results['rows'])}, " + ", ".join(f"in {held(rows)}" for rows in others[:-1])
+            + f" and in {held(others[-1])}, which no setting was chosen on") in readme
+    count = len({r["seed"] for rows in every for r in rows if r["method"] == "ARM2"})
+    assert (f"Over all {count} seeds they hold in {total('ARM2')} for ARM2, {total('plain GRPO')} for plain "
+            f"GRPO, {total('Efficient RL')} for Efficient RL") in readme
+    assert f"and {total('Efficient RL (alpha 0.4)')} for Efficient RL at alpha 0.4" in readme
     judged = [r for rows in (*every, json.loads(RERUNS["judge"].read_text())["rows"]) for r in rows
               if r["method"] == "Efficient RL (alpha 0.2)"]  # not the learning-rate screen: another setting
     failed = [str(r["seed"]) for r in judged if not all(r["bars"].values())]
     assert (f"Efficient RL at alpha 0.2, judged on seeds 0-9 and six new worlds after a screen on 10-12, holds them in "
-            f"{len(judged) - len(failed)} of {len(judged)} seeds (misses seed {', '.join(failed)},") in flat
+            f"{len(judged) - len(failed)} of {len(judged)} seeds (misses seed {', '.join(failed)},") in readme
     official = []
     for name in ("judge_official", "judge_official_alpha01"):
         mine = json.loads(RERUNS[name].read_text())
         rows = [r for r in mine["rows"] if r["method"] == mine["judged"]]
         official.append((sum(all(r["bars"].values()) for r in rows), len(rows)))
     assert (f"with the official code's loss, which makes that choice, in {official[0][0]} of {official[0][1]} judged "
-            f"seeds at alpha 0.2 and in {official[1][0]} of {official[1][1]} at the official alpha 0.1") in flat
+            f"seeds at alpha 0.2 and in {official[1][0]} of {official[1][1]} at the official alpha 0.1") in readme
 
 
 @pytest.mark.parametrize("section", sorted(RERUNS))

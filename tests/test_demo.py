@@ -7,7 +7,9 @@ import pytest
 
 from thrifty.errors import UserInputError
 from thrifty.toy_world import ToyWorld
-from thrifty.trainers.demo import run_demo
+from thrifty.trainers.demo import DEMO_METHODS, run_demo
+
+LABEL = DEMO_METHODS["efficient_opening"].label  # the recommended method's (run_demo's default)
 
 TINY_DEMO = dict(
     from_scratch=True, sft_overrides=["--max_steps", "3"], n_train=200, n_test_per_difficulty=2, max_new_tokens=16,
@@ -35,18 +37,18 @@ def test_demo_runs_end_to_end_and_resumes(demo_run):
         summary = data[key]
         assert set(summary) == {"adaptive", "direct", "short_cot", "code", "long_cot", "multiturn"}
         assert all(summary[mode]["all"]["n"] == n_problems for mode in summary)
-    # the comparison: the recommended ARM2 against forced long CoT, plain GRPO and the format oracle, per tier
-    assert data["method"] == "arm2" and data["label"] == "ARM2"
-    assert list(data["comparison"]) == ["ARM2", "SFT forced to long CoT", "plain GRPO", "format oracle", "SFT"]
+    # the comparison: the recommended method against forced long CoT, plain GRPO and the format oracle, per tier
+    assert data["method"] == "efficient_opening" and data["label"] == LABEL
+    assert list(data["comparison"]) == [LABEL, "SFT forced to long CoT", "plain GRPO", "format oracle", "SFT"]
     assert all(set(cells) == {"all", "easy", "medium", "hard"} for cells in data["comparison"].values())
     assert len(data["demo_bars"]) == 5 and data["demo_bars_pass"] == all(data["demo_bars"].values())
-    assert set(data["demo_bars_by_model"]) == {"ARM2", "plain GRPO"}  # every model in adaptive mode is judged
-    assert data["demo_bars_by_model"]["ARM2"] == data["demo_bars"]
+    assert set(data["demo_bars_by_model"]) == {LABEL, "plain GRPO"}  # every model in adaptive mode is judged
+    assert data["demo_bars_by_model"][LABEL] == data["demo_bars"]
     text = report.read_text()
     assert text.splitlines()[2] == data["headline"]
     for name in ("SFT forced to long CoT", "plain GRPO", "format oracle"):
         assert f"the tokens of {name} (" in data["headline"]
-    assert "## The comparison, by tier" in text and "| hard | ARM2 |" in text and "### Accuracy" in text
+    assert "## The comparison, by tier" in text and f"| hard | {LABEL} |" in text and "### Accuracy" in text
     assert "k=9" in text and "hard long_cot >= 0.9:" in text and "easy tier long-CoT share <= 0.2:" in text
     for stage in ("sft", "grpo", "grpo_plain"):
         assert (out / stage / "model.safetensors").exists()
@@ -54,9 +56,10 @@ def test_demo_runs_end_to_end_and_resumes(demo_run):
         summary = json.loads((out / stage / "eval" / "summary.json").read_text())
         assert set(summary["results"]["toy"]) == (set(data["summary"]) if stage != "grpo_plain" else {"adaptive"})
     state = json.loads((out / "grpo" / "checkpoint-2" / "trainer_state.json").read_text())
-    assert state["global_step"] == 2 and any("ada/alpha_mean" in h for h in state["log_history"])
-    recipe = (out / "grpo" / "thrifty_recipe.yaml").read_text()  # ARM2: Ada-GRPO with the length factor
-    assert "ada_length_penalty: true" in recipe and "variant: ada" in recipe
+    assert state["global_step"] == 2 and any("format_tag/weighted_share" in h for h in state["log_history"])
+    recipe = (out / "grpo" / "thrifty_recipe.yaml").read_text()  # Efficient RL with the opening-token weight
+    assert "arm_efficient_length" in recipe and "format_tag_loss_weight: 4.0" in recipe
+    assert "format_tag_weight_untagged: true" in recipe
     assert "variant: plain" in (out / "grpo_plain" / "thrifty_recipe.yaml").read_text()
 
     # a rerun skips the finished stages (no model is retrained)
@@ -132,7 +135,7 @@ def test_format_oracle_picks_the_cheapest_right_format():
 
 
 def test_demo_output_publishes(demo_run, tmp_path):
-    """``thrifty publish RUN/grpo --dry-run OUT`` accepts the demo's ARM2 model; the card has its eval numbers."""
+    """``thrifty publish RUN/grpo --dry-run OUT`` accepts the demo's model; the card has its eval numbers."""
     from thrifty.trainers.publish import cmd_publish
 
     out, _ = demo_run
@@ -141,9 +144,9 @@ def test_demo_output_publishes(demo_run, tmp_path):
     card = (tmp_path / "pub" / "README.md").read_text()
     accuracy = summary["results"]["toy"]["adaptive"]["accuracy"]
     assert "toy" in card and "adaptive" in card and f"{accuracy:.3f}" in card
-    # full weights fine-tuned from the SFT model (not a LoRA adapter), with the effective ARM2 recipe
+    # full weights fine-tuned from the SFT model (not a LoRA adapter), with the effective recipe
     assert "Full weights fine-tuned from" in card and "library_name: transformers" in card
-    assert "variant: ada" in card and "ada_length_penalty: true" in card
+    assert "arm_efficient_length" in card and "format_tag_loss_weight: 4.0" in card
 
 
 def test_demo_report_embeds_its_plots(demo_run):
@@ -170,7 +173,7 @@ def test_demo_report_embeds_its_plots(demo_run):
 
     plotted = json.loads((out / "format_by_tier.json").read_text())
     tiers = ToyWorld().task.tiers
-    assert plotted["mode"] == "adaptive" and list(plotted["models"]) == ["SFT", "ARM2"]
+    assert plotted["mode"] == "adaptive" and list(plotted["models"]) == ["SFT", LABEL]
     points = json.loads((out / "accuracy_vs_tokens.json").read_text())["points"]
     assert len(points) == 5 * 4  # five compared models, the whole test set and three tiers
 
@@ -179,7 +182,7 @@ def test_demo_report_embeds_its_plots(demo_run):
 
     sft_rows = load_run(out / "sft" / "eval")[1]
     by_label = {  # each plotted model recounted from the eval samples
-        "ARM2": [r for r in load_run(out / "grpo" / "eval")[1] if r["mode"] == "adaptive"],
+        LABEL: [r for r in load_run(out / "grpo" / "eval")[1] if r["mode"] == "adaptive"],
         "plain GRPO": load_run(out / "grpo_plain" / "eval")[1],
         "SFT": [r for r in sft_rows if r["mode"] == "adaptive"],
         "SFT forced to long CoT": [r for r in sft_rows if r["mode"] == "long_cot"],

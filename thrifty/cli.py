@@ -247,15 +247,15 @@ def build_parser(sft_recipe_help: bool = False) -> argparse.ArgumentParser:
                       help="train a new tiny model from scratch instead of starting from the shipped toy base")
     demo.add_argument("--seed", type=int, default=0,
                       help="seed of the toy data, the SFT and the GRPO run (default 0); each seed is its own world")
-    demo.add_argument("--method", choices=DEMO_ADAPTIVE_METHODS, default="arm2",
-                      help="the GRPO method trained into OUT/grpo: arm2 (default, the recommended path: ARM2's "
+    demo.add_argument("--method", choices=DEMO_ADAPTIVE_METHODS, default="efficient_opening",
+                      help="the GRPO method trained into OUT/grpo: efficient_opening (default, the recommended path: "
+                           "Efficient RL at alpha 0.2 with thrifty's opening-token loss weight), arm2 (ARM2's "
                            "length-aware Ada-GRPO), plain (plain GRPO), ada (ARM's Ada-GRPO), ada_length (Ada-GRPO "
                            "+ Kimi's length reward), efficient (Efficient RL: Arora & Zanette's accuracy, paid less "
                            "for a longer right answer, alpha 0.1), efficient_alpha02 and efficient_alpha04 (the same "
                            "at alpha 0.2 and 0.4), efficient_official (alpha 0.1 with the official code's loss and "
-                           "whitening), efficient_official_alpha02 (the same at alpha 0.2), efficient_tag (alpha 0.2 with "
-                           "thrifty's format-tag loss weight), efficient_opening (the same weight also on an untagged "
-                           "start) or adaptthink (AdaptThink)")
+                           "whitening), efficient_official_alpha02 (the same at alpha 0.2), efficient_tag (the "
+                           "weight on format tags only) or adaptthink (AdaptThink)")
     demo.add_argument("--baseline", action="append", default=[], choices=DEMO_BASELINE_METHODS,
                       help="also train this method into OUT/grpo_<name> from the same SFT model and compare it "
                            "(repeatable; e.g. --baseline plain, about 3 more minutes)")
