@@ -110,7 +110,7 @@ def test_the_recipe_is_efficient_rl_at_alpha_02_with_the_weight_alone():
 
 
 def test_bad_weights_are_refused(tmp_path):
-    with pytest.raises(RecipeError, match="format_tag_loss_weight must be > 0, not 0.0"):
+    with pytest.raises(RecipeError, match="format_tag_loss_weight = 0 is out of range: it must be > 0"):
         parse_grpo_args(["--config", str(RECIPE), "--format_tag_loss_weight", "0", "--output_dir", str(tmp_path)])
     with pytest.raises(RecipeError, match="which variant mind's completions do not open with"):
         parse_grpo_args(["--config", str(REPO / "recipes/toy/grpo_mind.yaml"), "--format_tag_loss_weight", "2",

@@ -168,6 +168,7 @@ RANGES: dict[str, Range] = {
     "toy_difficulty": AT_LEAST_1,
     "toy_levels": AT_LEAST_1,
     "ada_length_lambda": NON_NEGATIVE,
+    "format_tag_loss_weight": POSITIVE,
     "l1_budget_range": AT_LEAST_1,
     "l1_budget_seed": SEED,
     "adaptthink_ref_samples": Range(0, why="0: read adaptthink_ref_file instead"),

@@ -1,13 +1,14 @@
-"""The format-tag loss weight (``format_tag_loss_weight``): a thrifty extension, in no reference; opt-in, off (1.0)
-by default. docs/methods/efficient.md ("The format-tag weight") states why and what it measured.
+"""The format-tag loss weight (``format_tag_loss_weight``, ``format_tag_weight_untagged``): a thrifty extension, in
+no reference; opt-in, off (1.0) by default. docs/methods/efficient.md ("On the toy world") states why and what it
+measured; docs/guides/grpo.md how to use it.
 
 An ARM-format completion chooses its format with its first tokens, the opening tag (``<ANSWER>``, ``<COT>``,
 ``<CODE>``, ``<LONG_COT>``: :data:`thrifty.formats.OPENING_TAGS`); every later token follows from that choice. How
 much the policy-gradient loss weighs that choice depends on the loss's normalisation:
 
-- DAPO's token-level mean (Yu et al. 2025, section 3.3): ``L = sum_i sum_t l_it / N``, N the batch's completion tokens. The tag
-  weighs as much as any one token of a 300-token long CoT, so a length-aware reward's advantage reaches the choice
-  of format only through one token in N.
+- DAPO's token-level mean (Yu et al. 2025, section 3.3): ``L = sum_i sum_t l_it / N``, N the batch's completion
+  tokens. The tag weighs as much as any one token of a 300-token long CoT, so a length-aware reward's advantage
+  reaches the choice of format only through one token in N.
 - GRPO's per-sequence mean (Shao et al. 2024): ``L = mean_i (sum_t l_it / |o_i|)``. A short completion's tag weighs
   ``mean|o| / |o_i|`` times more than under DAPO, a long one's less; the same factor scales every other token of the
   sequence, which is the length bias Dr. GRPO removes (Liu et al. 2025, "Understanding R1-Zero-Like Training").
@@ -16,7 +17,9 @@ With weight ``w``, the tag's tokens count ``w`` times in TRL's loss mask and eve
 (and ``dr_grpo``, ``cispo``) ``L = sum_i (w * l_i,tag + sum_{t not tag} l_it) / N`` with N unchanged (TRL counts
 the tokens before this mask is applied); under ``grpo`` and ``bnpo``, which divide by the mask's sum, the tag
 counts as ``w`` tokens of its sequence or batch. Every tag gets the same ``w``, whatever its completion's length,
-so the choice of format gains weight without the per-sequence mean's length bias.
+so the choice of format gains weight without the per-sequence mean's length bias. The weights reach the loss
+through TRL 1.16's ``tool_mask``, which ``GRPOTrainer._compute_loss`` multiplies into its mask
+(``tests/test_format_tag_weight.py`` checks the loss itself, so a TRL that stops doing so fails there).
 
 The tag's tokens are found per completion by decoding its first tokens (:func:`opening_tag_token_counts`): one
 token where the tokenizer has the tags as added tokens (thrifty's SFT adds them), several where it splits them;

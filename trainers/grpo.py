@@ -20,16 +20,17 @@ L1's token budgets (``l1_budget_mode``; docs/methods/l1.md) are a data key of an
 its budget, which the ``l1_length`` reward reads from the ``l1_budget`` column.
 
 ``format_tag_loss_weight`` (a thrifty extension, off by default; :mod:`thrifty.trainers.format_tag_weight`) makes
-the tokens of each completion's opening ARM format tag count that many times in the loss (plain and ada).
+the tokens of each completion's opening ARM format tag count that many times in the loss (plain and ada), and with
+``format_tag_weight_untagged`` also the first token of a completion that opens with no tag.
 
 Logged every step (all variants): ``format/<fmt>`` share, ``format/<fmt>/accuracy`` (when an ``accuracy``
 reward is used), ``format/<fmt>/tokens`` (mean completion tokens); ``ada/alpha_mean``, ``ada/raw_reward`` and,
 beside TRL's alpha-scaled ``rewards/<name>/mean``, the unscaled ``raw_rewards/<name>/mean`` (ada);
 ``turns/mean`` and ``turns/<k>`` shares (mind); ``format_tag/weighted_share``, the share of completions whose
 tag (with ``format_tag_weight_untagged``: or first token) was weighted (``format_tag_loss_weight``); with wandb,
-the per-format numbers also as one ``train/format_table`` table per logging step. Completions are logged with their format, and with
-their ``ada_alpha`` when training Ada-GRPO (``log_completions``; wandb runs offline unless ``WANDB_MODE`` says
-otherwise).
+the per-format numbers also as one ``train/format_table`` table per logging step. Completions are logged with
+their format, and with their ``ada_alpha`` when training Ada-GRPO (``log_completions``; wandb runs offline unless
+``WANDB_MODE`` says otherwise).
 """
 
 from __future__ import annotations
@@ -208,8 +209,6 @@ class ThriftyGRPOConfig(GRPOConfig):
                               f"{self.variant!r}")
         if self.ada_length_lambda < 0:
             raise RecipeError(f"ada_length_lambda must be >= 0, not {self.ada_length_lambda}")
-        if self.format_tag_loss_weight <= 0:
-            raise RecipeError(f"format_tag_loss_weight must be > 0, not {self.format_tag_loss_weight}")
         if self.format_tag_weight_untagged and self.format_tag_loss_weight == 1.0:
             raise RecipeError("format_tag_weight_untagged weighs an untagged completion's first token by "
                               "format_tag_loss_weight, which is 1.0 (off): set the weight too")
