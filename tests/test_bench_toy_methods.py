@@ -34,7 +34,8 @@ RERUNS = {"judge": REPO / "docs/experiments/compare_judge/results.json",
           "screen_tag": REPO / "docs/experiments/compare_screen_tag/results.json",
           "judge_tag": REPO / "docs/experiments/compare_judge_tag/results.json",
           "screen_opening": REPO / "docs/experiments/compare_screen_opening/results.json",
-          "judge_opening": REPO / "docs/experiments/compare_judge_opening/results.json"}
+          "judge_opening": REPO / "docs/experiments/compare_judge_opening/results.json",
+          "after_opening": REPO / "docs/experiments/compare_after_opening/results.json"}
 
 
 def _bench():
@@ -118,8 +119,10 @@ def test_readme_tells_the_benchmarks_story():
     assert (f"answers {span(judgment['rows'], method, 'accuracy', '{:.3f}')} of the test problems right at "
             f"{span(judgment['rows'], method, 'token_ratio', '{:.2f}')}x the tokens of the same model forced to think "
             f"long (accuracy {span(judgment['rows'], 'SFT forced to long CoT', 'accuracy', '{:.3f}')})") in readme
-    assert (f"in every seed of its judgment ({seeds(judgment)}) and of its screen before it ({seeds(screen)})"
-            in readme)
+    after = json.loads(RERUNS["after_opening"].read_text())
+    assert after["judged"] == method and after["pass"]
+    assert (f"in every seed of its judgment ({seeds(judgment)}) and of its screen before it ({seeds(screen)}), each "
+            f"rule written down before it ran, and in the new worlds run after the switch ({seeds(after)})") in readme
     others = [json.loads(path.read_text())["rows"] for path in SECTIONS.values()]
     every = [results["rows"], *others]
 
