@@ -9,7 +9,8 @@ from thrifty.errors import UserInputError
 from thrifty.toy_world import ToyWorld
 from thrifty.trainers.demo import DEMO_METHODS, run_demo
 
-LABEL = DEMO_METHODS["efficient_opening"].label  # the recommended method's (run_demo's default)
+LABEL_KEY = "efficient_opening"  # the recommended method (run_demo's default), pinned
+LABEL = DEMO_METHODS[LABEL_KEY].label
 
 TINY_DEMO = dict(
     from_scratch=True, sft_overrides=["--max_steps", "3"], n_train=200, n_test_per_difficulty=2, max_new_tokens=16,
@@ -38,7 +39,7 @@ def test_demo_runs_end_to_end_and_resumes(demo_run):
         assert set(summary) == {"adaptive", "direct", "short_cot", "code", "long_cot", "multiturn"}
         assert all(summary[mode]["all"]["n"] == n_problems for mode in summary)
     # the comparison: the recommended method against forced long CoT, plain GRPO and the format oracle, per tier
-    assert data["method"] == "efficient_opening" and data["label"] == LABEL
+    assert data["method"] == LABEL_KEY and data["label"] == LABEL
     assert list(data["comparison"]) == [LABEL, "SFT forced to long CoT", "plain GRPO", "format oracle", "SFT"]
     assert all(set(cells) == {"all", "easy", "medium", "hard"} for cells in data["comparison"].values())
     assert len(data["demo_bars"]) == 5 and data["demo_bars_pass"] == all(data["demo_bars"].values())
@@ -209,10 +210,12 @@ def test_demo_report_embeds_its_plots(demo_run):
 
 
 def test_the_demo_parser_offers_every_demo_method():
-    """``thrifty demo --method/--baseline`` choices are DEMO_METHODS' names (the parser does not import them)."""
-    from thrifty.cli import DEMO_ADAPTIVE_METHODS, DEMO_BASELINE_METHODS
+    """``thrifty demo --method/--baseline`` choices are DEMO_METHODS' names (the parser does not import them), and
+    ``--method`` defaults to the recommended one, as ``run_demo`` does."""
+    from thrifty.cli import DEMO_ADAPTIVE_METHODS, DEMO_BASELINE_METHODS, build_parser
     from thrifty.eval.modes import ADAPTIVE
-    from thrifty.trainers.demo import DEMO_METHODS
+    from thrifty.trainers.demo import DEMO_METHODS, RECOMMENDED
 
     assert set(DEMO_BASELINE_METHODS) == set(DEMO_METHODS)
     assert set(DEMO_ADAPTIVE_METHODS) == {name for name, m in DEMO_METHODS.items() if m.eval_modes == (ADAPTIVE,)}
+    assert build_parser().parse_args(["demo"]).method == RECOMMENDED == LABEL_KEY

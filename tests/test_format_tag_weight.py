@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_grpo import TINY  # the tiny GRPO settings every trainer test here shares
 
 from thrifty.formats import OPENING_TAGS
 from thrifty.recipes import RecipeError
@@ -15,9 +16,6 @@ from thrifty.trainers.grpo import build_grpo_trainer, parse_grpo_args
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes/toy/grpo_efficient_tag.yaml"
-TINY = ["--num_generations", "4", "--per_device_train_batch_size", "4", "--max_completion_length", "24",
-        "--logging_steps", "1", "--save_strategy", "no", "--report_to", "none", "--toy_num_problems", "32",
-        "--disable_tqdm", "true", "--resume_from_checkpoint", "false"]
 COMPLETIONS = ["<COT>\n1+2=3\n</COT>\n<ANSWER>\n3\n</ANSWER>", "<LONG_COT>\nfirst 1, then 2\n</LONG_COT>",
                "<ANSWER>\n7\n</ANSWER>", "the answer is <COT>", "<CODE>\nprint(1)\n</CODE>", "<CO"]
 

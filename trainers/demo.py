@@ -315,7 +315,7 @@ def run_demo(out: str | Path = "runs/demo", from_scratch: bool = False, sft_over
              seed: int = 0, max_new_tokens: int = 384, method: str = RECOMMENDED,
              baselines: tuple[str, ...] = ()) -> Path:
     """Run the demo into ``out``; returns the path of the Markdown report. ``method``: the GRPO method of
-    :data:`DEMO_METHODS` to train (default the recommended one, :data:`RECOMMENDED`); ``baselines``: other methods of it also trained,
+    :data:`DEMO_METHODS` to train (default :data:`RECOMMENDED`); ``baselines``: other methods of it also trained,
     from the same SFT model, seed and overrides, and compared (e.g. ``("plain",)``)."""
     refuse_owned_overrides(sft_overrides, "SFT recipe overrides")
     refuse_owned_overrides(grpo_overrides, "GRPO recipe overrides")

@@ -80,7 +80,7 @@ from .adaptthink import (
     presample_reference_accuracy,
 )
 from .common import preflight, run_spec, train_and_save, wandb_defaults
-from .format_tag_weight import format_tag_loss_weights, opening_tag_token_counts
+from .format_tag_weight import MAX_TAG_TOKENS, format_tag_loss_weights, opening_tag_token_counts
 
 logger = logging.getLogger(__name__)
 
@@ -362,7 +362,8 @@ class ThriftyGRPOTrainer(GRPOTrainer):
         (:mod:`thrifty.trainers.format_tag_weight`). TRL's ``_compute_loss`` multiplies ``tool_mask`` into
         its mask (1 where there is no tool), so the weights go there; TRL counted ``num_items_in_batch`` before."""
         completion_ids, completion_mask = output["completion_ids"], output["completion_mask"]
-        rows = [ids[mask.bool()].tolist() for ids, mask in zip(completion_ids, completion_mask, strict=True)]
+        head = slice(0, MAX_TAG_TOKENS)  # right-padded: a tag can only be in the first tokens, so copy no more
+        rows = [ids[head][mask[head].bool()].tolist() for ids, mask in zip(completion_ids, completion_mask, strict=True)]
         tokenizer = self.processing_class
         counts = opening_tag_token_counts(rows, lambda ids: tokenizer.decode(ids, skip_special_tokens=False))
         if self.args.format_tag_weight_untagged:  # no tag: the first token is where the model chose to open without
